@@ -1,0 +1,94 @@
+"""Default configuration: SpatialNet (stage 1) with the paper's hyper-parameters.
+
+Run:  python train.py --config configs/default.py --workdir /tmp/artrack
+Variants import this file and override what differs (see configs/quickstart.py).
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.stage = 'spatial'           # 'spatial' (stage 1), 'pgg' (stage 2), 'temporal' (stage 3)
+
+  c.data = d = ml_collections.ConfigDict()
+  d.name = 'synthetic_posetrack'  # or 'posetrack', 'coco_keypoints' (TFDS, manual_dir)
+  d.data_dir = ''               # TFDS data_dir; '' -> ~/tensorflow_datasets
+  d.manual_dir = ''             # real data sets: where the downloaded files are
+  d.skeleton = 'posetrack'
+  d.image_size = 512            # square network input (paper: 512)
+  d.max_people = 16
+  d.sigma = 2.0                 # Eq. 1
+  d.max_frame_gap = 5           # TemporalNet pairs |t - t'| <= 5
+  d.num_workers = 0             # Grain worker processes (0: in the main process)
+  d.augment = ml_collections.ConfigDict(dict(
+      scale_min=0.75, scale_max=1.25, rotation=30.0, translation=0.1, flip=0.5))
+
+  c.model = m = ml_collections.ConfigDict()
+  m.stacks = 4                  # paper: 4-stage stacked hourglass
+  m.features = 256
+  m.increase = 128
+  m.depth = 4                   # hourglass levels
+  m.dtype = 'float32'           # compute dtype ('bfloat16' on accelerators)
+  m.he_dim = 3072               # Human Embedding size
+  m.roi_size = 7                # ROI-Align output size
+  m.temporal_stacks = 1         # TemporalNet uses a 1-stack hourglass
+
+  c.loss = l = ml_collections.ConfigDict()
+  l.det_weight = 1.0
+  l.ke_weight = 1e-3
+  l.aux_weight = 1e-4
+  l.sie_weight = 1e-4
+  l.use_ke = True               # Table 3 ablation switches
+  l.use_sie = True
+  l.use_aux = True
+  l.pgg_weight = 1e-3           # grouping loss on PGG outputs (stage 2/3)
+  l.he_margin = 0.3             # Eq. 6
+  l.tie_weight = 1e-4
+
+  c.pgg = p = ml_collections.ConfigDict()
+  p.enabled = False             # stage 2 turns it on
+  p.tau = 0.2
+  p.delta = 5.0
+  p.iterations = 1              # R
+  p.num_slots = 4096            # N
+  p.sie_scale = 16.0            # SIE (output px) / sie_scale before grouping
+  p.implementation = 'auto'     # 'direct', 'blockwise', 'auto' (blockwise above block_size)
+  p.block_size = 1024
+
+  c.optim = o = ml_collections.ConfigDict()
+  o.learning_rate = 2e-4
+  o.final_learning_rate = 1e-5
+  o.decay_step = 250_000
+  o.grad_clip = 0.0             # 0 disables
+
+  c.train = t = ml_collections.ConfigDict()
+  t.batch_size = 32             # global batch
+  t.num_steps = 300_000
+  t.log_every = 50
+  t.eval_every = 5000
+  t.checkpoint_every = 1000
+  t.keep_checkpoints = 3
+  t.init_from = ''              # stage 2/3: workdir of the previous stage
+
+  c.decode = dc = ml_collections.ConfigDict()
+  dc.top_k = 30
+  dc.det_threshold = 0.1
+  dc.tag_threshold = 1.0
+  dc.use_ke = True
+  dc.use_sie = True
+  dc.sie_threshold = 8.0        # output pixels
+  dc.max_people = 30
+  dc.flip_test = True
+  dc.scales = (1.0,)
+
+  c.track = tr = ml_collections.ConfigDict()
+  tr.similarity = 'he_tie'      # oks, iou, ke, ke_sie, he, tie, he_tie
+  tr.lambda_he = 3.0
+  tr.lambda_tie = 1.0
+  tr.new_track_cost = 1.0
+  tr.max_missed = 0
+  tr.reid_window = 30
+
+  c.distributed = False         # jax.distributed.initialize() on multi-host
+  return c
