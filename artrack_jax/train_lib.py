@@ -1,0 +1,597 @@
+"""Training and evaluation of SpatialNet and TemporalNet (paper Sec. 3.4).
+
+One readable trainer in sections:
+  1. mesh and shardings: a 1-D `data` mesh over every device; batches are created already
+     sharded along `data`, the train state is replicated;
+  2. optimiser: Adam with the paper's step schedule (2e-4, then 1e-5 after `optim.decay_step`);
+  3. tasks: what a stage trains ('spatial', 'pgg', 'temporal'): the module, how its variables
+     are initialised, and its loss;
+  4. train state and the pure train step (non-finite steps are skipped and counted);
+  5. checkpoints: Orbax `CheckpointManager` with the train state and the input iterator state;
+  6. evaluation (COCO-style AP on the validation split) and the training loop,
+     `train_and_evaluate(config, workdir)`.
+
+Stages (config.stage):
+  'spatial'  stage 1: SpatialNet trained with `losses.spatial_loss` (Eq. 1-5).
+  'pgg'      stage 2: SpatialNet fine-tuned from `train.init_from` (a stage-1 workdir) with the
+             Pose-Guided Grouping loss added (Sec. 3.2, Alg. 1).
+  'temporal' stage 3: TemporalNet trained on frame pairs; SpatialNet comes from
+             `train.init_from` (a stage-2 workdir), is applied under `stop_gradient` and is not
+             in the optimiser (Sec. 3.3, 3.4).
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Any, Callable, Iterator, Mapping
+
+from absl import logging
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from artrack_jax import metrics_writer as metrics_writer_lib
+
+PyTree = Any
+Batch = Mapping[str, Any]
+
+CHECKPOINT_DIR = 'checkpoints'
+STAGES = ('spatial', 'pgg', 'temporal')
+
+# -------------------------------------------------------------------------------------------
+# 1. Mesh and shardings.
+# -------------------------------------------------------------------------------------------
+
+
+def create_mesh(devices=None) -> Mesh:
+  """A 1-D mesh with a `data` axis over every device (of every host).
+
+  Auto axis types: shardings are given explicitly at the jit boundary and XLA propagates them
+  inside, so a BatchNorm mean over the sharded batch axis is a mean over the global batch.
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(AxisType.Auto,),
+                       devices=devices)
+
+
+def replicated_sharding(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def data_sharding(mesh: Mesh) -> NamedSharding:
+  """Leading (batch) axis split over `data`, the other axes whole."""
+  return NamedSharding(mesh, P('data'))
+
+
+def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
+  """This host's share of the global batch; the global batch must split evenly over devices."""
+  num_devices = mesh.devices.size
+  if global_batch_size % num_devices:
+    raise ValueError(f'config.train.batch_size = {global_batch_size} is not divisible by the '
+                     f'{num_devices} devices of the data mesh')
+  return global_batch_size // jax.process_count()
+
+
+def shard_batch(batch: Batch, mesh: Mesh) -> PyTree:
+  """Turns this host's NumPy batch into global arrays sharded along `data`.
+
+  `make_array_from_process_local_data` assembles the global batch from every host's local
+  part, so the same code runs on one host and on many.
+
+  Args:
+    batch: (nested) dict of arrays [B_local, ...].
+    mesh: the data mesh.
+
+  Returns:
+    The same tree of `jax.Array` [B_local * process_count, ...] sharded as `P('data')`.
+  """
+  sharding = data_sharding(mesh)
+
+  def make(path, x):
+    x = np.asarray(x)
+    if x.ndim == 0:
+      raise ValueError(f'batch field {jax.tree_util.keystr(path)} has no batch axis')
+    return jax.make_array_from_process_local_data(sharding, x)
+
+  return jax.tree_util.tree_map_with_path(make, batch)
+
+
+# -------------------------------------------------------------------------------------------
+# 2. Optimiser.
+# -------------------------------------------------------------------------------------------
+
+
+def learning_rate_schedule(optim_config: ml_collections.ConfigDict) -> optax.Schedule:
+  """Sec. 3.4: `learning_rate` (2e-4), then `final_learning_rate` (1e-5) after `decay_step`.
+
+  The schedule is a function of the number of applied updates; `decay_step <= 0` keeps the
+  initial rate (stage 3 trains at 2e-4 throughout).
+  """
+  if optim_config.decay_step <= 0:
+    return optax.constant_schedule(optim_config.learning_rate)
+  return optax.piecewise_constant_schedule(
+      optim_config.learning_rate,
+      {int(optim_config.decay_step):
+       optim_config.final_learning_rate / optim_config.learning_rate})
+
+
+def create_optimizer(
+    optim_config: ml_collections.ConfigDict) -> tuple[optax.GradientTransformation,
+                                                      optax.Schedule]:
+  """Adam with the paper's schedule, optionally after global-norm gradient clipping."""
+  schedule = learning_rate_schedule(optim_config)
+  parts = []
+  if optim_config.get('grad_clip', 0.0) > 0:
+    parts.append(optax.clip_by_global_norm(optim_config.grad_clip))
+  parts.append(optax.adam(schedule))
+  return optax.chain(*parts), schedule
+
+
+# -------------------------------------------------------------------------------------------
+# 3. Tasks: what each stage trains.
+# -------------------------------------------------------------------------------------------
+
+# loss_fn(params, batch_stats, frozen, batch, rng) -> (loss, (new_batch_stats, metrics)).
+LossFn = Callable[[PyTree, PyTree, PyTree, Batch, jax.Array],
+                  tuple[jax.Array, tuple[PyTree, dict[str, jax.Array]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """What one training stage optimises.
+
+  Attributes:
+    name: the stage ('spatial', 'pgg', 'temporal').
+    model: the trained Flax module.
+    init_variables: rng -> (params, batch_stats, frozen): the trained parameters, their
+      BatchNorm statistics, and variables that are used but never trained (stage 3: the
+      SpatialNet variables `{'params', 'batch_stats'}`; `{}` otherwise).
+    loss_fn: (params, batch_stats, frozen, batch, rng) -> (loss, (new batch_stats, metrics)),
+      on the global batch; metrics are scalars.
+    frozen_model: the module the frozen variables belong to (stage 3: SpatialNet), or None.
+  """
+  name: str
+  model: Any
+  init_variables: Callable[[jax.Array], tuple[PyTree, PyTree, PyTree]]
+  loss_fn: LossFn
+  frozen_model: Any = None
+
+
+def last_stack(outputs: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """SpatialNet outputs of the last stack: per-stack maps [S, B, ...] -> [B, ...].
+
+  `features` (the stem's, [B, h, w, C]) has no stack axis and passes through.
+  """
+  return {name: (value if name == 'features' else value[-1]) for name, value in outputs.items()}
+
+
+def _split_variables(variables: Mapping[str, PyTree]) -> tuple[PyTree, PyTree]:
+  unknown = set(variables) - {'params', 'batch_stats'}
+  if unknown:
+    raise ValueError(f'model has variable collections {sorted(unknown)} that the trainer does '
+                     'not know how to handle (only params and batch_stats)')
+  return variables['params'], variables.get('batch_stats', {})
+
+
+def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
+  """Stage 1 ('spatial') and stage 2 ('pgg'): SpatialNet on single frames.
+
+  Loss: `losses.spatial_loss` (Eq. 1-5 with the weights det : KE : aux : SIE of Sec. 3.4), and
+  in stage 2 also `config.loss.pgg_weight * pgg_grouping_loss` on the last stack (Sec. 3.2).
+
+  Args:
+    config: the full config.
+    model: the SpatialNet module; built from the config when None.
+  """
+  from artrack_jax import losses  # pylint: disable=g-import-not-at-top
+  if model is None:
+    from artrack_jax.models import spatialnet  # pylint: disable=g-import-not-at-top
+    model = spatialnet.from_config(config)
+  use_pgg = config.stage == 'pgg'
+  if use_pgg:
+    from artrack_jax.grouping import pgg  # pylint: disable=g-import-not-at-top
+  size = config.data.image_size
+
+  def init_variables(rng):
+    images = jnp.zeros((1, size, size, 3), jnp.float32)
+    params, batch_stats = _split_variables(model.init({'params': rng}, images, train=False))
+    return params, batch_stats, {}
+
+  def loss_fn(params, batch_stats, frozen, batch, rng):
+    del frozen
+    outputs, updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats}, batch['image'], train=True,
+        mutable=['batch_stats'], rngs={'dropout': rng})
+    loss, metrics = losses.spatial_loss(outputs, batch, config.loss)
+    metrics = dict(metrics)
+    if use_pgg:
+      grouping_loss, grouping_metrics = pgg.pgg_grouping_loss(
+          last_stack(outputs), batch, config.pgg)
+      metrics.update({f'pgg/{k}': v for k, v in grouping_metrics.items()})
+      metrics['pgg/loss'] = grouping_loss
+      loss = loss + config.loss.pgg_weight * grouping_loss
+    metrics['loss'] = loss
+    return loss, (updates.get('batch_stats', {}), metrics)
+
+  return Task(name=config.stage, model=model, init_variables=init_variables, loss_fn=loss_fn)
+
+
+def create_task(config: ml_collections.ConfigDict) -> Task:
+  """The task of `config.stage`."""
+  builders = {'spatial': spatial_task, 'pgg': spatial_task, 'temporal': temporal_task}
+  if config.stage not in builders:
+    raise ValueError(f'config.stage = {config.stage!r}; expected one of {STAGES}')
+  return builders[config.stage](config)
+
+
+# -------------------------------------------------------------------------------------------
+# 4. Train state and the train step.
+# -------------------------------------------------------------------------------------------
+
+
+@flax.struct.dataclass
+class TrainState:
+  """Everything a step reads and writes; replicated over the mesh, checkpointed whole.
+
+  Attributes:
+    step: int32 [], number of train steps taken (batches consumed, skipped ones included).
+    params: the trained parameters.
+    batch_stats: BatchNorm running statistics of the trained model.
+    opt_state: the optimiser state of `params`.
+    frozen: variables used but never trained (stage 3: SpatialNet's); `{}` otherwise.
+    skipped_steps: int32 [], steps whose loss or gradient was not finite (not applied).
+    consecutive_skips: int32 [], length of the current run of skipped steps.
+  """
+  step: jax.Array
+  params: PyTree
+  batch_stats: PyTree
+  opt_state: PyTree
+  frozen: PyTree
+  skipped_steps: jax.Array
+  consecutive_skips: jax.Array
+
+
+def create_train_state(task: Task, optimizer: optax.GradientTransformation, rng: jax.Array,
+                       mesh: Mesh) -> TrainState:
+  """Initialises the train state directly as replicated arrays on the mesh."""
+
+  def init(rng):
+    params, batch_stats, frozen = task.init_variables(rng)
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
+                      opt_state=optimizer.init(params), frozen=frozen,
+                      skipped_steps=jnp.zeros((), jnp.int32),
+                      consecutive_skips=jnp.zeros((), jnp.int32))
+
+  return jax.jit(init, out_shardings=replicated_sharding(mesh))(rng)
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def train_step(state: TrainState, batch: Batch, *, task: Task,
+               optimizer: optax.GradientTransformation, schedule: optax.Schedule,
+               seed: int) -> tuple[TrainState, dict[str, jax.Array]]:
+  """One optimisation step on the global batch; pure.
+
+  A step whose loss or gradient is not finite changes nothing but the step and skip counters:
+  its update, optimiser state and BatchNorm statistics are dropped, so a NaN never reaches the
+  parameters. The host stops training after `train.max_consecutive_skips` such steps in a row.
+
+  Args:
+    state: the replicated train state.
+    batch: the global batch, sharded along `data`.
+    task: the stage's model and loss.
+    optimizer: the Optax optimiser of `state.params`.
+    schedule: the learning-rate schedule, for logging.
+    seed: the run's seed; the step's PRNG key is `fold_in(key(seed), step)` so that a resumed
+      run draws the same randomness as an uninterrupted one.
+
+  Returns:
+    (new state, metrics): metrics are replicated scalars (the loss's own metrics plus `loss`,
+    `grad_norm`, `learning_rate`, `skipped`, `skipped_steps`, `consecutive_skips`).
+  """
+  rng = jax.random.fold_in(jax.random.key(seed), state.step)
+  grad_fn = jax.value_and_grad(task.loss_fn, has_aux=True)
+  (loss, (batch_stats, metrics)), grads = grad_fn(
+      state.params, state.batch_stats, state.frozen, batch, rng)
+  updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+
+  finite = jnp.isfinite(loss) & _all_finite(grads)
+  keep_if_finite = functools.partial(
+      jax.tree.map, lambda new, old: jnp.where(finite, new, old))
+  skipped = jnp.logical_not(finite).astype(jnp.int32)
+  # The optimiser's update count only advances on applied steps.
+  learning_rate = schedule(state.step - state.skipped_steps)
+  new_state = state.replace(
+      step=state.step + 1,
+      params=keep_if_finite(params, state.params),
+      batch_stats=keep_if_finite(batch_stats, state.batch_stats),
+      opt_state=keep_if_finite(opt_state, state.opt_state),
+      skipped_steps=state.skipped_steps + skipped,
+      consecutive_skips=(state.consecutive_skips + 1) * skipped)
+  metrics = dict(metrics)
+  metrics.update(loss=loss, grad_norm=optax.global_norm(grads), learning_rate=learning_rate,
+                 skipped=skipped, skipped_steps=new_state.skipped_steps,
+                 consecutive_skips=new_state.consecutive_skips)
+  return new_state, metrics
+
+
+def make_train_step(task: Task, optimizer: optax.GradientTransformation,
+                    schedule: optax.Schedule, mesh: Mesh, seed: int):
+  """`train_step` jitted over the mesh: state replicated and donated, batch split on `data`."""
+  step_fn = functools.partial(train_step, task=task, optimizer=optimizer, schedule=schedule,
+                              seed=seed)
+  return jax.jit(step_fn,
+                 in_shardings=(replicated_sharding(mesh), data_sharding(mesh)),
+                 out_shardings=(replicated_sharding(mesh), replicated_sharding(mesh)),
+                 donate_argnums=(0,))
+
+
+# -------------------------------------------------------------------------------------------
+# 5. Checkpoints.
+# -------------------------------------------------------------------------------------------
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(os.fspath(workdir)), CHECKPOINT_DIR)
+
+
+def create_checkpoint_manager(workdir: str, train_config: ml_collections.ConfigDict,
+                              read_only: bool = False) -> ocp.CheckpointManager:
+  """Orbax manager of `workdir/checkpoints/<step>/{state, input}`.
+
+  `state` is the whole `TrainState` (StandardSave); `input` is the input iterator state as
+  JSON, one file per process (grain's checkpoint handler), so a resumed run reads the same
+  batches an uninterrupted one would.
+  """
+  options = ocp.CheckpointManagerOptions(
+      save_interval_steps=max(int(train_config.checkpoint_every), 1),
+      max_to_keep=train_config.keep_checkpoints or None,
+      create=not read_only, read_only=read_only)
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
+                               item_names=('state', 'input'))
+
+
+def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
+                    data_iterator: Any = None, force: bool = False) -> bool:
+  """Saves at `state.step` when the manager's interval says so (or `force`)."""
+  import grain  # pylint: disable=g-import-not-at-top
+  step = int(jax.device_get(state.step))
+  items = {'state': ocp.args.StandardSave(state)}
+  if data_iterator is not None:
+    items['input'] = grain.checkpoint.CheckpointSave(data_iterator)
+  return manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+
+def restore_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
+                       data_iterator: Any = None, step: int | None = None) -> TrainState:
+  """Restores `state` (same structure, shapes and shardings) and the iterator in place.
+
+  Args:
+    manager: the workdir's manager.
+    state: a freshly initialised state, the target of the restore.
+    data_iterator: the input iterator whose position is restored, or None.
+    step: which checkpoint; the latest when None.
+
+  Returns:
+    The restored state.
+  """
+  import grain  # pylint: disable=g-import-not-at-top
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory}')
+  items = {'state': ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                                                          state))}
+  if data_iterator is not None:
+    items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(**items))
+  except (ValueError, KeyError) as e:
+    raise ValueError(f'{manager.directory}/{step}: the checkpoint does not match this '
+                     f'config\'s train state (stage, model sizes, optimiser): {e}') from e
+  return restored.state
+
+
+def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, PyTree]:
+  """The trained variables of another stage's workdir, as saved (host arrays).
+
+  Used to start stage 2 from stage 1 and stage 3 from stage 2 (`config.train.init_from`), and
+  by inference.
+
+  Returns:
+    {'params', 'batch_stats', 'frozen', 'step'} of the checkpoint's train state.
+  """
+  directory = checkpoint_dir(workdir)
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f'{workdir}: no {CHECKPOINT_DIR}/ directory (is it a training '
+                            'workdir?)')
+  manager = ocp.CheckpointManager(directory, item_names=('state', 'input'),
+                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'{directory}: no checkpoint')
+    saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  finally:
+    manager.close()
+  state = saved.state
+  for key in ('params', 'batch_stats', 'frozen'):
+    if key not in state:
+      raise ValueError(f'{directory}/{step}/state: field {key!r} missing')
+  return {'params': state['params'], 'batch_stats': state['batch_stats'] or {},
+          'frozen': state['frozen'] or {}, 'step': int(np.asarray(state['step']))}
+
+
+def _conform(loaded: PyTree, expected: PyTree, what: str) -> PyTree:
+  """`loaded` laid out like `expected` (same tree, shapes, dtypes), or a clear error."""
+  loaded_paths = {jax.tree_util.keystr(p): x
+                  for p, x in jax.tree_util.tree_leaves_with_path(loaded)}
+  result = []
+  for path, x in jax.tree_util.tree_leaves_with_path(expected):
+    key = jax.tree_util.keystr(path)
+    if key not in loaded_paths:
+      raise ValueError(f'{what}: variable {key} missing (model configs differ?)')
+    value = np.asarray(loaded_paths.pop(key))
+    if value.shape != x.shape:
+      raise ValueError(f'{what}: variable {key} has shape {value.shape}, the model expects '
+                       f'{x.shape} (model configs differ?)')
+    result.append(value.astype(x.dtype))
+  if loaded_paths:
+    raise ValueError(f'{what}: variables {sorted(loaded_paths)[:5]} are not in the model '
+                     '(model configs differ?)')
+  return jax.tree.unflatten(jax.tree.structure(expected), result)
+
+
+def initialize_from_previous_stage(state: TrainState, config: ml_collections.ConfigDict,
+                                   mesh: Mesh) -> TrainState:
+  """Stage 2 starts from stage 1's SpatialNet; stage 3 freezes stage 2's SpatialNet.
+
+  Returns `state` with the previous stage's variables put in place (replicated).
+  """
+  init_from = config.train.init_from
+  previous = load_trained_variables(init_from)
+  what = f'config.train.init_from={init_from}'
+  if previous['frozen']:
+    raise ValueError(f'{what} is a temporal-stage workdir; give a spatial or pgg workdir')
+  put = lambda tree: jax.device_put(tree, replicated_sharding(mesh))
+  if config.stage == 'pgg':
+    # The optimiser state starts afresh: Adam's moments of stage 1 describe another loss.
+    return state.replace(params=put(_conform(previous['params'], state.params, what)),
+                         batch_stats=put(_conform(previous['batch_stats'], state.batch_stats,
+                                                  what)))
+  if config.stage == 'temporal':
+    spatial = {'params': previous['params'], 'batch_stats': previous['batch_stats']}
+    return state.replace(frozen=put(_conform(spatial, state.frozen, what)))
+  raise ValueError(f'config.train.init_from is set but stage {config.stage!r} has no previous '
+                   'stage; leave it empty')
+
+
+# -------------------------------------------------------------------------------------------
+# 6. The training loop.
+# -------------------------------------------------------------------------------------------
+
+# evaluate_fn(state, step) -> scalar results (written under `val/`).
+EvaluateFn = Callable[[TrainState, int], Mapping[str, float]]
+
+
+def _check_skips(metrics: Mapping[str, jax.Array], step: int, max_consecutive: int) -> None:
+  """Stops training after `max_consecutive` non-finite steps in a row (as big_vision does)."""
+  consecutive = int(metrics['consecutive_skips'])
+  if max_consecutive > 0 and consecutive >= max_consecutive:
+    raise FloatingPointError(
+        f'step {step}: the loss or gradient was not finite in {consecutive} consecutive steps '
+        f'(last loss {float(metrics["loss"])}); those updates were skipped. Lower '
+        'config.optim.learning_rate, set config.optim.grad_clip, or check the input data.')
+
+
+def _mean_metrics(history: list[Mapping[str, jax.Array]]) -> dict[str, float]:
+  """Mean of each scalar over the steps since the last log (one device-to-host transfer)."""
+  history = jax.device_get(history)
+  means = {name: float(np.mean([m[name] for m in history])) for name in history[0]}
+  # Counters are not averaged: the last value is the current one.
+  for name in ('skipped_steps', 'consecutive_skips'):
+    if name in means:
+      means[name] = float(history[-1][name])
+  return means
+
+
+def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
+          train_iter: Iterator[Batch], evaluate_fn: EvaluateFn | None = None,
+          mesh: Mesh | None = None) -> TrainState:
+  """Trains `task` to `config.train.num_steps`, resuming from `workdir` when it has a checkpoint.
+
+  Args:
+    config: the full config (seed, optim, train, stage).
+    workdir: where checkpoints, `metrics.jsonl` and TensorBoard events go.
+    task: the stage's model and loss (`create_task(config)`).
+    train_iter: yields this host's batches (dicts of NumPy arrays [B_local, ...]); a grain
+      `DatasetIterator` so that its position is checkpointed and restored.
+    evaluate_fn: called every `config.train.eval_every` steps and at the end.
+    mesh: the data mesh; all devices when None.
+
+  Returns:
+    The final train state.
+  """
+  mesh = create_mesh() if mesh is None else mesh
+  train_config = config.train
+  local_batch_size(train_config.batch_size, mesh)  # Validates the batch split.
+  optimizer, schedule = create_optimizer(config.optim)
+  state = create_train_state(task, optimizer, jax.random.key(config.seed), mesh)
+  manager = create_checkpoint_manager(workdir, train_config)
+  if manager.latest_step() is not None:
+    state = restore_checkpoint(manager, state, train_iter)
+    logging.info('Resumed from %s at step %d.', manager.directory, int(state.step))
+  elif train_config.init_from:
+    state = initialize_from_previous_stage(state, config, mesh)
+    logging.info('Stage %s initialised from %s.', config.stage, train_config.init_from)
+  elif config.stage == 'temporal':
+    logging.warning('Stage temporal without config.train.init_from: SpatialNet is randomly '
+                    'initialised and frozen; TemporalNet learns nothing useful from it.')
+
+  step_fn = make_train_step(task, optimizer, schedule, mesh, config.seed)
+  num_steps = int(train_config.num_steps)
+  log_every = max(int(train_config.log_every), 1)
+  eval_every = int(train_config.eval_every)
+  max_consecutive_skips = int(train_config.get('max_consecutive_skips', 10))
+  start_step = int(jax.device_get(state.step))
+  writer = metrics_writer_lib.MetricsWriter(workdir)
+  history, previous_metrics = [], None
+  last_log_time, last_log_step = time.perf_counter(), start_step
+  try:
+    for step in range(start_step + 1, num_steps + 1):
+      try:
+        local_batch = next(train_iter)
+      except StopIteration:
+        raise RuntimeError(f'the training input ended after {step - 1} steps; training inputs '
+                           f'must repeat to reach config.train.num_steps={num_steps}') from None
+      state, metrics = step_fn(state, shard_batch(local_batch, mesh))
+      if step == start_step + 1:
+        # Leave compilation out of the steps/s.
+        jax.block_until_ready(metrics)
+        logging.info('First step (compilation included) took %.1f s.',
+                     time.perf_counter() - last_log_time)
+        last_log_time = time.perf_counter()
+      elif previous_metrics is not None:
+        # The previous step has finished (or nearly) by now: checking it does not stall the
+        # step just dispatched.
+        _check_skips(previous_metrics, step - 1, max_consecutive_skips)
+      previous_metrics = metrics
+      history.append(metrics)
+
+      if step % log_every == 0 or step == num_steps:
+        _check_skips(metrics, step, max_consecutive_skips)
+        scalars = _mean_metrics(history)
+        history = []
+        now = time.perf_counter()
+        steps_per_second = (step - last_log_step) / max(now - last_log_time, 1e-9)
+        last_log_time, last_log_step = now, step
+        writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()}
+                             | {'train/steps_per_second': steps_per_second})
+        logging.info('%s', metrics_writer_lib.format_progress(step, num_steps, steps_per_second,
+                                                              scalars))
+
+      save_checkpoint(manager, state, train_iter, force=step == num_steps)
+
+      if evaluate_fn is not None and ((eval_every > 0 and step % eval_every == 0)
+                                      or step == num_steps):
+        results = evaluate_fn(state, step)
+        writer.write_scalars(step, {f'val/{k}': v for k, v in results.items()})
+        logging.info('step %d validation: %s', step,
+                     ', '.join(f'{k} {v:.4f}' for k, v in results.items()))
+        # Evaluation time is not training time.
+        last_log_time = time.perf_counter()
+  finally:
+    manager.wait_until_finished()
+    manager.close()
+    writer.close()
+  return state
