@@ -1,0 +1,541 @@
+"""Bottom-up decoding of SpatialNet outputs into poses (Section 3.1, following AE).
+
+Two halves with an explicit host/device boundary:
+
+* ``detect_candidates`` (device, jittable): heatmap NMS by max-pool equality and top-k per joint
+  type, gathering the keypoint embedding (KE) and the spatial instance embedding (SIE) at every
+  candidate.
+* ``group_candidates`` / ``decode`` (host, NumPy/SciPy): greedy grouping joint type by joint
+  type in the skeleton's ``decode_order`` with Hungarian assignment, then *refine* (fill the
+  missing joints of every person) and *adjust* (quarter-pixel shift), as in Associative
+  Embedding (REFERENCE.md 3).
+
+Assignment cost between a candidate and a person (the person's reference tag and centre are the
+means of its joints' KE tags and SIE values):
+
+* KE alone (AE's rule): ``round(||tag - ref_tag||) * 100 - heat``.
+* SIE alone: ``round(||sie - ref_centre|| / sie_threshold) * 100 - heat``.
+* KE + SIE: each distance is divided by its threshold (``tag_threshold``, ``sie_threshold`` in
+  output pixels) and the two are summed before rounding, so that one unit of either distance
+  weighs the same: ``round(d_tag / tag_threshold + d_sie / sie_threshold) * 100 - heat``.
+
+Rounding makes near-equal distances tie so that the stronger detection wins, which is AE's
+intent. A pair is accepted only when *each* used distance is under its own threshold; a
+rejected (or unassigned) candidate starts a new person, up to ``max_people``.
+
+Test-time augmentation: ``merge_flip`` averages the heatmaps of an image and of its mirror image
+(joints permuted by the skeleton's flip permutation), *concatenates* the tags as AE does (the
+tag becomes a vector, compared with the L2 distance) and averages the SIE (centres mapped back
+to the unflipped frame). ``merge_scales`` resizes the maps of several input scales to a common
+output size, averages heatmaps and SIE, and concatenates tags.
+
+Coordinates are output pixels, pixel ``(row i, col j)`` having centre ``(x=j, y=i)``.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.optimize
+
+from artrack_jax import skeletons as skeletons_lib
+from artrack_jax.data import types
+
+# Cost given to the padding columns (AE pads with a huge cost when candidates outnumber people).
+_HUGE_COST = 1e10
+
+
+# ----------------------------------------------------------------------------------------------
+# Device part.
+
+def heatmap_nms(heatmaps: jax.Array, kernel: int = 3) -> jax.Array:
+  """Keeps the pixels equal to the max over their ``kernel x kernel`` neighbourhood.
+
+  Args:
+    heatmaps: [B, h, w, J].
+    kernel: odd window size (AE: 3, mmpose: 5).
+
+  Returns:
+    [B, h, w, J] heatmaps with non-maxima set to zero.
+  """
+  if kernel % 2 != 1:
+    raise ValueError(f'decode.nms_kernel must be odd, got {kernel}')
+  pooled = jax.lax.reduce_window(heatmaps, -jnp.inf, jax.lax.max, (1, kernel, kernel, 1),
+                                 (1, 1, 1, 1), 'SAME')
+  return jnp.where(heatmaps == pooled, heatmaps, 0.0)
+
+
+@functools.partial(jax.jit, static_argnames=('top_k', 'nms_kernel'))
+def detect_candidates(heatmaps: jax.Array, ke: jax.Array, sie: jax.Array, top_k: int,
+                      nms_kernel: int = 3) -> dict[str, jax.Array]:
+  """NMS and top-k per joint type; gathers the embeddings at the candidates.
+
+  Args:
+    heatmaps: [B, h, w, J].
+    ke: [B, h, w, J] keypoint embedding (one tag per joint type) or [B, h, w, J, L] when several
+      tag maps are stacked (flip test / multi-scale).
+    sie: [B, h, w, 2] spatial instance embedding (x, y): the centre each pixel votes for.
+    top_k: candidates kept per joint type (``decode.top_k``).
+    nms_kernel: NMS window.
+
+  Returns:
+    dict with ``xy`` [B, J, K, 2] integer pixel (x, y) as float32, ``heat`` [B, J, K],
+    ``tag`` [B, J, K, L], ``sie`` [B, J, K, 2].
+  """
+  b, h, w, j = heatmaps.shape
+  if ke.ndim == 4:
+    ke = ke[..., None]
+  suppressed = heatmap_nms(heatmaps, nms_kernel)
+  flat = jnp.transpose(suppressed, (0, 3, 1, 2)).reshape(b, j, h * w)
+  heat, index = jax.lax.top_k(flat, top_k)                           # [B, J, K]
+  xy = jnp.stack([index % w, index // w], axis=-1).astype(jnp.float32)
+  ke_flat = jnp.transpose(ke, (0, 3, 1, 2, 4)).reshape(b, j, h * w, ke.shape[-1])
+  tag = jnp.take_along_axis(ke_flat, index[..., None], axis=2)       # [B, J, K, L]
+  sie_flat = sie.reshape(b, 1, h * w, 2)
+  sie_at = jnp.take_along_axis(sie_flat, index[..., None], axis=2)  # [B, J, K, 2]
+  return dict(xy=xy, heat=heat, tag=tag, sie=sie_at)
+
+
+# ----------------------------------------------------------------------------------------------
+# Host part.
+
+def _cfg(config, key, default):
+  getter = getattr(config, 'get', None)
+  if getter is not None:
+    return getter(key, default)
+  return getattr(config, key, default)
+
+
+def _distances(tag, sie, ref_tag, ref_center, use_ke, use_sie, tag_threshold, sie_threshold):
+  """Normalised distances [N, M] of candidates to references, and per-term acceptance."""
+  total = 0.0
+  accept = True
+  if use_ke:
+    d_tag = np.linalg.norm(tag[:, None, :] - ref_tag[None, :, :], axis=-1) / tag_threshold
+    total = total + d_tag
+    accept = accept & (d_tag < 1.0)
+  if use_sie:
+    d_sie = np.linalg.norm(sie[:, None, :] - ref_center[None, :, :], axis=-1) / sie_threshold
+    total = total + d_sie
+    accept = accept & (d_sie < 1.0)
+  return total, accept
+
+
+def group_candidates(candidates: Mapping[str, np.ndarray], config,
+                     skeleton: skeletons_lib.Skeleton) -> dict[str, np.ndarray]:
+  """Greedy bottom-up grouping of one image's candidates (AE's rule, KE and/or SIE).
+
+  Args:
+    candidates: one image of ``detect_candidates``' output as NumPy: ``xy`` [J, K, 2],
+      ``heat`` [J, K], ``tag`` [J, K, L], ``sie`` [J, K, 2].
+    config: ``config.decode`` (det_threshold, tag_threshold, sie_threshold, use_ke, use_sie,
+      max_people).
+    skeleton: gives ``decode_order``.
+
+  Returns:
+    dict with ``joints`` [P, J, 3] (x, y, heat), ``present`` [P, J] bool, ``tags`` [P, J, L],
+    ``sies`` [P, J, 2] for the P people found (P <= max_people).
+  """
+  use_ke = bool(_cfg(config, 'use_ke', True))
+  use_sie = bool(_cfg(config, 'use_sie', True))
+  if not (use_ke or use_sie):
+    raise ValueError('decode: at least one of decode.use_ke and decode.use_sie must be True')
+  det_threshold = float(_cfg(config, 'det_threshold', 0.1))
+  tag_threshold = float(_cfg(config, 'tag_threshold', 1.0))
+  sie_threshold = float(_cfg(config, 'sie_threshold', 8.0))
+  max_people = int(_cfg(config, 'max_people', 30))
+  xy, heat = np.asarray(candidates['xy']), np.asarray(candidates['heat'])
+  tag, sie = np.asarray(candidates['tag']), np.asarray(candidates['sie'])
+  num_joints = skeleton.num_joints
+  if heat.shape[0] != num_joints:
+    raise ValueError(f'decode: candidates have {heat.shape[0]} joint types, skeleton '
+                     f'{skeleton.name!r} has {num_joints}')
+  tag_dim = tag.shape[-1]
+  joints = np.zeros((max_people, num_joints, 3), np.float32)
+  present = np.zeros((max_people, num_joints), bool)
+  tags = np.zeros((max_people, num_joints, tag_dim), np.float32)
+  sies = np.zeros((max_people, num_joints, 2), np.float32)
+  # Running sums give each person's reference tag / centre (mean of its joints) in O(1).
+  tag_sum = np.zeros((max_people, tag_dim), np.float64)
+  sie_sum = np.zeros((max_people, 2), np.float64)
+  count = np.zeros(max_people, np.int64)
+  n = 0
+
+  def add(person, j, c):
+    joints[person, j] = (xy[j, c, 0], xy[j, c, 1], heat[j, c])
+    present[person, j] = True
+    tags[person, j] = tag[j, c]
+    sies[person, j] = sie[j, c]
+    tag_sum[person] += tag[j, c]
+    sie_sum[person] += sie[j, c]
+    count[person] += 1
+
+  for j in skeleton.decode_order:
+    cand = np.flatnonzero(heat[j] > det_threshold)   # top-k order: strongest first
+    if cand.size == 0:
+      continue
+    new = list(cand)
+    if n > 0:
+      ref_tag = tag_sum[:n] / count[:n, None]
+      ref_center = sie_sum[:n] / count[:n, None]
+      dist, accept = _distances(tag[j, cand], sie[j, cand], ref_tag, ref_center, use_ke,
+                                use_sie, tag_threshold, sie_threshold)
+      cost = np.round(dist) * 100.0 - heat[j, cand][:, None]
+      if cand.size > n:
+        # More candidates than people: padding columns are "start a new person".
+        cost = np.concatenate([cost, np.full((cand.size, cand.size - n), _HUGE_COST)], axis=1)
+      rows, cols = scipy.optimize.linear_sum_assignment(cost)
+      new = []
+      for r, c in zip(rows, cols):
+        if c < n and accept[r, c]:
+          add(c, j, cand[r])
+        else:
+          new.append(cand[r])
+    for c in new:
+      if n < max_people:
+        add(n, j, c)
+        n += 1
+  return dict(joints=joints[:n], present=present[:n], tags=tags[:n], sies=sies[:n])
+
+
+def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
+           sie: np.ndarray, config) -> dict[str, np.ndarray]:
+  """Fills each person's missing joints from the whole maps (AE's refine, SIE-aware).
+
+  For a missing joint ``j`` of a person with reference tag ``t`` and centre ``c``, the joint is
+  placed at the argmax over all pixels of ``heat_j - round(||ke_j - t|| / tag_threshold)
+  - round(||sie - c|| / sie_threshold)`` (each term only when that embedding is used), and kept
+  when the heat there is positive.
+
+  Args:
+    grouped: ``group_candidates`` output.
+    heatmaps: [h, w, J]; ke: [h, w, J, L]; sie: [h, w, 2].
+    config: ``config.decode``.
+
+  Returns:
+    ``grouped`` with the filled joints (new arrays).
+  """
+  use_ke = bool(_cfg(config, 'use_ke', True))
+  use_sie = bool(_cfg(config, 'use_sie', True))
+  tag_threshold = float(_cfg(config, 'tag_threshold', 1.0))
+  sie_threshold = float(_cfg(config, 'sie_threshold', 8.0))
+  joints = grouped['joints'].copy()
+  present = grouped['present'].copy()
+  tags, sies = grouped['tags'].copy(), grouped['sies'].copy()
+  if joints.shape[0] == 0:
+    return dict(joints=joints, present=present, tags=tags, sies=sies)
+  h, w, num_joints = heatmaps.shape
+  count = np.maximum(grouped['present'].sum(1), 1)[:, None]
+  ref_tag = (grouped['tags'] * grouped['present'][..., None]).sum(1) / count    # [P, L]
+  ref_center = (grouped['sies'] * grouped['present'][..., None]).sum(1) / count  # [P, 2]
+  if use_sie:
+    # [P, h, w]: shared by every joint type, so computed once.
+    sie_penalty = np.round(np.linalg.norm(
+        sie[None] - ref_center[:, None, None, :], axis=-1) / sie_threshold)
+  for j in range(num_joints):
+    people = np.flatnonzero(~present[:, j])
+    if people.size == 0:
+      continue
+    score = np.broadcast_to(heatmaps[None, :, :, j], (people.size, h, w)).copy()
+    if use_ke:
+      score -= np.round(np.linalg.norm(
+          ke[None, :, :, j, :] - ref_tag[people, None, None, :], axis=-1) / tag_threshold)
+    if use_sie:
+      score -= sie_penalty[people]
+    best = score.reshape(people.size, -1).argmax(axis=1)
+    y, x = np.divmod(best, w)
+    value = heatmaps[y, x, j]
+    fill = value > 0
+    p = people[fill]
+    joints[p, j] = np.stack([x[fill], y[fill], value[fill]], axis=-1)
+    present[p, j] = True
+    tags[p, j] = ke[y[fill], x[fill], j]
+    sies[p, j] = sie[y[fill], x[fill]]
+  return dict(joints=joints, present=present, tags=tags, sies=sies)
+
+
+def adjust(joints: np.ndarray, present: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
+  """Shifts each integer joint location 0.25 px towards its higher neighbour, in x and in y.
+
+  Where both neighbours are equal the location is left unchanged (AE shifts down/left in that
+  case; a symmetric peak is best left where it is).
+
+  Args:
+    joints: [P, J, 3] (x, y, heat), x and y integer pixels.
+    present: [P, J] bool.
+    heatmaps: [h, w, J].
+
+  Returns:
+    [P, J, 3] adjusted copy.
+  """
+  out = joints.copy()
+  if joints.shape[0] == 0:
+    return out
+  h, w, _ = heatmaps.shape
+  x = joints[..., 0].astype(np.int64)
+  y = joints[..., 1].astype(np.int64)
+  j = np.broadcast_to(np.arange(joints.shape[1]), x.shape)
+  right = heatmaps[y, np.minimum(x + 1, w - 1), j]
+  left = heatmaps[y, np.maximum(x - 1, 0), j]
+  down = heatmaps[np.minimum(y + 1, h - 1), x, j]
+  up = heatmaps[np.maximum(y - 1, 0), x, j]
+  out[..., 0] += np.where(present, 0.25 * np.sign(right - left), 0.0)
+  out[..., 1] += np.where(present, 0.25 * np.sign(down - up), 0.0)
+  return out
+
+
+def _as_tag_maps(ke: np.ndarray) -> np.ndarray:
+  return ke[..., None] if ke.ndim == 4 else ke
+
+
+def _check_outputs(outputs: Mapping[str, np.ndarray], use_ke: bool, use_sie: bool):
+  """Validates the map dict; returns (heatmaps, ke [B,h,w,J,L], sie) as float32 NumPy."""
+  if 'heatmaps' not in outputs:
+    raise ValueError(f'decode: outputs lack "heatmaps" (keys: {sorted(outputs)})')
+  heatmaps = np.asarray(outputs['heatmaps'], np.float32)
+  if heatmaps.ndim != 4:
+    raise ValueError(f'decode: outputs["heatmaps"] must be [B, h, w, J], got {heatmaps.shape}')
+  b, h, w, j = heatmaps.shape
+  if 'ke' in outputs:
+    ke = _as_tag_maps(np.asarray(outputs['ke'], np.float32))
+  elif use_ke:
+    raise ValueError('decode: decode.use_ke is True but outputs lack "ke"')
+  else:
+    ke = np.zeros((b, h, w, j, 1), np.float32)
+  if ke.shape[:4] != (b, h, w, j):
+    raise ValueError(f'decode: outputs["ke"] has shape {ke.shape}, heatmaps {heatmaps.shape}')
+  if 'sie' in outputs:
+    sie = np.asarray(outputs['sie'], np.float32)
+  elif use_sie:
+    raise ValueError('decode: decode.use_sie is True but outputs lack "sie"')
+  else:
+    sie = np.zeros((b, h, w, 2), np.float32)
+  if sie.shape != (b, h, w, 2):
+    raise ValueError(f'decode: outputs["sie"] must be [B, h, w, 2] = {(b, h, w, 2)}, '
+                     f'got {sie.shape}')
+  return heatmaps, ke, sie
+
+
+def decode(outputs: Mapping[str, np.ndarray], config,
+           skeleton: skeletons_lib.Skeleton) -> list[list[dict]]:
+  """Decodes a batch of last-stack maps into poses.
+
+  Args:
+    outputs: ``heatmaps`` [B, h, w, J], ``ke`` [B, h, w, J] (or [B, h, w, J, L] after
+      ``merge_flip`` / ``merge_scales``), ``sie`` [B, h, w, 2] (``svf_to_sie`` of the SVF).
+      ``ke`` / ``sie`` may be absent when ``use_ke`` / ``use_sie`` is off.
+    config: ``config.decode``.
+    skeleton: the joint set of the maps.
+
+  Returns:
+    Per image, a list of poses sorted by decreasing score, each a dict with ``keypoints``
+    [J, 3] (x, y, score) in output pixels (score 0 and x = y = 0 for a joint not found),
+    ``score`` (mean heat over the J joints, AE's person score), ``tag`` [L] (mean KE of the
+    joints) and ``center`` [2] (mean SIE of the joints).
+  """
+  use_ke = bool(_cfg(config, 'use_ke', True))
+  use_sie = bool(_cfg(config, 'use_sie', True))
+  heatmaps, ke, sie = _check_outputs(outputs, use_ke, use_sie)
+  if heatmaps.shape[-1] != skeleton.num_joints:
+    raise ValueError(f'decode: heatmaps have {heatmaps.shape[-1]} joints, skeleton '
+                     f'{skeleton.name!r} has {skeleton.num_joints}')
+  top_k = int(_cfg(config, 'top_k', 30))
+  top_k = min(top_k, heatmaps.shape[1] * heatmaps.shape[2])
+  candidates = jax.device_get(detect_candidates(
+      heatmaps, ke, sie, top_k=top_k, nms_kernel=int(_cfg(config, 'nms_kernel', 3))))
+  do_refine = bool(_cfg(config, 'refine', True))
+  results = []
+  for i in range(heatmaps.shape[0]):
+    grouped = group_candidates({k: v[i] for k, v in candidates.items()}, config, skeleton)
+    if do_refine:
+      grouped = refine(grouped, heatmaps[i], ke[i], sie[i], config)
+    joints = adjust(grouped['joints'], grouped['present'], heatmaps[i])
+    poses = []
+    for p in range(joints.shape[0]):
+      present = grouped['present'][p]
+      keypoints = np.where(present[:, None], joints[p], 0.0).astype(np.float32)
+      count = max(int(present.sum()), 1)
+      poses.append(dict(
+          keypoints=keypoints,
+          score=float(keypoints[:, 2].mean()),
+          tag=(grouped['tags'][p] * present[:, None]).sum(0) / count,
+          center=(grouped['sies'][p] * present[:, None]).sum(0) / count))
+    poses.sort(key=lambda pose: -pose['score'])
+    results.append(poses)
+  return results
+
+
+# ----------------------------------------------------------------------------------------------
+# Test-time augmentation.
+
+def merge_flip(outputs: Mapping[str, np.ndarray], outputs_flipped: Mapping[str, np.ndarray],
+               skeleton: skeletons_lib.Skeleton) -> dict[str, np.ndarray]:
+  """Combines the maps of images and of their horizontal mirrors (flip test).
+
+  Args:
+    outputs: ``heatmaps`` [B, h, w, J], ``ke`` [B, h, w, J(, L)], ``sie`` [B, h, w, 2].
+    outputs_flipped: the same maps computed on the mirrored images.
+    skeleton: gives the flip permutation (left/right joints swap under mirroring).
+
+  Returns:
+    ``heatmaps`` averaged, ``ke`` [B, h, w, J, 2L] (tags concatenated, AE's choice: a person's
+    tag then lives in a 2-D space and both predictions must agree), ``sie`` averaged with the
+    mirrored centres mapped back (x -> w - 1 - x).
+  """
+  perm = skeleton.flip_permutation
+  w = np.asarray(outputs['heatmaps']).shape[2]
+  unflip = lambda a: np.asarray(a)[:, :, ::-1]
+  merged = dict(heatmaps=0.5 * (np.asarray(outputs['heatmaps'])
+                                + unflip(outputs_flipped['heatmaps'])[..., perm]))
+  if 'ke' in outputs:
+    ke = _as_tag_maps(np.asarray(outputs['ke']))
+    ke_f = _as_tag_maps(unflip(outputs_flipped['ke']))[:, :, :, perm]
+    merged['ke'] = np.concatenate([ke, ke_f], axis=-1)
+  if 'sie' in outputs:
+    sie_f = unflip(outputs_flipped['sie']).copy()
+    sie_f[..., 0] = (w - 1) - sie_f[..., 0]
+    merged['sie'] = 0.5 * (np.asarray(outputs['sie']) + sie_f)
+  return merged
+
+
+def merge_scales(outputs_per_scale: Sequence[Mapping[str, np.ndarray]],
+                 size: tuple[int, int]) -> dict[str, np.ndarray]:
+  """Averages the maps of several input scales at one output size (multi-scale test).
+
+  Each scale's maps cover the same image region at a different resolution; pixel centres are
+  aligned (half-pixel convention), so a SIE value ``x_s`` at a map of width ``w_s`` becomes
+  ``(x_s + 0.5) * w / w_s - 0.5``.
+
+  Args:
+    outputs_per_scale: per scale, ``heatmaps`` [B, h_s, w_s, J], ``ke`` [B, h_s, w_s, J(, L)],
+      ``sie`` [B, h_s, w_s, 2].
+    size: (h, w) of the merged maps (usually the scale-1 output size).
+
+  Returns:
+    ``heatmaps`` and ``sie`` averaged over scales, ``ke`` [B, h, w, J, sum L] concatenated.
+  """
+  if not outputs_per_scale:
+    raise ValueError('merge_scales: no outputs given')
+  h, w = size
+
+  def resize(a):
+    a = np.asarray(a, np.float32)
+    if a.shape[1:3] == (h, w):
+      return a
+    return np.asarray(jax.image.resize(a, (a.shape[0], h, w) + a.shape[3:], 'linear',
+                                       antialias=False))
+
+  merged = dict(heatmaps=np.mean([resize(o['heatmaps']) for o in outputs_per_scale], axis=0))
+  if all('ke' in o for o in outputs_per_scale):
+    merged['ke'] = np.concatenate([resize(_as_tag_maps(np.asarray(o['ke'])))
+                                   for o in outputs_per_scale], axis=-1)
+  if all('sie' in o for o in outputs_per_scale):
+    sies = []
+    for o in outputs_per_scale:
+      sie = np.asarray(o['sie'], np.float32)
+      h_s, w_s = sie.shape[1:3]
+      sie = resize(sie).copy()
+      sie[..., 0] = (sie[..., 0] + 0.5) * w / w_s - 0.5
+      sie[..., 1] = (sie[..., 1] + 0.5) * h / h_s - 0.5
+      sies.append(sie)
+    merged['sie'] = np.mean(sies, axis=0)
+  return merged
+
+
+# ----------------------------------------------------------------------------------------------
+# Back to image coordinates, and writers.
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+  """Inverse of a 2x3 affine transform ``[A | t]`` (x' = A x + t)."""
+  matrix = np.asarray(matrix, np.float64)
+  if matrix.shape != (2, 3):
+    raise ValueError(f'expected a 2x3 affine matrix, got shape {matrix.shape}')
+  a_inv = np.linalg.inv(matrix[:, :2])
+  return np.concatenate([a_inv, -a_inv @ matrix[:, 2:]], axis=1)
+
+
+def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+  """Maps points [..., 2] (x, y) through a 2x3 affine transform."""
+  matrix = np.asarray(matrix, np.float64)
+  points = np.asarray(points, np.float64)
+  return points @ matrix[:, :2].T + matrix[:, 2]
+
+
+def poses_to_image(poses: Sequence[dict], output_to_image: np.ndarray) -> list[dict]:
+  """Maps decoded poses from output pixels to original image pixels.
+
+  Args:
+    poses: one image's ``decode`` output.
+    output_to_image: [2, 3] affine from output-map pixels to image pixels (the inverse of the
+      input pipeline's image -> output transform; see ``invert_affine``).
+
+  Returns:
+    New pose dicts; keypoint scores, tags and person scores unchanged, ``center`` mapped too
+    (it is a location). Joints that were not found stay at (0, 0) with score 0.
+  """
+  out = []
+  for pose in poses:
+    keypoints = np.array(pose['keypoints'], np.float32)
+    found = keypoints[:, 2] > 0
+    keypoints[found, :2] = apply_affine(keypoints[found, :2], output_to_image)
+    out.append(dict(pose, keypoints=keypoints,
+                    center=apply_affine(np.asarray(pose['center']), output_to_image)))
+  return out
+
+
+def coco_results(image_ids: Sequence[int], poses_per_image: Sequence[Sequence[dict]],
+                 skeleton: skeletons_lib.Skeleton) -> list[dict]:
+  """COCO keypoint results ``[{image_id, category_id: 1, keypoints, score}]``.
+
+  Keypoints are written in the skeleton's own order (COCO's 17 for ``coco``; the 15 PoseTrack
+  joints for ``posetrack``, which the evaluator scores with the skeleton's sigmas), as
+  ``[x, y, score] * J``.
+  """
+  if len(image_ids) != len(poses_per_image):
+    raise ValueError(f'coco_results: {len(image_ids)} image ids for {len(poses_per_image)} '
+                     'images')
+  results = []
+  for image_id, poses in zip(image_ids, poses_per_image):
+    for pose in poses:
+      keypoints = np.asarray(pose['keypoints'], np.float64)
+      if keypoints.shape != (skeleton.num_joints, 3):
+        raise ValueError(f'coco_results: image {image_id}: keypoints shape {keypoints.shape}, '
+                         f'skeleton {skeleton.name!r} needs {(skeleton.num_joints, 3)}')
+      results.append(dict(image_id=int(image_id), category_id=1,
+                          keypoints=[round(float(v), 3) for v in keypoints.reshape(-1)],
+                          score=float(pose['score'])))
+  return results
+
+
+def write_coco_results(path: str, image_ids: Sequence[int],
+                       poses_per_image: Sequence[Sequence[dict]],
+                       skeleton: skeletons_lib.Skeleton) -> list[dict]:
+  """Writes ``coco_results`` to ``path`` as JSON and returns them."""
+  results = coco_results(image_ids, poses_per_image, skeleton)
+  with open(path, 'w') as f:
+    json.dump(results, f)
+  return results
+
+
+def pose_to_person(pose: dict, track_id: int = -1) -> types.Person:
+  """A decoded pose as a prediction ``data.types.Person`` (PoseTrack-style per-frame pose).
+
+  ``v`` is 1 for the joints found (predicted, visibility unknown) and 0 elsewhere; ``scores``
+  holds the per-joint heat; ``bbox`` is the box around the found joints.
+  """
+  keypoints = np.asarray(pose['keypoints'], np.float32)
+  found = keypoints[:, 2] > 0
+  out = np.zeros_like(keypoints)
+  out[found, :2] = keypoints[found, :2]
+  out[found, 2] = 1.0
+  if found.any():
+    lo, hi = keypoints[found, :2].min(0), keypoints[found, :2].max(0)
+    bbox = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]], np.float32)
+  else:
+    bbox = np.zeros(4, np.float32)
+  return types.Person(track_id=int(track_id), keypoints=out, bbox=bbox, bbox_head=None,
+                      scores=keypoints[:, 2].copy(), score=float(pose['score']))

@@ -1,0 +1,252 @@
+"""Tests for grouping/decode.py: perfect maps built from ground truth decode back to it."""
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from artrack_jax import skeletons
+from artrack_jax.grouping import decode as decode_lib
+
+SK = skeletons.POSETRACK
+J = SK.num_joints
+SIGMA = 2.0
+
+# A standing person, offsets from its centre in units of its size (x, y), PoseTrack order.
+_TEMPLATE = np.array([
+    [-0.15, 0.9], [-0.15, 0.5], [-0.15, 0.1], [0.15, 0.1], [0.15, 0.5], [0.15, 0.9],  # legs
+    [-0.45, 0.05], [-0.35, -0.2], [-0.25, -0.45], [0.25, -0.45], [0.35, -0.2],
+    [0.45, 0.05],                                                                   # arms
+    [0.0, -0.55], [0.0, -0.75], [0.0, -0.95]])                                      # head
+
+
+def _config(**kw):
+  c = ml_collections.ConfigDict(dict(
+      top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True, use_sie=True,
+      sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
+  c.update(kw)
+  return c
+
+
+def perfect_maps(people, h, w):
+  """Ground-truth maps: Gaussian heatmaps (Eq. 1), person-constant KE, SIE = person centre.
+
+  Args:
+    people: list of (keypoints [J, 2], tag).
+
+  Returns:
+    dict heatmaps [1, h, w, J], ke [1, h, w, J], sie [1, h, w, 2].
+  """
+  yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+  per = np.stack([np.exp(-((xx[..., None] - kp[:, 0]) ** 2 + (yy[..., None] - kp[:, 1]) ** 2)
+                         / SIGMA ** 2) for kp, _ in people])                  # [P, h, w, J]
+  heat = per.max(0)
+  owner = per.argmax(0)                                                      # [h, w, J]
+  tags = np.array([t for _, t in people])
+  ke = tags[owner]
+  centers = np.array([kp.mean(0) for kp, _ in people])                       # [P, 2]
+  body_owner = per.max(-1).argmax(0)                                         # [h, w]
+  sie = centers[body_owner]
+  return dict(heatmaps=heat[None].astype(np.float32), ke=ke[None].astype(np.float32),
+              sie=sie[None].astype(np.float32))
+
+
+def _person(center, size):
+  return np.asarray(center, np.float64) + _TEMPLATE * size
+
+
+def _match(poses, gt):
+  """For each GT person, the index of the decoded pose holding its head top, and errors."""
+  assert len(poses) == len(gt)
+  found = []
+  for kp, _ in gt:
+    dists = [np.abs(p['keypoints'][:, :2] - kp).max() for p in poses]
+    best = int(np.argmin(dists))
+    found.append((best, dists[best]))
+  return found
+
+
+@pytest.fixture(scope='module')
+def crowd():
+  rng = np.random.default_rng(0)
+  people = []
+  for i in range(12):
+    row, col = divmod(i, 4)
+    center = (14 + 18 * col + rng.uniform(-1, 1), 20 + 18 * row + rng.uniform(-1, 1))
+    kp = _person(center, rng.uniform(14, 18))
+    people.append((kp, float(i) * 1.5))
+  return people
+
+
+def test_detect_candidates_matches_numpy_loop():
+  rng = np.random.default_rng(1)
+  heat = rng.uniform(size=(2, 9, 11, 3)).astype(np.float32)
+  ke = rng.normal(size=(2, 9, 11, 3)).astype(np.float32)
+  sie = rng.normal(size=(2, 9, 11, 2)).astype(np.float32)
+  out = {k: np.asarray(v) for k, v in
+         decode_lib.detect_candidates(heat, ke, sie, top_k=4, nms_kernel=3).items()}
+  for b in range(2):
+    for j in range(3):
+      m = heat[b, :, :, j]
+      peaks = []
+      for y in range(9):
+        for x in range(11):
+          window = m[max(y - 1, 0):y + 2, max(x - 1, 0):x + 2]
+          if m[y, x] == window.max():
+            peaks.append((m[y, x], x, y))
+      peaks.sort(reverse=True)
+      for k, (v, x, y) in enumerate(peaks[:4]):
+        assert out['heat'][b, j, k] == pytest.approx(v)
+        assert tuple(out['xy'][b, j, k]) == (x, y)
+        assert out['tag'][b, j, k, 0] == pytest.approx(ke[b, y, x, j])
+        np.testing.assert_allclose(out['sie'][b, j, k], sie[b, y, x])
+
+
+@pytest.mark.parametrize('use_ke,use_sie', [(True, True), (True, False), (False, True)])
+def test_perfect_maps_decode_to_ground_truth(crowd, use_ke, use_sie):
+  maps = perfect_maps(crowd, 80, 80)
+  poses = decode_lib.decode(maps, _config(use_ke=use_ke, use_sie=use_sie), SK)[0]
+  found = _match(poses, crowd)
+  assert sorted(b for b, _ in found) == list(range(len(crowd)))   # one pose per person
+  for _, err in found:
+    assert err <= 1.0
+  for p in poses:
+    # The peak pixel is within half a pixel (per axis) of the joint: heat >= exp(-0.5 / sigma^2).
+    assert (p['keypoints'][:, 2] >= np.exp(-0.5 / SIGMA ** 2) - 1e-6).all()
+    assert p['score'] == pytest.approx(p['keypoints'][:, 2].mean())
+
+
+def test_equal_tags_are_separated_by_sie():
+  # Integer joints give every peak the same heat (1), so KE alone is left with exact ties; a is
+  # taller than b, so their joints' top-k order differs between the head and the legs.
+  a = (np.round(_person((20, 32), 20)), 0.0)
+  b = (np.round(_person((52, 32), 14)), 0.0)   # same tag, centres 32 px apart
+  maps = perfect_maps([a, b], 64, 72)
+  poses = decode_lib.decode(maps, _config(), SK)[0]
+  for _, err in _match(poses, [a, b]):
+    assert err <= 1.0
+  np.testing.assert_allclose(sorted(p['center'][0] for p in poses),
+                             [a[0][:, 0].mean(), b[0][:, 0].mean()], atol=0.5)
+  # KE alone cannot tell them apart: with all costs tied some joints go to the wrong person.
+  poses_ke = decode_lib.decode(maps, _config(use_sie=False, refine=False), SK)[0]
+  assert len(poses_ke) == 2
+  assert sorted((p['keypoints'][:, 2] > 0).sum() for p in poses_ke) == [J, J]
+  mixed = [p for p in poses_ke
+           if (np.abs(p['keypoints'][:, 0] - a[0][:, 0]) < 2).any()
+           and (np.abs(p['keypoints'][:, 0] - b[0][:, 0]) < 2).any()]
+  assert mixed, 'KE alone was expected to mix two people with equal tags'
+
+
+def test_equal_centres_are_separated_by_ke():
+  # Two people around one centre (a small one in front of a large one). Integer joints give
+  # every peak heat 1, so SIE alone is left with exact ties.
+  a = (np.round(_person((36, 38), 12)), 0.0)
+  b = (np.round(_person((36, 38), 24)), 3.0)
+  maps = perfect_maps([a, b], 72, 72)
+  maps['sie'][:] = np.array([36.0, 38.0], np.float32)   # both people vote for the same centre
+  poses = decode_lib.decode(maps, _config(), SK)[0]
+  found = _match(poses, [a, b])
+  assert sorted(i for i, _ in found) == [0, 1]
+  for _, err in found:
+    assert err <= 1.0
+  np.testing.assert_allclose(sorted(p['tag'][0] for p in poses), [0.0, 3.0], atol=1e-5)
+  # SIE alone cannot tell them apart: some pose mixes joints of both people.
+  poses_sie = decode_lib.decode(maps, _config(use_ke=False, refine=False), SK)[0]
+  assert any((np.abs(p['keypoints'][:, :2] - a[0]).max(1) < 1).any()
+             and (np.abs(p['keypoints'][:, :2] - b[0]).max(1) < 1).any() for p in poses_sie)
+
+
+def test_refine_fills_a_missing_joint():
+  a = _person((20, 30), 16)
+  b = _person((50, 30), 16)
+  maps = perfect_maps([(a, 0.0), (b, 2.0)], 64, 72)
+  # The decoder finds person a's left wrist only through refine: make it sub-threshold so that
+  # no candidate exists, yet the argmax over the map still lies on it.
+  lw = SK.index('left_wrist')
+  maps['heatmaps'][0, :, :, lw] *= np.where(np.arange(72) < 35, 0.09, 1.0)[None, :]
+  poses = decode_lib.decode(maps, _config(), SK)[0]
+  pa = min(poses, key=lambda p: np.abs(p['keypoints'][:, 0] - a[:, 0]).max())
+  assert np.abs(pa['keypoints'][lw, :2] - a[lw]).max() <= 1.0
+  assert 0 < pa['keypoints'][lw, 2] < 0.1
+  no_refine = decode_lib.decode(maps, _config(refine=False), SK)[0]
+  pa = min(no_refine, key=lambda p: np.abs(p['keypoints'][:, 0] - a[:, 0]).max())
+  assert pa['keypoints'][lw, 2] == 0
+
+
+def test_adjust_quarter_pixel():
+  heat = np.zeros((5, 5, 1), np.float32)
+  heat[2, 2, 0], heat[2, 3, 0], heat[1, 2, 0], heat[3, 2, 0] = 1.0, 0.5, 0.3, 0.3
+  joints = np.array([[[2.0, 2.0, 1.0]]])
+  out = decode_lib.adjust(joints, np.ones((1, 1), bool), heat)
+  np.testing.assert_allclose(out[0, 0], [2.25, 2.0, 1.0])
+
+
+def test_max_people_cap():
+  people = [(_person((10 + 14 * (i % 6), 12 + 20 * (i // 6)), 10), float(i) * 2)
+            for i in range(12)]
+  maps = perfect_maps(people, 64, 96)
+  poses = decode_lib.decode(maps, _config(max_people=5), SK)[0]
+  assert len(poses) == 5
+
+
+def test_flip_merge_of_symmetric_outputs_is_identity():
+  people = [(_person((20, 30), 16), 0.0), (_person((50, 30), 16), 2.0)]
+  maps = perfect_maps(people, 64, 72)
+  w = 72
+  perm = SK.flip_permutation
+  flipped = dict(heatmaps=maps['heatmaps'][:, :, ::-1][..., perm],
+                 ke=maps['ke'][:, :, ::-1][..., perm],
+                 sie=maps['sie'][:, :, ::-1].copy())
+  flipped['sie'][..., 0] = (w - 1) - flipped['sie'][..., 0]
+  merged = decode_lib.merge_flip(maps, flipped, SK)
+  np.testing.assert_allclose(merged['heatmaps'], maps['heatmaps'], atol=1e-6)
+  np.testing.assert_allclose(merged['ke'][..., 0], maps['ke'])
+  np.testing.assert_allclose(merged['ke'][..., 1], maps['ke'])
+  np.testing.assert_allclose(merged['sie'], maps['sie'], atol=1e-5)
+  poses = decode_lib.decode(merged, _config(), SK)[0]
+  assert len(poses) == 2 and poses[0]['tag'].shape == (2,)
+
+
+def test_merge_scales_maps_sie_coordinates():
+  sie_half = np.zeros((1, 4, 4, 2), np.float32)
+  sie_half[..., 0], sie_half[..., 1] = 1.0, 2.0
+  heat_half = np.zeros((1, 4, 4, 1), np.float32)
+  ke_half = np.zeros((1, 4, 4, 1), np.float32)
+  full = dict(heatmaps=np.ones((1, 8, 8, 1), np.float32), ke=np.ones((1, 8, 8, 1), np.float32),
+              sie=np.full((1, 8, 8, 2), 3.0, np.float32))
+  merged = decode_lib.merge_scales([full, dict(heatmaps=heat_half, ke=ke_half,
+                                               sie=sie_half)], (8, 8))
+  np.testing.assert_allclose(merged['heatmaps'], 0.5)
+  assert merged['ke'].shape == (1, 8, 8, 1, 2)
+  # x_s = 1 at width 4 -> (1.5 * 2) - 0.5 = 2.5 at width 8; y_s = 2 -> 4.5.
+  np.testing.assert_allclose(merged['sie'][..., 0], 0.5 * (3.0 + 2.5))
+  np.testing.assert_allclose(merged['sie'][..., 1], 0.5 * (3.0 + 4.5))
+
+
+def test_affine_back_to_image_and_coco_json(tmp_path):
+  pose = dict(keypoints=np.array([[10.0, 20.0, 0.9]] + [[0.0, 0.0, 0.0]] * (J - 1),
+                                 np.float32), score=0.5, tag=np.zeros(1), center=np.array([4., 8.]))
+  image_to_output = np.array([[0.25, 0.0, -2.0], [0.0, 0.25, 1.0]])
+  back = decode_lib.invert_affine(image_to_output)
+  out = decode_lib.poses_to_image([pose], back)[0]
+  # x = (10 + 2) * 4 = 48, y = (20 - 1) * 4 = 76.
+  np.testing.assert_allclose(out['keypoints'][0], [48.0, 76.0, 0.9], rtol=1e-6)
+  np.testing.assert_allclose(out['keypoints'][1], [0, 0, 0])
+  np.testing.assert_allclose(out['center'], [24.0, 28.0])
+  path = tmp_path / 'res.json'
+  decode_lib.write_coco_results(str(path), [7], [[out]], SK)
+  res = json.loads(path.read_text())
+  assert res[0]['image_id'] == 7 and res[0]['category_id'] == 1
+  assert res[0]['keypoints'][:3] == pytest.approx([48.0, 76.0, 0.9])
+  assert len(res[0]['keypoints']) == 3 * J and res[0]['score'] == 0.5
+  person = decode_lib.pose_to_person(out, track_id=3)
+  assert person.track_id == 3 and person.keypoints[0, 2] == 1 and person.keypoints[1, 2] == 0
+
+
+def test_bad_input_errors():
+  with pytest.raises(ValueError, match='ke'):
+    decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, J)), sie=np.zeros((1, 4, 4, 2))),
+                      _config(), SK)
+  with pytest.raises(ValueError, match='joints'):
+    decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, 3)), ke=np.zeros((1, 4, 4, 3)),
+                           sie=np.zeros((1, 4, 4, 2))), _config(), SK)
