@@ -1,0 +1,96 @@
+"""SpatialNet: body-part heatmaps, KE, SVF/SIE and the ordinal auxiliary maps (paper Sec. 3.1).
+
+One stacked hourglass whose per-stack 1x1 head predicts, channel by channel,
+``[heatmaps (J) | KE (J) | SVF (2) | aux (6)]``; a single head keeps one convolution per stack.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from artrack_jax import skeletons
+from artrack_jax.models import hourglass
+
+# Order of the auxiliary ordinal maps (Sec. 3.1.1); losses.ordinal_loss uses the same order.
+AUX_TASKS = ('l2r', 'r2l', 't2b', 'b2t', 'f2n', 'n2f')
+
+
+def pixel_grid(h: int, w: int, dtype=jnp.float32):
+  """[h, w, 2] (x, y) of each pixel centre in output pixels: pixel (i, j) -> (x=j, y=i)."""
+  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=dtype), jnp.arange(w, dtype=dtype), indexing='ij')
+  return jnp.stack([xs, ys], axis=-1)
+
+
+def svf_to_sie(svf):
+  """Spatial instance embedding from the spatial vector field (Sec. 3.1.2).
+
+  SVF at a joint is ``joint - centre`` so ``SIE = pixel - SVF`` is the person's centre.
+
+  Args:
+    svf: [..., h, w, 2] (x, y) in output pixels.
+
+  Returns:
+    sie: [..., h, w, 2] (x, y) in output pixels.
+  """
+  h, w = svf.shape[-3], svf.shape[-2]
+  return pixel_grid(h, w, svf.dtype) - svf
+
+
+class SpatialNet(nn.Module):
+  """Stacked hourglass with the SpatialNet heads.
+
+  Attributes:
+    num_joints: J, joints of the skeleton.
+    stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
+    dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
+  """
+  num_joints: int
+  stacks: int = 4
+  features: int = 256
+  increase: int = 128
+  depth: int = 4
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, images, train: bool):
+    """Runs the network.
+
+    Args:
+      images: [B, H, W, 3] normalised; H and W multiples of 4 * 2**depth.
+      train: BatchNorm uses batch statistics (and updates ``batch_stats``) when True.
+
+    Returns:
+      dict with ``heatmaps`` [S, B, h, w, J], ``ke`` [S, B, h, w, J], ``svf`` [S, B, h, w, 2]
+      (output pixels), ``aux`` [S, B, h, w, 6] (order AUX_TASKS), all float32, and
+      ``features`` [B, h, w, C] the stem's low-level features (shared with TemporalNet).
+    """
+    j = self.num_joints
+    predictions, features = hourglass.StackedHourglass(
+        head_channels=2 * j + 2 + len(AUX_TASKS), stacks=self.stacks, features=self.features,
+        increase=self.increase, depth=self.depth, dtype=self.dtype, name='backbone')(images,
+                                                                                     train)
+    return dict(
+        heatmaps=predictions[..., :j],
+        ke=predictions[..., j:2 * j],
+        svf=predictions[..., 2 * j:2 * j + 2],
+        aux=predictions[..., 2 * j + 2:],
+        features=features.astype(jnp.float32),
+    )
+
+
+def _dtype(name: str):
+  try:
+    return {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}[name]
+  except KeyError:
+    raise ValueError(f'config.model.dtype: unknown dtype {name!r}; use float32, bfloat16 or '
+                     'float16') from None
+
+
+def from_config(config) -> SpatialNet:
+  """SpatialNet for ``config`` (``config.model`` and ``config.data.skeleton``)."""
+  m = config.model
+  return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
+                    stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
+                    dtype=_dtype(m.dtype))
