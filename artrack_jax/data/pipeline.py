@@ -1,0 +1,297 @@
+"""Grain input pipelines: single frames (SpatialNet) and frame pairs (TemporalNet).
+
+Sources. Any random-access source of frame records (``__len__``, ``__getitem__``), e.g. a
+``tfds.data_source`` of the builders in ``data/tfds_builders`` or a plain list in tests. A
+record is a dict with, per frame (``n`` people, ``J`` joints)::
+
+  image uint8 [H, W, 3] (or encoded PNG/JPEG bytes); image_id int64; sequence text (str or
+  bytes); sequence_index int32; frame_id int32; num_frames int32; is_labeled bool;
+  keypoints float32 [n, J, 3] (x, y, v); track_id int32 [n]; bbox float32 [n, 4];
+  bbox_head float32 [n, 4]; ignore_mask uint8 [H, W] (1 = ignore)
+
+Examples. Only labelled frames become examples. Each is letterboxed (and, for training,
+augmented: ``data/augment.py``) to ``config.data.image_size``, padded to
+``config.data.max_people`` people and encoded with ``targets.encode_frame`` (frames) or
+``targets.encode_pair`` (pairs), giving the keys of docs/design.md plus:
+
+  transform      float32 [2, 3]  original image pixels -> input pixels. A prediction ``xy`` in
+                                 output pixels maps back to the original image with
+                                 ``augment.apply_affine(augment.invert_affine(transform),
+                                 targets.output_to_input(xy, OUTPUT_STRIDE))``.
+  bbox           float32 [P, 4]  person boxes, transformed like ``bbox_head``.
+  image_id       int64           the record's image id (host-side bookkeeping).
+  sequence_index int32, frame_id int32
+  example_valid  float32         0 for the padding examples that fill the last evaluation batch.
+
+A pair example is ``{'prev': frame, 'curr': frame, 'tvf_*': ..., 'example_valid': ...}`` with
+``prev`` the earlier frame, ``1 <= t - t' <= config.data.max_frame_gap``, both frames labelled,
+from one sequence, and one augmentation draw for both (the camera motion stays in the data).
+
+Determinism and resumption. Training shuffles with a fixed seed, reshuffles every epoch and
+repeats forever; each example's augmentation is drawn from a generator seeded by the pipeline
+seed and the example's position, so a seed fixes every batch. ``iter(dataset)`` is a grain
+``DatasetIterator``: ``get_state()`` / ``set_state()`` (or ``grain.checkpoint``) resume it
+exactly. Evaluation is one pass in record order, the last batch filled with padding examples.
+
+Hosts. Each host reads the entries ``shard_index::shard_count`` (default
+``jax.process_index()::jax.process_count()``) and yields batches of
+``global_batch // shard_count`` examples. ``config.data.num_workers > 0`` moves the work into
+that many worker processes (``mp_prefetch``); 0 keeps it in the calling process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any, Mapping, Sequence
+
+import grain
+import jax
+import ml_collections
+import numpy as np
+
+from artrack_jax import skeletons
+from artrack_jax import targets
+from artrack_jax.data import augment
+
+OUTPUT_STRIDE = 4   # input pixels per output pixel (docs/design.md)
+_INDEX_FIELDS = ('sequence_index', 'frame_id', 'is_labeled')
+_REQUIRED_FIELDS = ('image', 'image_id', 'sequence_index', 'frame_id', 'is_labeled',
+                    'keypoints', 'track_id', 'bbox_head')
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameIndex:
+  """What the pipelines need to know about every record, without its image.
+
+  Attributes:
+    sequence_index: [N] int32 per record.
+    frame_id: [N] int32 per record.
+    is_labeled: [N] bool per record.
+  """
+  sequence_index: np.ndarray
+  frame_id: np.ndarray
+  is_labeled: np.ndarray
+
+  def __len__(self) -> int:
+    return len(self.frame_id)
+
+  def labelled_frames(self) -> np.ndarray:
+    """[M] record indices of the labelled frames, in record order."""
+    return np.nonzero(self.is_labeled)[0].astype(np.int64)
+
+  def frame_pairs(self, max_frame_gap: int) -> np.ndarray:
+    """[M, 2] record indices ``(prev, curr)`` of labelled frames of one sequence with
+    ``1 <= frame_id[curr] - frame_id[prev] <= max_frame_gap``, in record order."""
+    if max_frame_gap < 1:
+      raise ValueError(f'config.data.max_frame_gap must be >= 1, got {max_frame_gap}')
+    labelled = self.labelled_frames()
+    pairs = []
+    seq = self.sequence_index[labelled]
+    for s in np.unique(seq):
+      records = labelled[seq == s]
+      records = records[np.argsort(self.frame_id[records], kind='stable')]
+      frames = self.frame_id[records].astype(np.int64)
+      for i in range(len(records)):
+        gap = frames[i + 1:] - frames[i]
+        for j in np.nonzero((gap >= 1) & (gap <= max_frame_gap))[0]:
+          pairs.append((records[i], records[i + 1 + j]))
+    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
+    return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))] if len(pairs) else pairs
+
+
+def _source_name(source: Any) -> str:
+  return f'{type(source).__name__} of {len(source)} records'
+
+
+def build_index(source: Sequence[Mapping[str, Any]], cache_path: str | None = None) -> FrameIndex:
+  """Reads the sequence/frame ids of every record once.
+
+  Reading a record of a TFDS source decodes its image too, so the index is cached: with
+  ``cache_path`` set, an existing file there is loaded (it must describe as many records as
+  the source has), otherwise the index is built and saved there (``.npz``).
+  """
+  if cache_path and os.path.exists(cache_path):
+    with np.load(cache_path) as data:
+      index = FrameIndex(**{k: data[k] for k in _INDEX_FIELDS})
+    if len(index) != len(source):
+      raise ValueError(f'index cache {cache_path} describes {len(index)} records but the source '
+                       f'has {len(source)}: delete the file to rebuild it')
+    return index
+  columns = {k: np.zeros(len(source), np.int32) for k in _INDEX_FIELDS}
+  columns['is_labeled'] = np.zeros(len(source), bool)
+  for i in range(len(source)):
+    record = source[i]
+    for key in _INDEX_FIELDS:
+      if key not in record:
+        raise KeyError(f"record {i} of {_source_name(source)}: missing field '{key}'")
+      columns[key][i] = np.asarray(record[key]).item()
+  index = FrameIndex(**columns)
+  if cache_path:
+    os.makedirs(os.path.dirname(os.path.abspath(cache_path)), exist_ok=True)
+    tmp = cache_path + '.tmp.npz'
+    np.savez(tmp, **columns)
+    os.replace(tmp, cache_path)
+  return index
+
+
+def check_record(record: Mapping[str, Any], where: str, num_joints: int) -> None:
+  """Raises a ValueError/KeyError naming the record and the field when a record is malformed."""
+  for key in _REQUIRED_FIELDS:
+    if key not in record:
+      raise KeyError(f"{where}: missing field '{key}'")
+  kp = np.shape(record['keypoints'])
+  if len(kp) != 3 or kp[1:] != (num_joints, 3):
+    raise ValueError(f"{where}: field 'keypoints' must be [n, {num_joints}, 3], got {kp}")
+  n = kp[0]
+  for key, shape in (('track_id', (n,)), ('bbox_head', (n, 4)), ('bbox', (n, 4))):
+    if key in record and np.shape(record[key]) != shape:
+      raise ValueError(f"{where}: field '{key}' must be {list(shape)} for {n} people, "
+                       f'got {np.shape(record[key])}')
+
+
+class _Entries:
+  """Random-access view of the records behind each example: ``(records, example_valid)``."""
+
+  def __init__(self, source, entries: np.ndarray, valid: np.ndarray):
+    self._source = source
+    self._entries = entries
+    self._valid = valid
+
+  def __len__(self) -> int:
+    return len(self._entries)
+
+  def __getitem__(self, i):
+    entry = self._entries[i]
+    records = []
+    for r in np.atleast_1d(entry):
+      records.append((int(r), self._source[int(r)]))
+    return records, float(self._valid[i])
+
+
+class _MakeExample:
+  """Records -> encoded example; ``rng`` is None in evaluation (letterbox only)."""
+
+  def __init__(self, config: ml_collections.ConfigDict, source_name: str):
+    data = config.data
+    self.size = int(data.image_size)
+    if self.size % OUTPUT_STRIDE:
+      raise ValueError(f'config.data.image_size = {self.size} must be a multiple of '
+                       f'{OUTPUT_STRIDE} (the output stride)')
+    self.skeleton = skeletons.get(data.skeleton)
+    self.max_people = int(data.max_people)
+    self.sigma = float(data.sigma)
+    self.augment = dict(data.augment)
+    self.source_name = source_name
+
+  def _geometry(self, index: int, record: Mapping[str, Any], params) -> dict[str, Any]:
+    where = f'record {index} of {self.source_name}'
+    check_record(record, where, self.skeleton.num_joints)
+    try:
+      geo = augment.transform_frame(record, self.size, params, self.skeleton.flip_permutation)
+    except ValueError as e:
+      raise ValueError(f'{where}: {e}') from e
+    geo['track_id'] = np.asarray(record['track_id'], np.int32).reshape(-1)
+    if 'bbox' not in geo:
+      geo['bbox'] = np.zeros((len(geo['track_id']), 4), np.float32)
+    return geo
+
+  def _ids(self, record: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    return {'image_id': np.int64(np.asarray(record['image_id']).item()),
+            'sequence_index': np.int32(np.asarray(record['sequence_index']).item()),
+            'frame_id': np.int32(np.asarray(record['frame_id']).item())}
+
+  def __call__(self, element, rng: np.random.Generator | None = None) -> dict[str, Any]:
+    records, valid = element
+    params = None if rng is None else augment.sample_params(rng, self.augment, self.size)
+    output_size = self.size // OUTPUT_STRIDE
+    if len(records) == 1:
+      (index, record), = records
+      ex = targets.pad_people(self._geometry(index, record, params), self.max_people)
+      ex = targets.encode_frame(ex, output_size, self.skeleton, self.sigma)
+      ex.update(self._ids(record))
+    else:
+      (i0, r0), (i1, r1) = records
+      ex = targets.encode_pair(self._geometry(i0, r0, params), self._geometry(i1, r1, params),
+                               output_size, self.skeleton, self.sigma, self.max_people)
+      ex['prev'].update(self._ids(r0))
+      ex['curr'].update(self._ids(r1))
+    ex['example_valid'] = np.float32(valid)
+    return ex
+
+
+def _build(source, entries: np.ndarray, config: ml_collections.ConfigDict, split: str, seed: int,
+           batch_size: int | None, shard_index: int | None,
+           shard_count: int | None) -> grain.IterDataset:
+  train = split.startswith('train')
+  shard_index = jax.process_index() if shard_index is None else shard_index
+  shard_count = jax.process_count() if shard_count is None else shard_count
+  global_batch = int(config.train.batch_size if batch_size is None else batch_size)
+  if global_batch % shard_count:
+    raise ValueError(f'global batch {global_batch} is not divisible by {shard_count} hosts')
+  local_batch = global_batch // shard_count
+  if len(entries) == 0:
+    raise ValueError(f'{_source_name(source)} has no labelled {split} examples')
+  valid = np.ones(len(entries), np.float32)
+  if not train:
+    # Pad to whole global batches so every host yields the same number of full batches.
+    pad = -len(entries) % global_batch
+    entries = np.concatenate([entries, np.repeat(entries[:1], pad, axis=0)])
+    valid = np.concatenate([valid, np.zeros(pad, np.float32)])
+  entries, valid = entries[shard_index::shard_count], valid[shard_index::shard_count]
+  if len(entries) < local_batch and train:
+    raise ValueError(f'host {shard_index} has {len(entries)} training examples, fewer than its '
+                     f'batch of {local_batch}')
+  make = _MakeExample(config, _source_name(source))
+  ds = grain.MapDataset.source(_Entries(source, entries, valid))
+  if train:
+    ds = ds.seed(seed).shuffle().repeat(None).random_map(make)
+  else:
+    ds = ds.map(make)
+  read_options = grain.ReadOptions(num_threads=int(config.data.get('read_threads', 2)),
+                                   prefetch_buffer_size=2 * local_batch)
+  ds = ds.to_iter_dataset(read_options).batch(local_batch, drop_remainder=train)
+  num_workers = int(config.data.get('num_workers', 0))
+  if num_workers > 0:
+    ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
+  return ds
+
+
+def frame_dataset(source: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict,
+                  split: str, seed: int = 0, *, index: FrameIndex | str | None = None,
+                  batch_size: int | None = None, shard_index: int | None = None,
+                  shard_count: int | None = None) -> grain.IterDataset:
+  """Batches of single-frame SpatialNet examples.
+
+  Args:
+    source: random-access frame records (module docstring).
+    config: the full config (``data.*``, ``train.batch_size``).
+    split: ``'train...'`` augments, shuffles and repeats; any other split is one evaluation
+      pass (letterbox only, record order, padded last batch).
+    seed: fixes the shuffle and augmentation.
+    index: a ``FrameIndex`` of ``source``, a cache path for ``build_index``, or None (build).
+    batch_size: global batch; defaults to ``config.train.batch_size``.
+    shard_index, shard_count: this host's shard; default ``jax.process_index()``/``count()``.
+
+  Returns:
+    A grain ``IterDataset`` of dicts of numpy arrays with a leading batch axis
+    ``global_batch // shard_count``.
+  """
+  if not isinstance(index, FrameIndex):
+    index = build_index(source, index)
+  return _build(source, index.labelled_frames(), config, split, seed, batch_size, shard_index,
+                shard_count)
+
+
+def pair_dataset(source: Sequence[Mapping[str, Any]], config: ml_collections.ConfigDict,
+                 split: str, seed: int = 0, *, index: FrameIndex | str | None = None,
+                 batch_size: int | None = None, shard_index: int | None = None,
+                 shard_count: int | None = None) -> grain.IterDataset:
+  """Batches of TemporalNet frame pairs (``|t - t'| <= config.data.max_frame_gap``).
+
+  Arguments as in ``frame_dataset``. Every ordered pair of labelled frames of one sequence
+  within the gap is one example, ``prev`` the earlier frame.
+  """
+  if not isinstance(index, FrameIndex):
+    index = build_index(source, index)
+  pairs = index.frame_pairs(int(config.data.max_frame_gap))
+  return _build(source, pairs, config, split, seed, batch_size, shard_index, shard_count)
