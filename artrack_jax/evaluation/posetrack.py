@@ -1,0 +1,973 @@
+"""PoseTrack evaluation: per-joint AP and MOTA exactly as the official ``poseval`` toolkit.
+
+Section 4.1 of the paper evaluates multi-person pose estimation with AP and tracking with MOTA
+following the PoseTrack benchmark. This module reproduces the numbers of the official toolkit
+(``poseval``: ``evaluateAP.py``, ``evaluateTracking.py``, ``eval_helpers.py`` with
+py-motmetrics 1.4 underneath) on NumPy arrays, without its per-point Python loops and pandas.
+
+Inputs are directories of per-sequence JSON files, PoseTrack 2017 ("annolist") or PoseTrack
+2018 (COCO-style) or a mix; ground truth and prediction files are paired by file name. All
+values are reported in percent, as the toolkit prints them.
+
+The toolkit's rules, reproduced here:
+
+* A ground-truth frame counts ("labelled") when it has at least one annotated person record
+  (``annorect`` in 2017 files, an annotation in 2018 files); the files' ``is_labeled`` flags are
+  not consulted, as in the toolkit. Predictions in the other frames are never looked at.
+* Joints: the 15 PoseTrack 2017 joints (``skeletons.POSETRACK``). In 2018 files a keypoint slot
+  is a joint unless it is exactly ``(0, 0, 0)``; the ear slots are dropped.
+* Points (ground truth and predicted) strictly inside an ignore-region polygon of the frame are
+  removed (shapely ``contains``: points on the boundary stay). In frames that have ignore
+  regions, people left without points are removed.
+* Head size = 0.6 x head-box diagonal; a predicted joint matches a ground-truth joint when
+  ``distance / head size <= 0.5`` (PCKh@0.5).
+* AP: each prediction chooses the ground-truth person with the highest PCKh (fraction of that
+  person's annotated joints it matches, first maximum wins), each ground-truth person keeps the
+  first of the predictions with the highest PCKh among those that chose it (none when that PCKh
+  is 0). Joints of a kept prediction are true positives where they match, all joints of other
+  predictions are false positives; scores play no part in the matching. Per joint, entries of
+  all frames are pooled and sorted by score (NumPy's default ``argsort``, reversed, so ties are
+  broken exactly as the toolkit does), and AP is the VOC area under the monotone precision
+  envelope. A missing score counts as ``MIN_SCORE = -9999``. Joints without any prediction get
+  AP 0; joints without any ground truth get NaN, and NaN joints are left out of the total.
+* MOTA: per sequence and joint, a py-motmetrics ``MOTAccumulator`` is fed frame by frame with
+  the ground-truth people that have the joint, the predictions that have it and their
+  normalised distance where it is <= 0.5 (no match otherwise). ``_MotAccumulator`` below
+  re-implements its rules: pairs of the last match that are still within threshold are kept
+  first, the rest are assigned with the Hungarian algorithm
+  (``scipy.optimize.linear_sum_assignment`` on the same cost matrix as py-motmetrics), and a
+  ground-truth track matched to a different prediction track than last time is an ID switch.
+  Counts are summed over sequences per joint; MOTA = 1 - (misses + switches + false positives)
+  / objects, precision = detections / (detections + false positives), recall = detections /
+  objects, MOTP = 1 - summed distance / detections.
+* Column groups as the toolkit prints them: Head = mean(head_top, neck, nose), Shou, Elb, Wri,
+  Hip, Knee, Ankl = mean of right and left; Total = mean of the 15 joints that are not NaN.
+
+Quirks of the toolkit that published numbers include (``toolkit_quirks=True``, the default):
+
+1. The last labelled frame of every sequence is left out of MOTA (``imgidxs[:-1]``); it still
+   counts for AP. A sequence with a single labelled frame therefore adds nothing to MOTA (the
+   toolkit itself crashes on such a sequence).
+2. A labelled frame with no predictions, or with no ground-truth person left, is scored for
+   MOTA, for every joint, as one dummy object and one dummy hypothesis that cannot match: one
+   miss and one false positive per joint, whatever the real people of that frame are.
+3. MOTP uses the sum of the distance column of all events py-motmetrics (>= 1.2) records:
+   every candidate pair within threshold (its ``RAW`` events), every match and switch, and the
+   distances of its ``ASCEND``/``TRANSFER``/``MIGRATE`` sub-events. This is what the toolkit
+   prints; it is not the CLEAR-MOT MOTP and can be negative.
+
+With ``toolkit_quirks=False`` every labelled frame counts, frames without predictions or ground
+truth score their real people (misses or false positives), and MOTP uses the distances of the
+matches only.
+
+Ground-truth and prediction files are validated (frame counts, unique track ids per frame,
+track ids in ``[0, MAX_TRACK_ID)``, joint ids in ``[0, 15)``, numbers where numbers belong, head
+boxes on every ground-truth person with points); problems raise ``EvaluationInputError`` naming
+the file, the frame, the person and the field.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import math
+import os
+import warnings
+from collections.abc import Mapping, Sequence as SequenceABC
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import shapely
+
+from artrack_jax import skeletons
+
+JOINT_NAMES: tuple[str, ...] = skeletons.POSETRACK.names
+NUM_JOINTS = len(JOINT_NAMES)
+# Score given to a predicted joint without one (the toolkit's MIN_SCORE).
+MIN_SCORE = -9999.0
+# Track ids must stay below this (the toolkit offsets them per sequence by this amount).
+MAX_TRACK_ID = 10000
+# PCKh threshold and head size factor of the toolkit.
+PCKH_THRESHOLD = 0.5
+HEAD_SIZE_FACTOR = 0.6
+
+# The printed column groups, in the toolkit's order and with its joint order inside a group.
+COLUMN_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ('Head', ('head_top', 'neck', 'nose')),
+    ('Shou', ('right_shoulder', 'left_shoulder')),
+    ('Elb', ('right_elbow', 'left_elbow')),
+    ('Wri', ('right_wrist', 'left_wrist')),
+    ('Hip', ('right_hip', 'left_hip')),
+    ('Knee', ('right_knee', 'left_knee')),
+    ('Ankl', ('right_ankle', 'left_ankle')),
+)
+COLUMN_NAMES = tuple(name for name, _ in COLUMN_GROUPS) + ('Total',)
+
+# PoseTrack 2018 keypoint names -> PoseTrack 2017 joint index (the neck is 'head_bottom').
+_PT18_NAME_TO_JOINT = {('head_bottom' if n == 'neck' else n): i for i, n in enumerate(JOINT_NAMES)}
+
+_COUNT_KEYS = ('num_misses', 'num_switches', 'num_false_positives', 'num_objects',
+               'num_detections')
+
+
+class EvaluationInputError(ValueError):
+  """Ground truth or predictions that cannot be evaluated; the message names file and field."""
+
+
+@dataclasses.dataclass
+class FramePoses:
+  """The people of one frame as arrays, joints in PoseTrack 2017 order.
+
+  Attributes:
+    points: [n, 15, 2] float64 joint positions (x, y) in image pixels (0 where absent).
+    present: [n, 15] bool, the joint is annotated (ground truth) or predicted.
+    track_ids: [n] int64 track ids.
+    head_boxes: [n, 4] float64 head boxes (x1, y1, x2, y2); ground truth only (NaN otherwise).
+    scores: [n, 15] float64 per-joint scores, ``MIN_SCORE`` where missing; predictions only.
+    labeled: ground truth: the frame counts for evaluation (it has at least one person record,
+      the toolkit's rule). Unused for predictions.
+    ignore_regions: ground truth: ignore polygons, each [V, 2] float64 (x, y); V may be 0.
+  """
+  points: np.ndarray
+  present: np.ndarray
+  track_ids: np.ndarray
+  head_boxes: np.ndarray
+  scores: np.ndarray
+  labeled: bool = False
+  ignore_regions: list[np.ndarray] = dataclasses.field(default_factory=list)
+
+  @property
+  def num_people(self) -> int:
+    return int(self.track_ids.shape[0])
+
+  def select(self, keep: np.ndarray) -> 'FramePoses':
+    """The people where ``keep`` [n] is true."""
+    return dataclasses.replace(
+        self, points=self.points[keep], present=self.present[keep],
+        track_ids=self.track_ids[keep], head_boxes=self.head_boxes[keep],
+        scores=self.scores[keep])
+
+
+@dataclasses.dataclass
+class PosesSequence:
+  """One sequence: its name (file stem), its frames, and where it came from (for messages)."""
+  name: str
+  frames: list[FramePoses]
+  source: str = '<memory>'
+
+
+def _empty_frame(labeled: bool = False, ignore_regions=None) -> FramePoses:
+  return FramePoses(
+      points=np.zeros((0, NUM_JOINTS, 2)), present=np.zeros((0, NUM_JOINTS), bool),
+      track_ids=np.zeros((0,), np.int64), head_boxes=np.zeros((0, 4)),
+      scores=np.zeros((0, NUM_JOINTS)), labeled=labeled, ignore_regions=ignore_regions or [])
+
+
+def _frame_from_people(people: list[dict[str, Any]], labeled: bool,
+                       ignore_regions: list[np.ndarray]) -> FramePoses:
+  frame = _empty_frame(labeled, ignore_regions)
+  if not people:
+    return frame
+  frame.points = np.stack([p['points'] for p in people])
+  frame.present = np.stack([p['present'] for p in people])
+  frame.track_ids = np.asarray([p['track_id'] for p in people], np.int64)
+  frame.head_boxes = np.stack([p['head_box'] for p in people])
+  frame.scores = np.stack([p['scores'] for p in people])
+  return frame
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading and validating files.
+
+
+class _Where:
+  """Builds error messages that name the file, the frame, the person and the field."""
+
+  def __init__(self, source: str):
+    self.source = source
+    self.warned = False   # the missing-score warning is given once per source
+
+  def fail(self, where: str, message: str):
+    raise EvaluationInputError(f'{self.source}: {where}: {message}')
+
+
+def _is_number(value) -> bool:
+  return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value, w: _Where, where: str, field: str) -> float:
+  if not _is_number(value) or not math.isfinite(value):
+    w.fail(where, f'field {field!r} must be a finite number, got {value!r}')
+  return float(value)
+
+
+def _integer(value, w: _Where, where: str, field: str) -> int:
+  if not _is_number(value) or not math.isfinite(value) or value != int(value):
+    w.fail(where, f'field {field!r} must be an integer, got {value!r}')
+  return int(value)
+
+
+def _wrapped(record: Mapping, key: str, w: _Where, where: str):
+  """The value of a PoseTrack 2017 field, which wraps every scalar in a one-element list."""
+  value = record[key]
+  if not isinstance(value, list) or len(value) != 1:
+    w.fail(where, f'field {key!r} must be a one-element list (PoseTrack 2017 format), '
+           f'got {value!r}')
+  return value[0]
+
+
+def _track_id(value, w: _Where, where: str) -> int:
+  track_id = _integer(value, w, where, 'track_id')
+  if not 0 <= track_id < MAX_TRACK_ID:
+    w.fail(where, f'field \'track_id\' = {track_id} is outside [0, {MAX_TRACK_ID})')
+  return track_id
+
+
+def _check_unique_track_ids(track_ids: list[int], w: _Where, where: str):
+  if len(set(track_ids)) != len(track_ids):
+    duplicates = sorted({t for t in track_ids if track_ids.count(t) > 1})
+    w.fail(where, f'field \'track_id\' is not unique within the frame (repeated: {duplicates})')
+
+
+def _polygon(xs, ys, w: _Where, where: str) -> np.ndarray:
+  if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+    w.fail(where, 'ignore region x and y must be lists of the same length')
+  poly = np.asarray([[_number(x, w, where, 'x'), _number(y, w, where, 'y')]
+                     for x, y in zip(xs, ys)], np.float64).reshape(-1, 2)
+  if 0 < len(poly) < 3:
+    # shapely (and so the toolkit) cannot build a polygon from one or two vertices.
+    w.fail(where, f'an ignore region polygon needs at least 3 vertices, got {len(poly)}')
+  return poly
+
+
+def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
+  """PoseTrack 2017: {'annolist': [{'annorect': [...], 'ignore_regions': [...]}, ...]}."""
+  annolist = data['annolist']
+  if not isinstance(annolist, list):
+    w.fail('annolist', 'field \'annolist\' must be a list of frames')
+  frames = []
+  for f, image in enumerate(annolist):
+    where_frame = f'frame {f}'
+    if not isinstance(image, Mapping) or not isinstance(image.get('annorect'), list):
+      w.fail(where_frame, 'field \'annorect\' (list of people) is missing')
+    rects = image['annorect']
+    regions = []
+    if role == 'gt':
+      raw_regions = image.get('ignore_regions', [])
+      if not isinstance(raw_regions, list):
+        w.fail(where_frame, 'field \'ignore_regions\' must be a list')
+      for r, region in enumerate(raw_regions):
+        where_region = f'{where_frame}, ignore_regions[{r}]'
+        if not isinstance(region, Mapping) or not isinstance(region.get('point'), list):
+          w.fail(where_region, 'field \'point\' (list of vertices) is missing')
+        xs, ys = [], []
+        for vertex in region['point']:
+          if not isinstance(vertex, Mapping) or 'x' not in vertex or 'y' not in vertex:
+            w.fail(where_region, 'a vertex lacks field \'x\' or \'y\'')
+          xs.append(_wrapped(vertex, 'x', w, where_region))
+          ys.append(_wrapped(vertex, 'y', w, where_region))
+        regions.append(_polygon(xs, ys, w, where_region))
+    people, track_ids = [], []
+    for p, rect in enumerate(rects):
+      where = f'{where_frame}, person {p}'
+      if not isinstance(rect, Mapping):
+        w.fail(where, 'a person record must be an object')
+      if 'track_id' not in rect:
+        w.fail(where, 'field \'track_id\' is missing')
+      track_id = _track_id(_wrapped(rect, 'track_id', w, where), w, where)
+      track_ids.append(track_id)
+      # The toolkit keeps a person only when it carries a point list (possibly empty).
+      annopoints = rect.get('annopoints')
+      if not (isinstance(annopoints, list) and annopoints and isinstance(annopoints[0], Mapping)
+              and annopoints[0] and 'point' in annopoints[0]):
+        continue
+      point_list = annopoints[0]['point']
+      if not isinstance(point_list, list):
+        w.fail(where, 'field \'annopoints[0].point\' must be a list')
+      person = _new_person(track_id)
+      for k, point in enumerate(point_list):
+        where_point = f'{where}, point {k}'
+        if not isinstance(point, Mapping) or not {'id', 'x', 'y'} <= point.keys():
+          w.fail(where_point, 'a point needs fields \'id\', \'x\' and \'y\'')
+        joint = _integer(_wrapped(point, 'id', w, where_point), w, where_point, 'id')
+        if not 0 <= joint < NUM_JOINTS:
+          w.fail(where_point, f'field \'id\' = {joint} is outside [0, {NUM_JOINTS})')
+        if person['present'][joint]:
+          w.fail(where_point, f'joint id {joint} appears twice in the same person')
+        person['present'][joint] = True
+        person['points'][joint] = (_number(_wrapped(point, 'x', w, where_point), w, where_point,
+                                           'x'),
+                                   _number(_wrapped(point, 'y', w, where_point), w, where_point,
+                                           'y'))
+        if role == 'pred':
+          if 'score' in point:
+            person['scores'][joint] = _number(_wrapped(point, 'score', w, where_point), w,
+                                              where_point, 'score')
+          else:
+            person['missing_score'] = True
+      if role == 'gt':
+        if not {'x1', 'y1', 'x2', 'y2'} <= rect.keys():
+          w.fail(where, 'head box fields \'x1\', \'y1\', \'x2\', \'y2\' are missing')
+        person['head_box'] = np.asarray(
+            [_number(_wrapped(rect, k, w, where), w, where, k) for k in ('x1', 'y1', 'x2', 'y2')])
+      people.append(person)
+    _check_unique_track_ids(track_ids, w, where_frame)
+    frames.append(_frame_from_people(people, labeled=bool(rects), ignore_regions=regions))
+    _warn_missing_scores(people, w, where_frame)
+  return frames
+
+
+def _new_person(track_id: int) -> dict[str, Any]:
+  return {'track_id': track_id, 'points': np.zeros((NUM_JOINTS, 2)),
+          'present': np.zeros(NUM_JOINTS, bool), 'scores': np.full(NUM_JOINTS, MIN_SCORE),
+          'head_box': np.full(4, np.nan), 'missing_score': False}
+
+
+def _warn_missing_scores(people, w: _Where, where: str):
+  if any(p['missing_score'] for p in people) and not w.warned:
+    w.warned = True
+    warnings.warn(f'{w.source}: {where}: predicted joints without a score; they are ranked '
+                  f'with the toolkit\'s fallback score {MIN_SCORE:g}', stacklevel=3)
+
+
+def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
+  """PoseTrack 2018: {'images': [...], 'annotations': [...], 'categories': [person]}."""
+  for key in ('images', 'annotations', 'categories'):
+    if not isinstance(data.get(key), list):
+      w.fail(key, f'field {key!r} (list) is missing (PoseTrack 2018 format)')
+  categories = data['categories']
+  if len(categories) != 1 or not isinstance(categories[0], Mapping):
+    w.fail('categories', 'exactly one category (person) is expected')
+  names = categories[0].get('keypoints')
+  if not isinstance(names, list) or len(names) not in (15, 17):
+    w.fail('categories[0].keypoints', 'must list 15 or 17 keypoint names')
+  if len(set(names)) != len(names):
+    w.fail('categories[0].keypoints', f'keypoint names are not unique: {names}')
+  missing = [n for n in _PT18_NAME_TO_JOINT if n not in names]
+  if missing:
+    w.fail('categories[0].keypoints', f'PoseTrack keypoints {missing} are missing')
+  # Slot -> joint index, -1 for slots the evaluation ignores (the ears).
+  slot_joint = np.asarray([_PT18_NAME_TO_JOINT.get(n, -1) for n in names])
+  num_slots = len(names)
+
+  frame_of_image: dict[int, int] = {}
+  frames_people: list[list[dict[str, Any]]] = []
+  frames_regions: list[list[np.ndarray]] = []
+  frames_track_ids: list[list[int]] = []
+  vid_ids = set()
+  for f, image in enumerate(data['images']):
+    where = f'frame {f}'
+    if not isinstance(image, Mapping) or 'id' not in image:
+      w.fail(where, 'field \'id\' of the image is missing')
+    image_id = _integer(image['id'], w, where, 'id')
+    if image_id in frame_of_image:
+      w.fail(where, f'image id {image_id} appears twice')
+    where = f'frame {f} (image id {image_id})'
+    frame_of_image[image_id] = f
+    if 'vid_id' in image:
+      vid_ids.add(str(image['vid_id']))
+    regions = []
+    if role == 'gt' and ('ignore_regions_x' in image or 'ignore_regions_y' in image):
+      xs, ys = image.get('ignore_regions_x'), image.get('ignore_regions_y')
+      if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
+        w.fail(where, 'fields \'ignore_regions_x\' and \'ignore_regions_y\' must be lists of '
+               'the same length')
+      regions = [_polygon(x, y, w, f'{where}, ignore region {r}')
+                 for r, (x, y) in enumerate(zip(xs, ys))]
+    frames_people.append([])
+    frames_regions.append(regions)
+    frames_track_ids.append([])
+  if len(vid_ids) > 1:
+    w.fail('images', f'a file must hold one sequence, found vid_id values {sorted(vid_ids)}')
+
+  frames_record_count = [0] * len(frames_people)
+  for a, ann in enumerate(data['annotations']):
+    where = f'annotation {a}'
+    if not isinstance(ann, Mapping) or 'image_id' not in ann:
+      w.fail(where, 'field \'image_id\' is missing')
+    image_id = _integer(ann['image_id'], w, where, 'image_id')
+    if image_id not in frame_of_image:
+      w.fail(where, f'field \'image_id\' = {image_id} names no image of the file')
+    f = frame_of_image[image_id]
+    where = f'frame {f} (image id {image_id}), annotation {a}'
+    frames_record_count[f] += 1
+    if 'track_id' not in ann:
+      w.fail(where, 'field \'track_id\' is missing')
+    track_id = _track_id(ann['track_id'], w, where)
+    frames_track_ids[f].append(track_id)
+    keypoints = ann.get('keypoints')
+    if not isinstance(keypoints, list) or len(keypoints) != 3 * num_slots:
+      w.fail(where, f'field \'keypoints\' must be a list of {3 * num_slots} numbers')
+    keypoints = np.asarray([_number(v, w, where, 'keypoints') for v in keypoints]).reshape(-1, 3)
+    person = _new_person(track_id)
+    # The toolkit drops exactly-(0, 0, 0) slots (unannotated) and keeps every other one, even
+    # with visibility 0.
+    slot_present = (slot_joint >= 0) & ~np.all(keypoints == 0, axis=1)
+    joints = slot_joint[slot_present]
+    person['present'][joints] = True
+    person['points'][joints] = keypoints[slot_present, :2]
+    if role == 'pred':
+      scores = ann.get('scores')
+      if scores:  # a missing or empty list means no scores, as in the toolkit
+        if not isinstance(scores, list) or len(scores) != num_slots:
+          w.fail(where, f'field \'scores\' must be a list of {num_slots} numbers')
+        scores = np.asarray([_number(v, w, where, 'scores') for v in scores])
+        person['scores'][joints] = scores[slot_present]
+      elif joints.size:
+        person['missing_score'] = True
+    else:
+      box = ann.get('bbox_head')
+      if not isinstance(box, list) or len(box) != 4:
+        w.fail(where, 'field \'bbox_head\' (x, y, w, h) is missing')
+      x, y, bw, bh = (_number(v, w, where, 'bbox_head') for v in box)
+      # x2 = x + w as the toolkit's conversion computes it (same rounding).
+      person['head_box'] = np.asarray([x, y, x + bw, y + bh])
+    frames_people[f].append(person)
+
+  frames = []
+  for f, people in enumerate(frames_people):
+    _check_unique_track_ids(frames_track_ids[f], w, f'frame {f}')
+    _warn_missing_scores(people, w, f'frame {f}')
+    frames.append(_frame_from_people(people, labeled=frames_record_count[f] > 0,
+                                     ignore_regions=frames_regions[f]))
+  return frames
+
+
+def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
+                   ) -> PosesSequence:
+  """Parses one sequence's JSON content (PoseTrack 2017 or 2018).
+
+  Args:
+    data: the decoded JSON object.
+    name: the sequence name (file stem).
+    role: 'gt' (ground truth: head boxes required, ignore regions read) or 'pred' (predictions:
+      scores read).
+    source: where the data came from, for error messages.
+
+  Returns:
+    The sequence as arrays.
+
+  Raises:
+    EvaluationInputError: on malformed content, naming the source, frame, person and field.
+  """
+  if role not in ('gt', 'pred'):
+    raise ValueError(f'role must be \'gt\' or \'pred\', got {role!r}')
+  w = _Where(source)
+  if not isinstance(data, Mapping):
+    w.fail('top level', 'expected a JSON object')
+  if 'annolist' in data:
+    frames = _parse_annolist(data, w, role)
+  elif 'images' in data:
+    frames = _parse_coco_style(data, w, role)
+  else:
+    w.fail('top level', 'neither PoseTrack 2017 (\'annolist\') nor PoseTrack 2018 '
+           '(\'images\', \'annotations\') format')
+  return PosesSequence(name=name, frames=frames, source=source)
+
+
+def load_sequence(path: str, role: str) -> PosesSequence:
+  """Reads one per-sequence JSON file (PoseTrack 2017 or 2018); see ``parse_sequence``."""
+  try:
+    with open(path) as f:
+      data = json.load(f)
+  except json.JSONDecodeError as e:
+    raise EvaluationInputError(f'{path}: not valid JSON: {e}') from None
+  name = os.path.splitext(os.path.basename(path))[0]
+  return parse_sequence(data, name, role, source=path)
+
+
+def load_directories(gt_dir: str, pred_dir: str) -> tuple[list[PosesSequence],
+                                                         list[PosesSequence]]:
+  """Reads every ``*.json`` of ``gt_dir`` and the prediction file of the same name.
+
+  Sequences come in file-name order (the toolkit takes ``glob`` order, which only matters for
+  how AP breaks exact score ties between sequences). Prediction files without a ground-truth
+  file are not read, as in the toolkit.
+  """
+  for d, what in ((gt_dir, 'ground-truth'), (pred_dir, 'prediction')):
+    if not os.path.isdir(d):
+      raise EvaluationInputError(f'{d}: {what} directory does not exist')
+  gt_paths = sorted(glob.glob(os.path.join(glob.escape(gt_dir), '*.json')))
+  if not gt_paths:
+    raise EvaluationInputError(f'{gt_dir}: no ground-truth *.json files')
+  gts, preds = [], []
+  for gt_path in gt_paths:
+    pred_path = os.path.join(pred_dir, os.path.basename(gt_path))
+    if not os.path.isfile(pred_path):
+      raise EvaluationInputError(f'{pred_path}: prediction file for ground truth {gt_path} '
+                                 'does not exist')
+    gts.append(load_sequence(gt_path, 'gt'))
+    preds.append(load_sequence(pred_path, 'pred'))
+  return gts, preds
+
+
+def from_sequence(sequence, role: str) -> PosesSequence:
+  """Converts an in-memory ``artrack_jax.data.types.Sequence`` into arrays.
+
+  Joints with visibility ``v > 0`` are present (the convention of ``data/types.py``); a ground-
+  truth frame counts when ``is_labeled`` is set and it has people. Skeletons ``posetrack`` (15
+  joints) and ``posetrack18`` (17 slots) are accepted.
+  """
+  w = _Where(f'sequence {sequence.name!r}')
+  if sequence.skeleton not in ('posetrack', 'posetrack18'):
+    w.fail('skeleton', f'PoseTrack evaluation needs the posetrack skeleton, got '
+           f'{sequence.skeleton!r}')
+  frames = []
+  for f, frame in enumerate(sequence.frames):
+    people, track_ids = [], []
+    for p, src in enumerate(frame.people):
+      where = f'frame {f}, person {p}'
+      kpts = np.asarray(src.keypoints, np.float64)
+      scores = None if src.scores is None else np.asarray(src.scores, np.float64)
+      if sequence.skeleton == 'posetrack18':
+        kpts = skeletons.posetrack18_to_posetrack(kpts)
+        scores = None if scores is None else scores[skeletons.PT_TO_PT18]
+      if kpts.shape != (NUM_JOINTS, 3) or not np.all(np.isfinite(kpts)):
+        w.fail(where, f'field \'keypoints\' must be finite [{NUM_JOINTS}, 3], got {kpts.shape}')
+      track_id = _track_id(src.track_id, w, where)
+      track_ids.append(track_id)
+      person = _new_person(track_id)
+      person['present'] = kpts[:, 2] > 0
+      person['points'] = np.where(person['present'][:, None], kpts[:, :2], 0.0)
+      if role == 'gt':
+        if src.bbox_head is None:
+          w.fail(where, 'field \'bbox_head\' is missing')
+        x, y, bw, bh = (_number(float(v), w, where, 'bbox_head') for v in src.bbox_head)
+        person['head_box'] = np.asarray([x, y, x + bw, y + bh])
+      elif scores is None:
+        person['missing_score'] = bool(person['present'].any())
+      else:
+        if scores.shape != (NUM_JOINTS,) or not np.all(np.isfinite(scores)):
+          w.fail(where, f'field \'scores\' must be finite [{NUM_JOINTS}]')
+        person['scores'] = scores.copy()
+      people.append(person)
+    _check_unique_track_ids(track_ids, w, f'frame {f}')
+    _warn_missing_scores(people, w, f'frame {f}')
+    regions = []
+    if role == 'gt':
+      for r, poly in enumerate(frame.ignore_regions):
+        poly = np.asarray(poly, np.float64).reshape(-1, 2)
+        regions.append(_polygon(poly[:, 0].tolist(), poly[:, 1].tolist(), w,
+                                f'frame {f}, ignore region {r}'))
+    frames.append(_frame_from_people(
+        people, labeled=bool(frame.is_labeled and frame.people), ignore_regions=regions))
+  return PosesSequence(name=sequence.name, frames=frames, source=w.source)
+
+
+def _as_poses_sequence(item, role: str, index: int) -> PosesSequence:
+  if isinstance(item, PosesSequence):
+    return item
+  if isinstance(item, Mapping):
+    return parse_sequence(item, name=f'{role}[{index}]', role=role,
+                          source=f'<{role} sequence {index}>')
+  if hasattr(item, 'frames') and hasattr(item, 'skeleton'):
+    return from_sequence(item, role)
+  raise TypeError(f'{role} sequence {index}: expected PosesSequence, data.types.Sequence or a '
+                  f'decoded PoseTrack JSON object, got {type(item).__name__}')
+
+
+# ----------------------------------------------------------------------------------------------
+# Matching.
+
+
+def _remove_ignored(frame: FramePoses, regions: list[np.ndarray]) -> FramePoses:
+  """Drops points strictly inside any ignore polygon, then people left without points."""
+  if not regions:
+    return frame
+  present = frame.present.copy()
+  if frame.num_people and present.any():
+    points = shapely.points(frame.points.reshape(-1, 2)).reshape(present.shape)
+    for poly in regions:
+      if len(poly):
+        # Non-prepared contains, the predicate the toolkit evaluates point by point.
+        present &= ~shapely.contains(shapely.Polygon(poly), points)
+  frame = dataclasses.replace(frame, present=present)
+  # Only frames with ignore regions drop people without points (the toolkit's rule).
+  return frame.select(present.any(axis=1))
+
+
+def _normalised_distances(gt: FramePoses, pred: FramePoses) -> np.ndarray:
+  """[P, G, 15] distance / head size where both joints exist, +inf elsewhere.
+
+  Computed with the same floating-point operations as the toolkit (sqrt(dx^2 + dy^2) of
+  GT - prediction; head size 0.6 * sqrt(w^2 + h^2) of x2 - x1, y2 - y1) so that comparisons with
+  the threshold and Hungarian ties resolve identically.
+  """
+  diff = gt.points[None, :, :, :] - pred.points[:, None, :, :]
+  norm = np.sqrt(diff[..., 0] * diff[..., 0] + diff[..., 1] * diff[..., 1])
+  wh = gt.head_boxes[:, 2:] - gt.head_boxes[:, :2]
+  head_size = HEAD_SIZE_FACTOR * np.sqrt(wh[:, 0] * wh[:, 0] + wh[:, 1] * wh[:, 1])
+  with np.errstate(divide='ignore', invalid='ignore'):
+    dist = norm / head_size[None, :, None]
+  both = pred.present[:, None, :] & gt.present[None, :, :]
+  return np.where(both, dist, np.inf)
+
+
+def assign_predictions(gt: FramePoses, pred: FramePoses) -> tuple[np.ndarray, np.ndarray]:
+  """The toolkit's pose assignment for AP and the per-joint match matrix.
+
+  Args:
+    gt: ground truth of one frame (G >= 1 people).
+    pred: predictions of the frame (P >= 1 people).
+
+  Returns:
+    labels: [P, 15] bool, true positives (joint of a kept prediction within threshold).
+    match_dist: [P, G, 15] float64 normalised distance where <= threshold, NaN elsewhere.
+  """
+  dist = _normalised_distances(gt, pred)
+  match = dist <= PCKH_THRESHOLD
+  num_annotated = gt.present.sum(axis=1)
+  pck = match.sum(axis=2).astype(np.float64)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    pck = np.where(num_annotated > 0, pck / num_annotated, pck)
+  rows = np.arange(pck.shape[0])
+  # Each prediction chooses its best ground truth (first maximum)...
+  chosen = np.argmax(pck, axis=1)
+  kept = np.zeros_like(pck)
+  kept[rows, chosen] = pck[rows, chosen]
+  # ... and each ground truth keeps the first best of the predictions that chose it.
+  pred_of_gt = np.argmax(kept, axis=0)
+  pred_of_gt[np.max(kept, axis=0) == 0] = -1
+  is_kept = pred_of_gt[chosen] == rows
+  labels = match[rows, chosen, :] & is_kept[:, None]
+  return labels, np.where(match, dist, np.nan)
+
+
+class _MotAccumulator:
+  """py-motmetrics' ``MOTAccumulator`` event rules (version 1.4), counting instead of logging.
+
+  Per frame: (1) objects whose last matched hypothesis is present and still within threshold
+  keep it; (2) the rest are assigned with ``scipy.optimize.linear_sum_assignment`` on the same
+  cost matrix py-motmetrics builds (NaN rows/columns of the pairs kept in (1), NaN replaced by
+  an expensive edge); a pair whose object was last matched to another hypothesis is a switch;
+  (3) unmatched objects are misses, unmatched hypotheses false positives.
+  """
+
+  def __init__(self):
+    self.last_hyp_of_object: dict[int, int] = {}   # py-motmetrics' ``m``
+    self.last_object_of_hyp: dict[int, int] = {}   # ``res_m``
+    self.matched_objects: set[int] = set()         # keys of ``last_match``
+    self.matched_hyps: set[int] = set()            # keys of ``hypHistory``
+    self.num_objects = 0
+    self.num_matches = 0
+    self.num_switches = 0
+    self.num_misses = 0
+    self.num_false_positives = 0
+    self.match_distance = 0.0    # distances of MATCH and SWITCH events
+    self.event_distance = 0.0    # distance column of all events (RAW and sub-events too)
+
+  def update(self, oids: list[int], hids: list[int], dists: np.ndarray):
+    """One frame: object ids [no], hypothesis ids [nh], distances [no, nh] (NaN: no pair)."""
+    no, nh = len(oids), len(hids)
+    self.num_objects += no
+    finite = np.isfinite(dists) if no and nh else None
+    if finite is None or not finite.any():
+      self.num_misses += no
+      self.num_false_positives += nh
+      return
+    self.event_distance += float(dists[finite].sum())   # the RAW events
+    object_done = [False] * no
+    hyp_done = [False] * nh
+    matched = 0
+    # 1. Carry over still-valid pairs of the last match.
+    if self.last_hyp_of_object:
+      hyp_index = {h: j for j, h in enumerate(hids)}
+      for i, o in enumerate(oids):
+        if o not in self.last_hyp_of_object:
+          continue
+        j = hyp_index.get(self.last_hyp_of_object[o])
+        if j is None or hyp_done[j] or not finite[i, j]:
+          continue
+        object_done[i] = hyp_done[j] = True
+        d = float(dists[i, j])
+        self.num_matches += 1
+        self.match_distance += d
+        self.event_distance += d
+        self.matched_objects.add(o)
+        self.matched_hyps.add(hids[j])
+        matched += 1
+    # 2. Hungarian assignment of the rest.
+    free = finite.copy()
+    free[np.asarray(object_done), :] = False
+    free[:, np.asarray(hyp_done)] = False
+    if free.any():
+      if (free.sum(axis=0) <= 1).all() and (free.sum(axis=1) <= 1).all():
+        # Candidate pairs are disjoint: the assignment takes all of them.
+        rows, cols = np.nonzero(free)
+      else:
+        rows, cols = _assign_like_motmetrics(np.where(free, dists, np.nan))
+      for i, j in zip(rows.tolist(), cols.tolist()):
+        o, h, d = oids[i], hids[j], float(dists[i, j])
+        is_switch = o in self.last_hyp_of_object and self.last_hyp_of_object[o] != h
+        ascend = is_switch and h not in self.matched_hyps
+        transfer = h in self.last_object_of_hyp and self.last_object_of_hyp[h] != o
+        migrate = transfer and o not in self.matched_objects
+        self.event_distance += d * (1 + ascend + transfer + migrate)
+        self.match_distance += d
+        if is_switch:
+          self.num_switches += 1
+        else:
+          self.num_matches += 1
+        self.matched_hyps.add(h)
+        self.matched_objects.add(o)
+        self.last_hyp_of_object[o] = h
+        self.last_object_of_hyp[h] = o
+        matched += 1
+    self.num_misses += no - matched
+    self.num_false_positives += nh - matched
+
+
+def _assign_like_motmetrics(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """py-motmetrics' scipy solver: NaN -> an edge costlier than any all-valid assignment."""
+  valid = np.isfinite(costs)
+  c = np.abs(costs[valid]).max() + 1
+  finite_costs = np.where(valid, costs, 2 * min(costs.shape) * c + 1)
+  rows, cols = scipy.optimize.linear_sum_assignment(finite_costs)
+  keep = valid[rows, cols]
+  return rows[keep], cols[keep]
+
+
+# ----------------------------------------------------------------------------------------------
+# Metrics.
+
+
+def _voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
+  """Area under the monotone precision envelope (the toolkit's ``VOCap``)."""
+  mrec = np.concatenate([[0.0], recall, [1.0]])
+  mpre = np.concatenate([[0.0], precision, [0.0]])
+  mpre = np.maximum.accumulate(mpre[::-1])[::-1]
+  i = np.flatnonzero(mrec[1:] != mrec[:-1]) + 1
+  return float(np.sum((mrec[i] - mrec[i - 1]) * mpre[i]))
+
+
+def _ap_per_joint(scores: np.ndarray, labels: np.ndarray, present: np.ndarray,
+                  num_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """AP, precision and recall (percent) per joint from pooled entries [N, 15]."""
+  ap = np.zeros(NUM_JOINTS)
+  pre = np.zeros(NUM_JOINTS)
+  rec = np.zeros(NUM_JOINTS)
+  for j in range(NUM_JOINTS):
+    sel = present[:, j]
+    if not sel.any():
+      continue   # no prediction of this joint: the toolkit leaves 0
+    # Same array, same sort call as the toolkit: ties fall the same way.
+    order = np.array(scores[sel, j], np.float64).argsort()[::-1]
+    tp = np.cumsum(labels[sel, j][order])
+    with np.errstate(divide='ignore', invalid='ignore'):
+      recall = tp / num_gt[j]
+    precision = tp / np.arange(1, len(order) + 1, dtype=np.float64)
+    with np.errstate(invalid='ignore'):
+      ap[j] = _voc_ap(recall, precision) * 100
+    pre[j] = precision[-1] * 100
+    rec[j] = recall[-1] * 100
+  return ap, pre, rec
+
+
+def _nanfree_mean(values: np.ndarray) -> float:
+  kept = values[~np.isnan(values)]
+  return float(kept.mean()) if kept.size else float('nan')
+
+
+def _with_columns(per_joint: np.ndarray) -> dict[str, float]:
+  """Joint name -> value plus the printed column groups and 'Total'."""
+  out = {name: float(v) for name, v in zip(JOINT_NAMES, per_joint)}
+  for column, names in COLUMN_GROUPS:
+    out[column] = float(np.mean([out[n] for n in names]))
+  out['Total'] = _nanfree_mean(per_joint)
+  return out
+
+
+def _sequence_frames(gt: PosesSequence, pred: PosesSequence):
+  """Labelled frames of a sequence with ignore regions applied: [(gt, pred)]."""
+  out = []
+  for g, p in zip(gt.frames, pred.frames):
+    if not g.labeled:
+      continue
+    out.append((_remove_ignored(g, g.ignore_regions), _remove_ignored(p, g.ignore_regions)))
+  return out
+
+
+def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, ap: bool = True,
+                       mota: bool = True, toolkit_quirks: bool = True) -> dict[str, Any]:
+  """Evaluates in-memory sequences (no files needed).
+
+  Args:
+    gt: ground-truth sequences: ``PosesSequence``, ``artrack_jax.data.types.Sequence`` or
+      decoded PoseTrack 2017/2018 JSON objects.
+    pred: the predictions, one per ground-truth sequence, same order and frame count.
+    ap: compute per-joint AP.
+    mota: compute per-joint MOTA, MOTP, precision and recall.
+    toolkit_quirks: reproduce the official toolkit's quirks (see the module docstring): last
+      labelled frame left out of MOTA, one dummy object and hypothesis per joint for frames
+      without predictions or ground truth, MOTP over all recorded event distances.
+
+  Returns:
+    A dict, values in percent: 'ap', 'ap_precision', 'ap_recall' (AP side), 'mota', 'motp',
+    'precision', 'recall' (tracking side), each joint name -> value plus the columns 'Head',
+    'Shou', 'Elb', 'Wri', 'Hip', 'Knee', 'Ankl', 'Total' (metrics not computed are absent);
+    with ``mota``: 'num_switches', 'num_misses', 'num_false_positives', 'num_objects',
+    'num_detections' as joint name -> int plus 'total'; and 'num_sequences',
+    'num_labeled_frames', 'toolkit_quirks'.
+
+  Raises:
+    EvaluationInputError: sequences that do not pair up or malformed content.
+  """
+  gt = [_as_poses_sequence(s, 'gt', i) for i, s in enumerate(gt)]
+  pred = [_as_poses_sequence(s, 'pred', i) for i, s in enumerate(pred)]
+  if len(gt) != len(pred):
+    raise EvaluationInputError(f'{len(gt)} ground-truth sequences but {len(pred)} predictions')
+  for g, p in zip(gt, pred):
+    if len(g.frames) != len(p.frames):
+      raise EvaluationInputError(
+          f'{p.source}: {len(p.frames)} prediction frames but {len(g.frames)} ground-truth '
+          f'frames in {g.source}')
+
+  num_gt = np.zeros(NUM_JOINTS)
+  ap_scores, ap_labels, ap_present = [], [], []
+  accumulators = []
+  num_labeled = 0
+  for g, p in zip(gt, pred):
+    frames = _sequence_frames(g, p)
+    num_labeled += len(frames)
+    joint_acc = [_MotAccumulator() for _ in range(NUM_JOINTS)] if mota else None
+    mot_frames = len(frames) - 1 if toolkit_quirks else len(frames)
+    for t, (gf, pf) in enumerate(frames):
+      num_gt += gf.present.sum(axis=0)
+      both = gf.num_people > 0 and pf.num_people > 0
+      if both:
+        labels, match_dist = assign_predictions(gf, pf)
+      else:
+        labels = np.zeros((pf.num_people, NUM_JOINTS), bool)
+        match_dist = None
+      if ap:
+        # Without ground truth every predicted joint is a false positive (labels all false).
+        ap_scores.append(pf.scores)
+        ap_labels.append(labels)
+        ap_present.append(pf.present)
+      if not mota or t >= mot_frames:
+        continue
+      if not both and toolkit_quirks:
+        for acc in joint_acc:
+          acc.update([0], [0], np.full((1, 1), np.nan))
+        continue
+      gt_ids, pred_ids = gf.track_ids.tolist(), pf.track_ids.tolist()
+      for j, acc in enumerate(joint_acc):
+        gi = np.flatnonzero(gf.present[:, j])
+        pi = np.flatnonzero(pf.present[:, j])
+        if match_dist is None:
+          d = np.full((len(gi), len(pi)), np.nan)
+        else:
+          d = match_dist[pi[:, None], gi[None, :], j].T
+        acc.update([gt_ids[k] for k in gi], [pred_ids[k] for k in pi], d)
+    if mota:
+      accumulators.append(joint_acc)
+
+  result: dict[str, Any] = {'num_sequences': len(gt), 'num_labeled_frames': num_labeled,
+                            'toolkit_quirks': toolkit_quirks}
+  if ap:
+    if ap_scores:
+      scores = np.concatenate(ap_scores)
+      labels = np.concatenate(ap_labels)
+      present = np.concatenate(ap_present)
+    else:
+      scores = np.zeros((0, NUM_JOINTS))
+      labels = present = np.zeros((0, NUM_JOINTS), bool)
+    ap_values, ap_pre, ap_rec = _ap_per_joint(scores, labels, present, num_gt)
+    result['ap'] = _with_columns(ap_values)
+    result['ap_precision'] = _with_columns(ap_pre)
+    result['ap_recall'] = _with_columns(ap_rec)
+  if mota:
+    result.update(_tracking_metrics(accumulators, toolkit_quirks))
+  return result
+
+
+def _tracking_metrics(accumulators: list[list[_MotAccumulator]], toolkit_quirks: bool
+                      ) -> dict[str, Any]:
+  counts = {k: np.zeros(NUM_JOINTS, np.int64) for k in _COUNT_KEYS}
+  distance = np.zeros(NUM_JOINTS)
+  for joint_acc in accumulators:
+    for j, acc in enumerate(joint_acc):
+      counts['num_misses'][j] += acc.num_misses
+      counts['num_switches'][j] += acc.num_switches
+      counts['num_false_positives'][j] += acc.num_false_positives
+      counts['num_objects'][j] += acc.num_objects
+      counts['num_detections'][j] += acc.num_matches + acc.num_switches
+      distance[j] += acc.event_distance if toolkit_quirks else acc.match_distance
+  objects = counts['num_objects'].astype(np.float64)
+  objects[objects == 0] = np.nan
+  detections = counts['num_detections'].astype(np.float64)
+  fps = counts['num_false_positives'].astype(np.float64)
+  errors = (counts['num_misses'] + counts['num_switches'] + counts['num_false_positives'])
+  with np.errstate(divide='ignore', invalid='ignore'):
+    mota = 100 * (1.0 - errors / objects)
+    motp = np.where(detections == 0, 0.0, 100 * (1.0 - distance / np.maximum(detections, 1)))
+    total_det = fps + detections
+    total_det[total_det == 0] = np.nan
+    precision = 100 * (detections / total_det)
+    recall = 100 * (detections / objects)
+  out: dict[str, Any] = {'mota': _with_columns(mota), 'motp': _with_columns(motp),
+                         'precision': _with_columns(precision),
+                         'recall': _with_columns(recall)}
+  for key, values in counts.items():
+    per_joint = {name: int(v) for name, v in zip(JOINT_NAMES, values)}
+    per_joint['total'] = int(values.sum())
+    out[key] = per_joint
+  return out
+
+
+def evaluate(gt_dir: str, pred_dir: str, *, ap: bool = True, mota: bool = True,
+             toolkit_quirks: bool = True) -> dict[str, Any]:
+  """Evaluates a directory of predictions against a directory of ground truth.
+
+  Args:
+    gt_dir: directory of per-sequence ground-truth files (PoseTrack 2017 or 2018 JSON).
+    pred_dir: directory with a prediction file of the same name for every ground-truth file,
+      same number of frames.
+    ap, mota, toolkit_quirks: see ``evaluate_sequences``.
+
+  Returns:
+    See ``evaluate_sequences`` (values in percent).
+
+  Raises:
+    EvaluationInputError: missing files or malformed content (the message names file, frame,
+      person and field).
+  """
+  gts, preds = load_directories(gt_dir, pred_dir)
+  return evaluate_sequences(gts, preds, ap=ap, mota=mota, toolkit_quirks=toolkit_quirks)
+
+
+# ----------------------------------------------------------------------------------------------
+# Tables.
+
+
+def _format_cell(value: float) -> str:
+  return '{:>5}'.format('%1.1f' % value)
+
+
+def _format_row(values: list[float]) -> str:
+  return '&' + ''.join(_format_cell(v) + ' &' for v in values[:-1]) + _format_cell(
+      values[-1]) + ' \\\\'
+
+
+def format_tables(result: Mapping[str, Any]) -> str:
+  """The AP and MOT tables as the toolkit prints them (LaTeX-style rows, percent)."""
+  lines = []
+  if 'ap' in result:
+    lines.append('Average Precision (AP) metric:')
+    lines.append('& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\')
+    lines.append(_format_row([result['ap'][c] for c in COLUMN_NAMES]))
+  if 'mota' in result:
+    lines.append('Multiple Object Tracking (MOT) metrics:')
+    lines.append('& MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTP & Prec & '
+                 'Rec  \\\\')
+    lines.append('& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total& Total& Total& '
+                 'Total\\\\')
+    lines.append(_format_row([result['mota'][c] for c in COLUMN_NAMES] + [
+        result['motp']['Total'], result['precision']['Total'], result['recall']['Total']]))
+  return '\n'.join(lines)
+
+
+def print_tables(result: Mapping[str, Any]) -> None:
+  """Prints ``format_tables(result)``."""
+  print(format_tables(result))
