@@ -387,7 +387,9 @@ def render_frame(background: Image.Image, views: list[PersonView],
     if not inside.any():
       continue
     px = np.clip(np.round(xy).astype(int), 0, [width - 1, height - 1])
-    covered = id_map[px[:, 1], px[:, 0]] != rank + 1
+    # Occluded when something drawn later (a nearer person, a pole) owns the joint's pixel;
+    # background (0) at the rim of one's own silhouette does not count.
+    covered = id_map[px[:, 1], px[:, 0]] > rank + 1
     kp[inside, :2] = xy[inside]
     kp[inside, 2] = np.where(covered[inside], 1, 2)
     lab = kp[inside, :2]
