@@ -230,3 +230,24 @@ def test_bad_record_names_record_and_field(records, index):
   broken[1] = dict(records[1], track_id=np.zeros(5, np.int32))
   with pytest.raises(ValueError, match="record 1 .*'track_id'"):
     next(iter(pipeline.frame_dataset(broken, _config(), 'validation', index=index)))
+
+
+def test_worker_process_gives_the_in_process_batches(records, index):
+  # One worker reads the whole (unsliced) dataset, so it must reproduce the in-process
+  # batches exactly, and its iterator state must resume like the in-process one.
+  inline = _take(iter(pipeline.frame_dataset(records, _config(), 'train', seed=5, index=index)), 3)
+  ds = pipeline.frame_dataset(records, _config(num_workers=1), 'train', seed=5, index=index)
+  it = iter(ds)
+  try:
+    _assert_batches_equal(inline[:2], _take(it, 2))
+    state = it.get_state()
+    nxt = _take(it, 1)
+  finally:
+    it.close()
+  _assert_batches_equal(inline[2:], nxt)
+  fresh = iter(ds)
+  try:
+    fresh.set_state(state)
+    _assert_batches_equal(nxt, _take(fresh, 1))
+  finally:
+    fresh.close()

@@ -44,6 +44,7 @@ import dataclasses
 import os
 from typing import Any, Mapping, Sequence
 
+from absl import flags
 import grain
 import jax
 import ml_collections
@@ -252,6 +253,11 @@ def _build(source, entries: np.ndarray, config: ml_collections.ConfigDict, split
   ds = ds.to_iter_dataset(read_options).batch(local_batch, drop_remainder=train)
   num_workers = int(config.data.get('num_workers', 0))
   if num_workers > 0:
+    # grain 0.2.18 reads an absl flag when it starts workers and fails if flags were never
+    # parsed (google/grain#1355); outside absl.app (notebooks, tests) mark them parsed so the
+    # defaults apply.
+    if not flags.FLAGS.is_parsed():
+      flags.FLAGS.mark_as_parsed()
     ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=num_workers))
   return ds
 
