@@ -1,0 +1,241 @@
+"""Tests for track.py, video_io.py and visualize.py: I/O, errors, rendering, tracking."""
+import argparse
+import os
+
+import ml_collections
+import numpy as np
+import pytest
+from PIL import Image
+
+from artrack_jax import skeletons, track, video_io, visualize
+from artrack_jax.data import formats
+from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
+
+SK = skeletons.POSETRACK
+J = SK.num_joints
+
+
+def _pattern_frames(n, h=48, w=64):
+  """Smooth frames that survive lossy coding: a gradient whose offset moves with the index."""
+  yy, xx = np.mgrid[0:h, 0:w]
+  return [np.stack([(xx * 3 + 10 * i) % 256, (yy * 4) % 256, np.full_like(xx, 40 * i % 256)],
+                   -1).astype(np.uint8) for i in range(n)]
+
+
+# ----------------------------------------------------------------------------------------------
+# video_io
+
+
+def test_video_round_trip(tmp_path):
+  frames = _pattern_frames(6)
+  path = tmp_path / 'clip.mp4'
+  assert video_io.write_video(path, frames, fps=12) == 6
+  source = video_io.open_video(path)
+  assert source.fps == pytest.approx(12) and source.name == 'clip' and not source.is_folder
+  back = list(video_io.iter_frames(source))
+  assert len(back) == 6
+  for a, b in zip(frames, back):
+    assert b.shape == a.shape and b.dtype == np.uint8
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < 6   # lossy H.264
+
+
+def test_odd_sizes_are_padded(tmp_path):
+  path = tmp_path / 'odd.mp4'
+  video_io.write_video(path, [np.full((15, 21, 3), 128, np.uint8)] * 2, fps=5)
+  back = list(video_io.iter_frames(video_io.open_video(path)))
+  assert back[0].shape == (16, 22, 3)
+  assert abs(int(back[0][:15, :21].mean()) - 128) <= 3
+
+
+def test_frame_folder_natural_order(tmp_path):
+  for i in (10, 2, 1):
+    Image.fromarray(np.full((8, 10, 3), i * 20, np.uint8)).save(tmp_path / f'f_{i}.png')
+  (tmp_path / 'notes.txt').write_text('not a frame')
+  source = video_io.open_video(tmp_path, fps=7)
+  assert [os.path.basename(p) for p in source.frame_paths] == ['f_1.png', 'f_2.png', 'f_10.png']
+  assert source.fps == 7 and source.num_frames == 3 and source.name == tmp_path.name
+  assert [int(f[0, 0, 0]) for f in video_io.iter_frames(source)] == [20, 40, 200]
+
+
+def test_read_errors_name_the_file(tmp_path):
+  with pytest.raises(video_io.VideoReadError, match='missing.mp4: no such file'):
+    video_io.open_video(tmp_path / 'missing.mp4')
+  bad = tmp_path / 'bad.mp4'
+  bad.write_text('this is not a video')
+  with pytest.raises(video_io.VideoReadError, match='bad.mp4: not a readable video'):
+    video_io.open_video(bad)
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with pytest.raises(video_io.VideoReadError, match='empty: folder holds no image frames'):
+    video_io.open_video(empty)
+  frames = tmp_path / 'frames'
+  frames.mkdir()
+  Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(frames / '000.png')
+  (frames / '001.png').write_bytes(b'\x89PNG broken')
+  source = video_io.open_video(frames)
+  it = video_io.iter_frames(source)
+  next(it)
+  with pytest.raises(video_io.VideoReadError, match='001.png: unreadable image'):
+    next(it)
+
+
+# ----------------------------------------------------------------------------------------------
+# visualize
+
+
+def _standing(cx, cy, size=20.0):
+  kp = np.zeros((J, 3))
+  kp[:, 0] = cx + np.linspace(-0.3, 0.3, J) * size
+  kp[:, 1] = cy + np.linspace(-0.9, 0.9, J) * size
+  kp[:, 2] = 1.0
+  return kp
+
+
+def test_draw_poses_pixels():
+  image = np.zeros((80, 120, 3), np.uint8)
+  a, b = _standing(30, 40), _standing(90, 40)
+  b[SK.index('left_wrist'), 2] = 0.0                # hidden joint: its limbs are not drawn
+  out = visualize.draw_poses(image, np.stack([a, b]), [1, 2], SK, thickness=3, radius=2,
+                             labels=False)
+  assert visualize.track_colour(1) != visualize.track_colour(2)
+  for kp, tid in ((a, 1), (b, 2)):
+    for p, q in SK.limbs:
+      if kp[p, 2] > 0 and kp[q, 2] > 0:
+        x, y = np.round((kp[p, :2] + kp[q, :2]) / 2).astype(int)
+        assert tuple(out[y, x]) == visualize.track_colour(tid)
+  # The hidden wrist's limb (to the left elbow) is not drawn past the elbow's disc.
+  wrist = b[SK.index('left_wrist'), :2]
+  elbow = b[SK.index('left_elbow'), :2]
+  x, y = np.round(elbow + 0.8 * (wrist - elbow)).astype(int)
+  if np.hypot(*(np.array([x, y]) - elbow)) > 3:
+    assert tuple(out[y, x]) != visualize.track_colour(2)
+  assert out[:, :5].max() == 0 and out[75:].max() == 0   # background untouched
+  assert image.max() == 0                                # input not modified
+  labelled = visualize.draw_poses(image, a[None], [7], SK, labels=True)
+  top = int(a[:, 1].min())
+  assert labelled[max(top - 15, 0):top - 3, 20:40].any()   # id label above the head
+
+
+# ----------------------------------------------------------------------------------------------
+# track_video with ground-truth observations
+
+
+def _config(similarity='he_tie'):
+  c = ml_collections.ConfigDict()
+  c.data = ml_collections.ConfigDict(dict(skeleton='posetrack'))
+  c.track = ml_collections.ConfigDict(dict(similarity=similarity, lambda_he=3.0, lambda_tie=1.0,
+                                           new_track_cost=1.0, max_missed=0, reid_window=30))
+  return c
+
+
+class GroundTruthInference:
+  """infer_fn from known poses: two people crossing, distinct appearance, exact SIE/TIE."""
+
+  def __init__(self, num_frames):
+    self.centres = {0: [(20.0 + 10 * f, 40.0) for f in range(num_frames)],
+                    1: [(80.0 - 10 * f, 44.0) for f in range(num_frames)]}
+    self.appearance = {i: np.random.default_rng(i).normal(size=8) for i in (0, 1)}
+    self.t = 0
+    self.order = []
+
+  def __call__(self, frame):
+    t = self.t
+    # Present the people in an order that changes every frame.
+    ids = [0, 1] if t % 2 == 0 else [1, 0]
+    obs = []
+    for i in ids:
+      c = np.array(self.centres[i][t])
+      prev = np.array(self.centres[i][max(t - 1, 0)])
+      obs.append(PoseObservation(keypoints=_standing(*c), score=0.9, he=self.appearance[i],
+                                 sie=np.tile(c, (J, 1)), tie=np.tile(prev, (J, 1))))
+    bwd = None
+    if t > 0:
+      bwd = np.stack([np.tile(np.array(self.centres[i][t]), (J, 1)) for i in self.order])
+    self.order = ids
+    self.t += 1
+    return FrameObservations(obs, bwd)
+
+
+def test_track_video_keeps_identities(tmp_path):
+  n = 7
+  infer = GroundTruthInference(n)
+  frames = [np.zeros((90, 110, 3), np.uint8)] * n
+  seen = []
+  seq = track.track_video(frames, infer, _config(), name='synth',
+                          on_frame=lambda i, img, fr: seen.append(i))
+  assert seen == list(range(n)) and len(seq.frames) == n
+  by_identity = {}
+  for f, fr in enumerate(seq.frames):
+    assert fr.frame_id == f and fr.image_id == f and fr.width == 110 and fr.height == 90
+    for p in fr.people:
+      identity = 0 if abs(p.keypoints[:, 1].mean() - 40.0) < 1 else 1   # by height
+      by_identity.setdefault(identity, set()).add(p.track_id)
+  assert by_identity == {0: {0}, 1: {1}}
+  path = tmp_path / 'synth.json'
+  track.write_sequence(seq, str(path))
+  back = formats.read_posetrack18(path)
+  assert [[p.track_id for p in fr.people] for fr in back.frames] == \
+      [[p.track_id for p in fr.people] for fr in seq.frames]
+  np.testing.assert_allclose(back.frames[3].people[0].keypoints[:, :2],
+                             seq.frames[3].people[0].keypoints[:, :2], atol=1e-2)
+  np.testing.assert_allclose(back.frames[3].people[0].scores, 1.0)
+
+
+def _args(tmp_path, video, **kw):
+  ns = dict(workdir=str(tmp_path / 'wd'), checkpoint=None, video=str(video),
+            out=str(tmp_path / 'out'), config=None, similarity=None, fps=None, no_video=False,
+            frames=True, no_labels=True)
+  ns.update(kw)
+  return argparse.Namespace(**ns)
+
+
+def test_run_writes_json_video_and_frames(tmp_path):
+  frames_dir = tmp_path / 'clip'
+  frames_dir.mkdir()
+  for i in range(4):
+    Image.fromarray(np.zeros((90, 110, 3), np.uint8)).save(frames_dir / f'{i:03d}.jpg')
+  seq = track.run(_args(tmp_path, frames_dir), infer_fn=GroundTruthInference(4),
+                  config=_config())
+  out = tmp_path / 'out'
+  assert sorted(os.listdir(out)) == ['clip.json', 'clip_frames', 'clip_tracked.mp4']
+  back = formats.read_posetrack18(out / 'clip.json')
+  assert len(back.frames) == 4 and back.frames[0].image_path == 'clip/000.jpg'
+  rendered = np.asarray(Image.open(out / 'clip_frames' / '000002.png'))
+  for p in seq.frames[2].people:
+    a, b = SK.limbs[4]
+    x, y = np.round((p.keypoints[a, :2] + p.keypoints[b, :2]) / 2).astype(int)
+    assert tuple(rendered[y, x]) == visualize.track_colour(p.track_id)
+  video = list(video_io.iter_frames(video_io.open_video(out / 'clip_tracked.mp4')))
+  assert len(video) == 4 and video[0].shape == (90, 110, 3)
+
+
+def test_cli_errors_exit_nonzero(tmp_path, capsys):
+  code = track.main(['--workdir', str(tmp_path), '--video', str(tmp_path / 'nope.mp4'),
+                     '--out', str(tmp_path / 'o')])
+  assert code != 0
+  assert 'nope.mp4: no such file' in capsys.readouterr().err
+  empty = tmp_path / 'frames'
+  empty.mkdir()
+  assert track.main(['--workdir', str(tmp_path), '--video', str(empty), '--out',
+                     str(tmp_path / 'o')]) != 0
+  assert 'folder holds no image frames' in capsys.readouterr().err
+  bad = tmp_path / 'clip'
+  bad.mkdir()
+  (bad / '0.png').write_bytes(b'garbage')
+  with pytest.raises(video_io.VideoReadError, match='0.png'):
+    track.run(_args(tmp_path, bad), infer_fn=GroundTruthInference(1), config=_config())
+  assert not os.path.exists(tmp_path / 'out' / 'clip_tracked.mp4')
+  with pytest.raises(SystemExit):
+    track.main(['--video', 'x.mp4', '--out', 'o'])      # neither --workdir nor --checkpoint
+
+
+def test_output_to_image_inverts_the_input_transform():
+  from artrack_jax import targets
+  from artrack_jax.data import augment
+  h, w, size = 60, 100, 64
+  xy = np.array([[0.0, 0.0], [99.0, 59.0], [37.5, 12.25]])
+  inp = augment.apply_affine(augment.frame_matrix(h, w, size), xy)
+  out = targets.input_to_output(inp, 4.0)
+  back = np.asarray(out, np.float64) @ track._output_to_image(h, w, size, 4.0)[:, :2].T + \
+      track._output_to_image(h, w, size, 4.0)[:, 2]
+  np.testing.assert_allclose(back, xy, atol=1e-3)
