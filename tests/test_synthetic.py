@@ -44,7 +44,7 @@ def test_written_files_are_byte_identical(written, tmp_path):
                           seed=0)
   files = sorted(os.path.relpath(os.path.join(d, f), root)
                  for d, _, fs in os.walk(root) for f in fs)
-  assert len(files) == 3 * 3 + 3 * 2 + 2  # images, 2017 + 2018 per clip, 2 COCO files
+  assert len(files) == 3 * 3 + 3 * 2 + 2 + 2  # images, 2017 + 2018 per clip, COCO, metadata
   for rel in files:
     assert (root / rel).read_bytes() == (tmp_path / rel).read_bytes(), rel
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import sys
@@ -449,11 +450,21 @@ def _draw_mini_person(draw, rng, x, y, h):
   draw.ellipse([x - r, y - 0.92 * h - r, x + r, y - 0.92 * h + r], fill=skin)
 
 
-def make_scene(rng: np.random.Generator, image_size: int, crowd: bool,
-               poles: int) -> Scene:
-  """Procedural background: sky, ground, buildings, bushes, limb-like distractors, crowds."""
+def world_size(image_size: int) -> tuple[int, int]:
+  """(width, height) of a clip's world canvas: wider than the view so the camera can pan."""
+  return int(2.4 * image_size), int(1.45 * image_size)
+
+
+def make_scene(rng: np.random.Generator, image_size: int, crowd: bool, poles: int,
+               focus_x: float | None = None) -> Scene:
+  """Procedural background: sky, ground, buildings, bushes, limb-like distractors, crowds.
+
+  Crowds and poles are placed within about a view's width of ``focus_x`` (world x) so that
+  the camera sees them.
+  """
   u = image_size / 128
-  ww, wh = int(2.4 * image_size), int(1.45 * image_size)
+  ww, wh = world_size(image_size)
+  focus_x = ww / 2 if focus_x is None else focus_x
   horizon = wh * rng.uniform(0.28, 0.42)
   ground_bottom = wh * 0.97
   img = np.zeros((wh, ww, 3), np.float32)
@@ -498,10 +509,10 @@ def make_scene(rng: np.random.Generator, image_size: int, crowd: bool,
   regions = []
   if crowd:
     # A crowd band in the far half of the ground, drawn densely and marked as ignore region.
-    cw = rng.uniform(0.25, 0.5) * ww
-    cx0 = rng.uniform(0, ww - cw)
-    y0 = horizon + rng.uniform(0.0, 0.1) * (ground_bottom - horizon)
-    y1 = y0 + rng.uniform(0.18, 0.32) * (ground_bottom - horizon)
+    cw = rng.uniform(0.25, 0.45) * ww
+    cx0 = float(np.clip(focus_x + rng.uniform(-0.9, 0.1) * cw, 0, ww - cw))
+    y0 = horizon + rng.uniform(0.0, 0.06) * (ground_bottom - horizon)
+    y1 = y0 + rng.uniform(0.14, 0.2) * (ground_bottom - horizon)
     jag = rng.uniform(-4, 4, 4) * u
     poly = np.array([[cx0 + jag[0], y0 - 16 * u], [cx0 + cw + jag[1], y0 - 14 * u],
                      [cx0 + cw + jag[2], y1], [cx0 + jag[3], y1]], np.float32)
@@ -515,7 +526,7 @@ def make_scene(rng: np.random.Generator, image_size: int, crowd: bool,
     ImageDraw.Draw(mask).polygon([tuple(p) for p in poly], fill=255)
     canvas.paste(layer, (0, 0), mask)
     regions.append(poly)
-  pole_list = [(float(rng.uniform(0.15, 0.85) * ww), float(rng.uniform(4, 8) * u))
+  pole_list = [(float(focus_x + rng.uniform(-0.5, 0.5) * image_size), float(rng.uniform(4, 8) * u))
                for _ in range(poles)]
   canvas = canvas.filter(ImageFilter.GaussianBlur(0.4 * u))
   return Scene(world=canvas, horizon=horizon, ground_bottom=ground_bottom,
@@ -540,12 +551,12 @@ class Camera:
                                  resample=Image.BILINEAR)
 
 
-def make_camera(rng: np.random.Generator, scene: Scene, num_frames: int,
-                image_size: int) -> Camera:
+def make_camera(rng: np.random.Generator, num_frames: int, image_size: int) -> Camera:
+  """Still (30%) or panning and zooming camera, with hand-held shake in a third of clips."""
   u = image_size / 128
-  ww, wh = scene.world.size
+  ww, wh = world_size(image_size)
   still = rng.random() < 0.3
-  pan = 0.0 if still else rng.normal(0, 1.0) * u
+  pan = 0.0 if still else rng.normal(0, 1.6) * u
   rate = 0.0 if still else rng.uniform(-0.012, 0.012)
   shake = rng.random() < 0.35 and not still
   z0 = rng.uniform(0.9, 1.15)
@@ -576,10 +587,12 @@ class Track:
   jump: np.ndarray     # [T] airborne height (fraction of standing height)
 
 
-_GAITS = {  # stride, knee, arm swing, elbow, lean, speed (height fractions/frame), cadence
+# Motion per frame is that of a ~12 frames/s video (walking 0.8 heights/s at 0.9 strides/s,
+# running 1.7 heights/s), so people move several pixels between frames as in fast footage.
+_GAITS = {  # stride, knee, arm swing, elbow, lean, speed (heights/frame), cadence (cycles/frame)
     'stand': (0.03, 0.05, 0.03, 0.25, 0.0, 0.0, 0.02),
-    'walk': (0.42, 0.65, 0.38, 0.3, 0.02, 0.022, 0.075),
-    'run': (0.7, 1.3, 0.8, 1.4, 0.15, 0.05, 0.12),
+    'walk': (0.42, 0.65, 0.38, 0.3, 0.02, 0.055, 0.075),
+    'run': (0.7, 1.3, 0.8, 1.4, 0.15, 0.14, 0.12),
 }
 
 
@@ -624,7 +637,7 @@ def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene
     h = float(_person_height(scene, d, image_size, body.size))
     # Ground motion: x in world pixels, depth in ground units (slower: perspective).
     x += math.cos(heading) * speed * h
-    d += math.sin(heading) * speed * 0.9
+    d += math.sin(heading) * speed * 0.35
     if not 0.0 <= d <= 1.0:
       heading = -heading  # turn back at the horizon / at the camera
       d = float(np.clip(d, 0.0, 1.0))
@@ -674,13 +687,37 @@ def _people_count(rng) -> int:
 def generate_clip(split: str, index: int, num_frames: int = 24, image_size: int = 128,
                   seed: int = 0) -> tuple[Sequence, list[np.ndarray]]:
   """Renders one clip. Deterministic in ``(split, index, num_frames, image_size, seed)``."""
+  seq, images, _ = generate_clip_with_metadata(split, index, num_frames, image_size, seed)
+  return seq, images
+
+
+def generate_clip_with_metadata(split: str, index: int, num_frames: int = 24,
+                                image_size: int = 128, seed: int = 0
+                                ) -> tuple[Sequence, list[np.ndarray], dict]:
+  """:func:`generate_clip` plus what the annotations do not say about the clip.
+
+  Returns:
+    (sequence, images, metadata) with metadata keys ``name``, ``num_people`` (tracks
+    generated, some may never be in view), ``look_alike`` (people sharing clothes),
+    ``crowd`` (has an ignore region), ``poles``, ``constructed_crossing``, ``camera_center``
+    [T, 2] (world pixels) and ``camera_zoom`` [T].
+  """
   _check_split(split)
   rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODE[split], index]))
-  u = image_size / 128
+  # Re-draw the (rare) clip in which nobody is ever annotated: every clip has 1-10 people.
+  for _ in range(20):
+    seq, images, metadata = _render_clip(rng, split, index, num_frames, image_size)
+    if any(fr.people for fr in seq.frames):
+      return seq, images, metadata
+  raise RuntimeError(f'{seq.name}: no annotated person after 20 draws')
+
+
+def _render_clip(rng, split, index, num_frames, image_size):
   num_people = _people_count(rng)
+  camera = make_camera(rng, num_frames, image_size)
   scene = make_scene(rng, image_size, crowd=rng.random() < 0.3,
-                     poles=int(rng.random() < 0.3) + int(rng.random() < 0.1))
-  camera = make_camera(rng, scene, num_frames, image_size)
+                     poles=int(rng.random() < 0.3) + int(rng.random() < 0.1),
+                     focus_x=float(camera.center[num_frames // 2, 0]))
   look_alike = num_people >= 2 and rng.random() < 0.3
   bodies = [random_body(rng) for _ in range(num_people)]
   if look_alike:
@@ -693,13 +730,14 @@ def generate_clip(split: str, index: int, num_frames: int = 24, image_size: int 
   ids = sorted(rng.choice(np.arange(100), num_people, replace=False).tolist())
   tracks = []
   crossing = num_people >= 2 and rng.random() < 0.7
+  # A constructed crossing: two people walk towards each other at slightly different depths
+  # and meet in the middle of the view around the middle of the clip.
+  tc = rng.uniform(0.3, 0.7) * num_frames
+  d0 = rng.uniform(0.4, 0.85)
+  gap = rng.uniform(0.04, 0.15)
   for k in range(num_people):
     if crossing and k < 2:
-      # A constructed crossing: two people walk towards each other at different depths and
-      # meet in the middle of the view around the middle of the clip.
-      tc = rng.uniform(0.3, 0.7) * num_frames
-      d0 = rng.uniform(0.2, 0.8)
-      dk = d0 + (rng.uniform(0.06, 0.2) if k else 0.0)
+      dk = d0 + (gap if k else 0.0)
       gait = str(rng.choice(['walk', 'run'], p=[0.7, 0.3]))
       speed = _GAITS[gait][5] * float(_person_height(scene, dk, image_size, bodies[k].size))
       direction = 1 if k == 0 else -1
@@ -708,7 +746,7 @@ def generate_clip(split: str, index: int, num_frames: int = 24, image_size: int 
                                start=(x0, dk), heading=0.0 if direction > 0 else np.pi,
                                gait=gait, turns=False))
     else:
-      start = ((camera.center[0, 0], rng.uniform(0.3, 0.9)) if k == 0 and not crossing
+      start = ((camera.center[0, 0], rng.uniform(0.6, 0.95)) if k == 0 and not crossing
                else None)
       tracks.append(make_track(rng, ids[k], bodies[k], scene, camera, num_frames, image_size,
                                start=start))
@@ -734,8 +772,13 @@ def generate_clip(split: str, index: int, num_frames: int = 24, image_size: int 
                         is_labeled=True, people=people, ignore_regions=ignore,
                         width=image_size, height=image_size,
                         image_id=formats.posetrack_image_id(name, t)))
-  del u
-  return Sequence(name=name, frames=frames, skeleton='posetrack', vid_id=vid), images
+  metadata = {'name': name, 'num_people': num_people,
+              'look_alike': bool(look_alike), 'crowd': bool(scene.crowd_regions),
+              'poles': len(scene.poles), 'constructed_crossing': bool(crossing),
+              'camera_center': camera.center.round(3).tolist(),
+              'camera_zoom': camera.zoom.round(5).tolist()}
+  return (Sequence(name=name, frames=frames, skeleton='posetrack', vid_id=vid), images,
+          metadata)
 
 
 def _overlaps_view(poly: np.ndarray, size: int) -> bool:
@@ -750,13 +793,19 @@ def generate_split(split: str, num_clips: int, num_frames: int = 24, image_size:
   Images are uint8 [image_size, image_size, 3]; ``Frame.image_path`` is
   ``images/<split>/<sequence>/%06d.jpg`` relative to the data set root.
   """
+  for seq, images, _ in _generate_split_with_metadata(split, num_clips, num_frames,
+                                                      image_size, seed):
+    yield seq, images
+
+
+def _generate_split_with_metadata(split, num_clips, num_frames, image_size, seed):
   _check_split(split)
   if image_size < 32:
     raise ValueError(f'image_size must be >= 32, got {image_size}')
   if num_frames < 1 or num_frames >= 10000:
     raise ValueError(f'num_frames must be in [1, 10000), got {num_frames}')
   for index in range(num_clips):
-    yield generate_clip(split, index, num_frames, image_size, seed)
+    yield generate_clip_with_metadata(split, index, num_frames, image_size, seed)
 
 
 def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
@@ -771,6 +820,7 @@ def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
     annotations/posetrack18/<split>/<sequence>.json
     annotations/posetrack17/<split>/<sequence>.json
     annotations/coco/person_keypoints_<split>.json   (file_name relative to root)
+    annotations/synthetic_meta/<split>.json          (camera path, look-alikes, crowds)
 
   Returns:
     The written sequences per split.
@@ -784,8 +834,10 @@ def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
   root = str(root)
   written = {}
   for split, count in splits.items():
-    seqs = []
-    for seq, images in generate_split(split, count, num_frames, image_size, seed):
+    seqs, metas = [], []
+    for seq, images, meta in _generate_split_with_metadata(split, count, num_frames,
+                                                           image_size, seed):
+      metas.append(meta)
       for fr, img in zip(seq.frames, images):
         if image_format == 'png':
           fr.image_path = fr.image_path[:-3] + 'png'
@@ -806,6 +858,10 @@ def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
       formats.write_coco([formats.convert_skeleton(s, 'coco') for s in seqs],
                          os.path.join(root, 'annotations', 'coco',
                                       f'person_keypoints_{split}.json'))
+    meta_path = os.path.join(root, 'annotations', 'synthetic_meta', f'{split}.json')
+    os.makedirs(os.path.dirname(meta_path), exist_ok=True)
+    with open(meta_path, 'w') as f:
+      json.dump(metas, f, separators=(',', ':'))
     written[split] = seqs
   return written
 
@@ -827,12 +883,14 @@ def main(argv=None) -> None:
   n = sum(len(s.frames) for seqs in written.values() for s in seqs)
   print(f'wrote {n} frames to {args.root} in {time.time() - start:.1f} s')
   if not args.no_stats:
-    from artrack_jax.data import stats  # the trackers import this module's package
+    from artrack_jax.data import stats  # pylint: disable=import-outside-toplevel
     for split, seqs in written.items():
       if seqs:
-        print(stats.format_statistics(stats.split_statistics(
-            seqs, gt_dir=os.path.join(args.root, 'annotations', 'posetrack18', split)),
-            title=split))
+        print(stats.format_statistics(
+            stats.split_statistics(seqs, metadata=stats.load_metadata(args.root, split),
+                                   gt_dir=os.path.join(args.root, 'annotations', 'posetrack18',
+                                                       split)),
+            title=f'{split} ({len(seqs)} clips)'))
 
 
 if __name__ == '__main__':
