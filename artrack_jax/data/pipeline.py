@@ -47,12 +47,14 @@ from typing import Any, Mapping, Sequence
 from absl import flags
 import grain
 import jax
+from matplotlib import path as mpl_path
 import ml_collections
 import numpy as np
 
 from artrack_jax import skeletons
 from artrack_jax import targets
 from artrack_jax.data import augment
+from artrack_jax.data import types
 
 OUTPUT_STRIDE = 4   # input pixels per output pixel (docs/design.md)
 _INDEX_FIELDS = ('sequence_index', 'frame_id', 'is_labeled')
@@ -148,6 +150,63 @@ def check_record(record: Mapping[str, Any], where: str, num_joints: int) -> None
     if key in record and np.shape(record[key]) != shape:
       raise ValueError(f"{where}: field '{key}' must be {list(shape)} for {n} people, "
                        f'got {np.shape(record[key])}')
+
+
+def ignore_mask_from_polygons(polygons: Sequence[np.ndarray], height: int,
+                              width: int) -> np.ndarray:
+  """uint8 [H, W]: 1 where the pixel centre lies inside any ignore polygon ([V, 2] (x, y))."""
+  mask = np.zeros((height, width), bool)
+  for poly in polygons:
+    poly = np.asarray(poly, np.float64).reshape(-1, 2)
+    if len(poly) < 3:
+      continue
+    x0, y0 = np.maximum(np.floor(poly.min(axis=0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(poly.max(axis=0)).astype(int) + 1, [width, height])
+    if x1 <= x0 or y1 <= y0:
+      continue
+    yy, xx = np.mgrid[y0:y1, x0:x1]
+    inside = mpl_path.Path(poly).contains_points(np.stack([xx.ravel(), yy.ravel()], -1))
+    mask[y0:y1, x0:x1] |= inside.reshape(yy.shape)
+  return mask.astype(np.uint8)
+
+
+def records_from_sequences(sequences: Sequence[types.Sequence],
+                           images: Sequence[Sequence[np.ndarray]]) -> list[dict[str, Any]]:
+  """In-memory frame records (the TFDS record layout) from annotated sequences.
+
+  Args:
+    sequences: ``data.types.Sequence`` objects.
+    images: per sequence, its frames' uint8 [H, W, 3] images.
+
+  Returns:
+    One record per frame, ordered by (sequence_index, frame_id); ``sequence_index`` is the
+    position in ``sequences``.
+  """
+  records = []
+  for s, (seq, frames) in enumerate(zip(sequences, images, strict=True)):
+    if len(seq.frames) != len(frames):
+      raise ValueError(f'sequence {seq.name!r}: {len(seq.frames)} frames but {len(frames)} images')
+    num_joints = skeletons.get(seq.skeleton).num_joints
+    for frame, image in sorted(zip(seq.frames, frames), key=lambda fi: fi[0].frame_id):
+      image = np.asarray(image, np.uint8)
+      n = len(frame.people)
+      kp = np.zeros((n, num_joints, 3), np.float32)
+      head = np.zeros((n, 4), np.float32)
+      for k, person in enumerate(frame.people):
+        kp[k] = person.keypoints
+        if person.bbox_head is not None:
+          head[k] = person.bbox_head
+      records.append({
+          'image': image, 'image_id': np.int64(frame.image_id), 'sequence': seq.name,
+          'sequence_index': np.int32(s), 'frame_id': np.int32(frame.frame_id),
+          'num_frames': np.int32(len(seq.frames)), 'is_labeled': np.bool_(frame.is_labeled),
+          'keypoints': kp,
+          'track_id': np.array([p.track_id for p in frame.people], np.int32).reshape(n),
+          'bbox': np.array([p.bbox for p in frame.people], np.float32).reshape(n, 4),
+          'bbox_head': head,
+          'ignore_mask': ignore_mask_from_polygons(frame.ignore_regions, *image.shape[:2]),
+      })
+  return records
 
 
 class _Entries:
