@@ -135,11 +135,12 @@ def scatter_slots(embeddings, refined, slot_index, slot_valid):
   num_pixels = flat.shape[0]
   # Padded slots point past the end and are dropped by the scatter.
   index = jnp.where(slot_valid, slot_index, num_pixels)
-  out = flat.at[index].set(refined.astype(flat.dtype), mode='drop')
-  return out.reshape(embeddings.shape)
+  out = flat.at[index].set(jnp.asarray(refined, flat.dtype), mode='drop')
+  return out.reshape(jnp.shape(embeddings))
 
 
 def _flatten_map(embeddings, name):
+  embeddings = jnp.asarray(embeddings)
   if embeddings.ndim == 3:
     return embeddings.reshape(-1, embeddings.shape[-1])
   if embeddings.ndim == 2:
