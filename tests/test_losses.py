@@ -61,6 +61,15 @@ def outputs():
   return _random_outputs(np.random.default_rng(1))
 
 
+# Every loss compiled once for the module (eager dispatch of these small ops is slow on CPU).
+heatmap_loss = jax.jit(losses.heatmap_loss)
+keypoint_embedding_loss = jax.jit(losses.keypoint_embedding_loss)
+ordinal_loss = jax.jit(losses.ordinal_loss)
+svf_loss = jax.jit(losses.svf_loss)
+triplet_loss = jax.jit(losses.triplet_loss, static_argnames='margin')
+tvf_loss = jax.jit(losses.tvf_loss)
+
+
 @pytest.fixture(scope='module')
 def jitted_spatial_loss():
   config = _loss_config()
@@ -178,14 +187,14 @@ def np_triplet(he_prev, he_curr, valid_prev, valid_curr, margin):
 
 
 def test_heatmap_loss_matches_loop(frame, outputs):
-  loss, metrics = losses.heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'])
+  loss, metrics = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'])
   np.testing.assert_allclose(loss, np_heatmap(outputs['heatmaps'], frame['heatmaps'],
                                               frame['loss_mask']), rtol=1e-5)
   assert 0 < metrics['det_last_stack'] < loss
 
 
 def test_keypoint_embedding_loss_matches_loop(frame, outputs):
-  loss, metrics = losses.keypoint_embedding_loss(outputs['ke'], frame['joint_index'],
+  loss, metrics = keypoint_embedding_loss(outputs['ke'], frame['joint_index'],
                                                  frame['joint_valid'], frame['person_valid'])
   pull, push = np_ke(outputs['ke'], frame)
   np.testing.assert_allclose(metrics['ke_pull'], pull, rtol=1e-5)
@@ -194,7 +203,7 @@ def test_keypoint_embedding_loss_matches_loop(frame, outputs):
 
 
 def test_ordinal_loss_matches_loop(frame, outputs):
-  loss, metrics = losses.ordinal_loss(outputs['aux'], frame['joint_index'], frame['joint_valid'],
+  loss, metrics = ordinal_loss(outputs['aux'], frame['joint_index'], frame['joint_valid'],
                                       frame['order_keys'], frame['order_valid'],
                                       frame['person_valid'])
   order, pull = np_ordinal(outputs['aux'], frame)
@@ -212,16 +221,16 @@ def test_ordinal_loss_direction():
   aux = np.zeros((1, 1, 1, 2, 6), np.float32)
   aux[0, 0, 0, :, 0] = [-10.0, 10.0]                                   # l2r: left low
   aux[0, 0, 0, :, 1] = [10.0, -10.0]                                   # r2l: right low
-  _, m = losses.ordinal_loss(aux, joint_index, valid, keys, key_valid)
+  _, m = ordinal_loss(aux, joint_index, valid, keys, key_valid)
   assert float(m['aux_order']) < 1e-8                 # only x is a valid key
   aux[0, 0, 0, :, 0] = [10.0, -10.0]                                   # l2r now wrong
-  _, m = losses.ordinal_loss(aux, joint_index, valid, keys, key_valid)
+  _, m = ordinal_loss(aux, joint_index, valid, keys, key_valid)
   # Two ordered pairs, each log(1 + e^20), over K^2 = 4.
   np.testing.assert_allclose(m['aux_order'], 2 * np.log1p(np.exp(20.0)) / 4, rtol=1e-5)
 
 
 def test_svf_loss_matches_loop(frame, outputs):
-  loss, metrics = losses.svf_loss(outputs['svf'], frame['joint_index'], frame['joint_valid'],
+  loss, metrics = svf_loss(outputs['svf'], frame['joint_index'], frame['joint_valid'],
                                   frame['svf_target'], frame['person_valid'])
   expected = [np_l1_field(outputs['svf'][s], frame['joint_index'], frame['joint_valid'],
                           frame['svf_target']) for s in range(S)]
@@ -258,7 +267,7 @@ def temporal_outputs():
 
 def test_triplet_loss_matches_loop(pair, temporal_outputs):
   o = temporal_outputs
-  loss, metrics = losses.triplet_loss(o['he_prev'], o['he_curr'], pair['prev']['person_valid'],
+  loss, metrics = triplet_loss(o['he_prev'], o['he_curr'], pair['prev']['person_valid'],
                                       pair['curr']['person_valid'], margin=0.3)
   expected = np_triplet(o['he_prev'], o['he_curr'], pair['prev']['person_valid'],
                         pair['curr']['person_valid'], 0.3)
@@ -269,7 +278,7 @@ def test_triplet_loss_matches_loop(pair, temporal_outputs):
 
 def test_tvf_loss_matches_loop(pair, temporal_outputs):
   o = temporal_outputs
-  loss, metrics = losses.tvf_loss(o['tvf_fwd'], o['tvf_bwd'], pair['curr']['joint_index'],
+  loss, metrics = tvf_loss(o['tvf_fwd'], o['tvf_bwd'], pair['curr']['joint_index'],
                                   pair['prev']['joint_index'], pair['tvf_fwd_target'],
                                   pair['tvf_fwd_valid'], pair['tvf_bwd_target'],
                                   pair['tvf_bwd_valid'])
@@ -343,19 +352,18 @@ def _pad_frame(frame, rng):
 def test_padding_has_no_effect(frame, outputs, jitted_spatial_loss, pair, temporal_outputs):
   rng = np.random.default_rng(4)
   loss, metrics = jitted_spatial_loss(outputs, frame)
-  padded_loss, padded_metrics = losses.spatial_loss(outputs, _pad_frame(frame, rng),
-                                                    _loss_config())
+  padded_loss, padded_metrics = jitted_spatial_loss(outputs, _pad_frame(frame, rng))
   np.testing.assert_allclose(padded_loss, loss, rtol=1e-5)
   for key in metrics:
     np.testing.assert_allclose(padded_metrics[key], metrics[key], rtol=1e-5, atol=1e-7)
   o = temporal_outputs
   junk = rng.normal(size=(B, 1, E)).astype(np.float32)
   pad = lambda x: np.concatenate([x, np.zeros((B, 1), np.float32)], axis=1)  # noqa: E731
-  padded, _ = losses.triplet_loss(np.concatenate([o['he_prev'], junk], 1),
+  padded, _ = triplet_loss(np.concatenate([o['he_prev'], junk], 1),
                                   np.concatenate([o['he_curr'], -junk], 1),
                                   pad(pair['prev']['person_valid']),
                                   pad(pair['curr']['person_valid']))
-  plain, _ = losses.triplet_loss(o['he_prev'], o['he_curr'], pair['prev']['person_valid'],
+  plain, _ = triplet_loss(o['he_prev'], o['he_curr'], pair['prev']['person_valid'],
                                  pair['curr']['person_valid'])
   np.testing.assert_allclose(padded, plain, rtol=1e-6)
 
@@ -384,30 +392,30 @@ def _perfect(frame):
   return out
 
 
-def test_perfect_prediction_gives_zero():
+def test_perfect_prediction_gives_zero(jitted_spatial_loss):
   frame = _random_frame(np.random.default_rng(6))
   # Distinct pixels for every labelled joint (and a spread of the ordering keys).
   for b in range(B):
     frame['joint_index'][b] = np.arange(P * J).reshape(P, J) * frame['person_valid'][b][:, None]
   frame['order_keys'] = np.round(frame['order_keys'], 1)
-  loss, metrics = losses.spatial_loss(_perfect(frame), frame, _loss_config())
+  loss, metrics = jitted_spatial_loss(_perfect(frame), frame)
   for key in ('det', 'ke', 'sie'):
     assert float(metrics[key]) < 1e-6, key
   assert float(metrics['aux']) < 1e-2   # logistic terms: log(1 + e^-6) per pair at worst
   one_hot = np.eye(P, E, dtype=np.float32)[None].repeat(B, 0)
-  he, _ = losses.triplet_loss(one_hot, one_hot, np.ones((B, P)), np.ones((B, P)))
+  he, _ = triplet_loss(one_hot, one_hot, np.ones((B, P)), np.ones((B, P)))
   assert float(he) == 0.0
 
 
 def test_gradients_finite_even_without_people(frame, outputs):
   empty = {k: np.zeros_like(v) if k not in ('heatmaps', 'loss_mask') else v
            for k, v in frame.items()}
-  grad_fn = jax.grad(lambda o, b: losses.spatial_loss(o, b, _loss_config())[0])
+  grad_fn = jax.jit(jax.grad(lambda o, b: losses.spatial_loss(o, b, _loss_config())[0]))
   for batch in (frame, empty):
     grads = grad_fn(outputs, batch)
     for key, g in grads.items():
       assert np.all(np.isfinite(g)), key
   assert np.abs(grads['ke']).sum() == 0.0           # nobody: only the heatmaps learn
-  g = jax.grad(lambda e: losses.triplet_loss(e, e, np.zeros((B, P)), np.zeros((B, P)))[0])(
-      jnp.ones((B, P, E)))
+  g = jax.jit(jax.grad(lambda e: losses.triplet_loss(e, e, jnp.zeros((B, P)),
+                                                       jnp.zeros((B, P)))[0]))(jnp.ones((B, P, E)))
   assert np.all(g == 0)
