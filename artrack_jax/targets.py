@@ -158,15 +158,16 @@ def _render_heatmaps(joint_xy: np.ndarray, joint_pixel: np.ndarray, valid: np.nd
     return heat.reshape(h, w, num_joints)
   r = int(np.ceil(3.0 * sigma))
   d = np.arange(-r, r + 1)
-  fx = joint_xy[person, joint, 0][:, None, None]
-  fy = joint_xy[person, joint, 1][:, None, None]
-  xs = joint_pixel[person, joint, 0][:, None, None] + d[None, None, :]   # [N, 1, K]
-  ys = joint_pixel[person, joint, 1][:, None, None] + d[None, :, None]   # [N, K, 1]
-  gauss = np.exp(-((xs - fx) ** 2 + (ys - fy) ** 2) / sigma ** 2)        # [N, K, K]
-  inside = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
-  flat = (ys * w + xs) * num_joints + joint[:, None, None]
-  inside = np.broadcast_to(inside, gauss.shape)
-  np.maximum.at(heat, np.broadcast_to(flat, gauss.shape)[inside], gauss[inside].astype(np.float32))
+  # The 2-D Gaussian is separable: exp(-(dx^2 + dy^2) / s^2) = exp(-dx^2 / s^2) exp(-dy^2 / s^2),
+  # so only 2 (2r+1) exponentials per joint are evaluated.
+  xs = joint_pixel[person, joint, 0][:, None] + d[None, :]                       # [N, K]
+  ys = joint_pixel[person, joint, 1][:, None] + d[None, :]                       # [N, K]
+  gx = np.exp(-(xs - joint_xy[person, joint, 0][:, None]) ** 2 / sigma ** 2).astype(np.float32)
+  gy = np.exp(-(ys - joint_xy[person, joint, 1][:, None]) ** 2 / sigma ** 2).astype(np.float32)
+  gauss = gy[:, :, None] * gx[:, None, :]                                        # [N, K, K]
+  inside = ((ys >= 0) & (ys < h))[:, :, None] & ((xs >= 0) & (xs < w))[:, None, :]
+  flat = ((ys * w)[:, :, None] + xs[:, None, :]) * num_joints + joint[:, None, None]
+  np.maximum.at(heat, flat[inside], gauss[inside])
   return heat.reshape(h, w, num_joints)
 
 
