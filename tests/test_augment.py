@@ -167,3 +167,14 @@ def test_normalize_and_decode():
   np.testing.assert_array_equal(augment.decode_image(buf.getvalue()), image)
   with pytest.raises(ValueError, match="'image'"):
     augment.decode_image(np.zeros((4, 4), np.float32))
+
+
+def test_mask_accepted_as_png_bytes_or_with_channel_axis():
+  mask = np.zeros((6, 9), np.uint8)
+  mask[1:3, 4:8] = 1
+  buf = io.BytesIO()
+  Image.fromarray(mask).save(buf, format='PNG')
+  np.testing.assert_array_equal(augment.decode_mask(buf.getvalue(), 6, 9), mask)
+  np.testing.assert_array_equal(augment.decode_mask(mask[..., None], 6, 9), mask)
+  with pytest.raises(ValueError, match="'ignore_mask'"):
+    augment.decode_mask(mask, 9, 6)

@@ -42,12 +42,10 @@ def _records(encode_images=False):
       kp[..., 1] = rng.uniform(2, 22, size=(n, J))
       kp[..., 2] = rng.choice([0, 1, 2], size=(n, J))
       image = rng.integers(0, 256, size=(24, 40, 3)).astype(np.uint8)
-      if encode_images:
-        buf = io.BytesIO()
-        Image.fromarray(image).save(buf, format='PNG')
-        image = buf.getvalue()
       ignore = np.zeros((24, 40), np.uint8)
       ignore[:3, :5] = 1
+      if encode_images:   # as a TFDS source read with tfds.decode.SkipDecoding() gives them
+        image, ignore = _png(image), _png(ignore)
       records.append({
           'image': image, 'image_id': np.int64(10_000_000_000 + 100 * seq + f),
           'sequence': f'seq{seq}'.encode() if seq else f'seq{seq}',
@@ -58,6 +56,12 @@ def _records(encode_images=False):
           'bbox_head': np.tile(np.array([[3.0, 2.0, 4.0, 4.0]], np.float32), (n, 1)),
           'ignore_mask': ignore})
   return records
+
+
+def _png(array):
+  buf = io.BytesIO()
+  Image.fromarray(array).save(buf, format='PNG')
+  return buf.getvalue()
 
 
 @pytest.fixture(scope='module')

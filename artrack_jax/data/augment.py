@@ -135,6 +135,20 @@ def decode_image(image: Any, where: str = 'image') -> np.ndarray:
   return array
 
 
+def decode_mask(mask: Any, height: int, width: int, where: str = 'ignore_mask') -> np.ndarray:
+  """uint8 [H, W] from an array ([H, W] or [H, W, 1], as TFDS image features give it) or
+  encoded single-channel image bytes; its size must match the frame's."""
+  if isinstance(mask, (bytes, bytearray, np.bytes_)):
+    with Image.open(io.BytesIO(bytes(mask))) as im:
+      mask = np.asarray(im.convert('L'))
+  array = np.asarray(mask)
+  if array.ndim == 3 and array.shape[-1] == 1:
+    array = array[..., 0]
+  if array.shape != (height, width):
+    raise ValueError(f"field '{where}' has shape {array.shape}, the image is {(height, width)}")
+  return array.astype(np.uint8)
+
+
 def warp_image(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
   """Bilinear warp of uint8 [H, W, 3] by ``matrix`` (original -> input) into [size, size, 3].
 
@@ -218,7 +232,7 @@ def transform_frame(record: Mapping[str, Any], size: int, params: AugmentParams 
   Args:
     record: frame record (docs/design.md data records): ``image`` uint8 [H, W, 3] or encoded
       bytes, ``keypoints [n, J, 3]``, ``bbox_head [n, 4]``, optionally ``bbox [n, 4]`` and
-      ``ignore_mask [H, W]``.
+      ``ignore_mask [H, W]`` (or [H, W, 1], or encoded bytes).
     size: input square size.
     params: augmentation draw; ``None`` for evaluation (letterbox only).
     flip_permutation: the skeleton's left/right swap, used when ``params.flip``.
@@ -244,10 +258,7 @@ def transform_frame(record: Mapping[str, Any], size: int, params: AugmentParams 
   if 'bbox' in record:
     out['bbox'] = transform_boxes(record['bbox'], m)
   if 'ignore_mask' in record and record['ignore_mask'] is not None:
-    mask = np.asarray(record['ignore_mask'])
-    if mask.shape != (height, width):
-      raise ValueError(f"field 'ignore_mask' has shape {mask.shape}, the image is "
-                       f'{(height, width)}')
+    mask = decode_mask(record['ignore_mask'], height, width)
     out['ignore_mask'] = warp_mask(mask, m, size).astype(np.float32)
   else:
     out['ignore_mask'] = np.zeros((size, size), np.float32)
