@@ -208,6 +208,18 @@ def _integer(value, w: _Where, where: str, field: str) -> int:
   return int(value)
 
 
+def _numbers(values: list, w: _Where, where: str, field: str) -> np.ndarray:
+  """[n] float64 from a list of finite numbers (array fast path, careful path for the error)."""
+  try:
+    array = np.asarray(values)
+  except (ValueError, TypeError):
+    array = None
+  if (array is not None and array.ndim == 1 and array.dtype.kind in 'iuf'
+      and np.all(np.isfinite(array))):
+    return array.astype(np.float64)
+  return np.asarray([_number(v, w, where, field) for v in values], np.float64)
+
+
 def _wrapped(record: Mapping, key: str, w: _Where, where: str):
   """The value of a PoseTrack 2017 field, which wraps every scalar in a one-element list."""
   value = record[key]
@@ -286,26 +298,8 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       if not isinstance(point_list, list):
         w.fail(where, 'field \'annopoints[0].point\' must be a list')
       person = _new_person(track_id)
-      for k, point in enumerate(point_list):
-        where_point = f'{where}, point {k}'
-        if not isinstance(point, Mapping) or not {'id', 'x', 'y'} <= point.keys():
-          w.fail(where_point, 'a point needs fields \'id\', \'x\' and \'y\'')
-        joint = _integer(_wrapped(point, 'id', w, where_point), w, where_point, 'id')
-        if not 0 <= joint < NUM_JOINTS:
-          w.fail(where_point, f'field \'id\' = {joint} is outside [0, {NUM_JOINTS})')
-        if person['present'][joint]:
-          w.fail(where_point, f'joint id {joint} appears twice in the same person')
-        person['present'][joint] = True
-        person['points'][joint] = (_number(_wrapped(point, 'x', w, where_point), w, where_point,
-                                           'x'),
-                                   _number(_wrapped(point, 'y', w, where_point), w, where_point,
-                                           'y'))
-        if role == 'pred':
-          if 'score' in point:
-            person['scores'][joint] = _number(_wrapped(point, 'score', w, where_point), w,
-                                              where_point, 'score')
-          else:
-            person['missing_score'] = True
+      if not _read_points_fast(point_list, person, role):
+        _read_points_checked(point_list, person, role, w, where)
       if role == 'gt':
         if not {'x1', 'y1', 'x2', 'y2'} <= rect.keys():
           w.fail(where, 'head box fields \'x1\', \'y1\', \'x2\', \'y2\' are missing')
@@ -316,6 +310,75 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
     frames.append(_frame_from_people(people, labeled=bool(rects), ignore_regions=regions))
     _warn_missing_scores(people, w, where_frame)
   return frames
+
+
+def _numeric_column(values) -> np.ndarray | None:
+  """[n] float64 from n one-element lists of finite numbers, or None if anything is off."""
+  try:
+    column = np.asarray(values)
+  except (ValueError, TypeError):
+    return None
+  if column.ndim != 2 or column.shape[1] != 1 or column.dtype.kind not in 'iuf':
+    return None
+  column = column[:, 0].astype(np.float64)
+  return column if np.all(np.isfinite(column)) else None
+
+
+def _read_points_fast(point_list: list, person: dict[str, Any], role: str) -> bool:
+  """Fills ``person`` from a PoseTrack 2017 point list with array operations.
+
+  Returns False, touching nothing, when anything is unusual; the careful reader then runs and
+  names the offending point and field.
+  """
+  if not point_list:
+    return True
+  try:
+    ids = _numeric_column([p['id'] for p in point_list])
+    xs = _numeric_column([p['x'] for p in point_list])
+    ys = _numeric_column([p['y'] for p in point_list])
+    has_score = [('score' in p) for p in point_list] if role == 'pred' else []
+    scores = (_numeric_column([p['score'] for p in point_list if 'score' in p])
+              if any(has_score) else np.zeros(0))
+  except (KeyError, TypeError, IndexError):
+    return False
+  if ids is None or xs is None or ys is None or scores is None:
+    return False
+  joints = ids.astype(np.int64)
+  if (np.any(joints != ids) or np.any(joints < 0) or np.any(joints >= NUM_JOINTS)
+      or len(np.unique(joints)) != len(joints)):
+    return False
+  person['present'][joints] = True
+  person['points'][joints, 0] = xs
+  person['points'][joints, 1] = ys
+  if role == 'pred':
+    has_score = np.asarray(has_score)
+    person['scores'][joints[has_score]] = scores
+    person['missing_score'] = not has_score.all()
+  return True
+
+
+def _read_points_checked(point_list: list, person: dict[str, Any], role: str, w: _Where,
+                         where: str):
+  """Point-by-point reader of a PoseTrack 2017 point list that names what is wrong."""
+  for k, point in enumerate(point_list):
+    where_point = f'{where}, point {k}'
+    if not isinstance(point, Mapping) or not {'id', 'x', 'y'} <= point.keys():
+      w.fail(where_point, 'a point needs fields \'id\', \'x\' and \'y\'')
+    joint = _integer(_wrapped(point, 'id', w, where_point), w, where_point, 'id')
+    if not 0 <= joint < NUM_JOINTS:
+      w.fail(where_point, f'field \'id\' = {joint} is outside [0, {NUM_JOINTS})')
+    if person['present'][joint]:
+      w.fail(where_point, f'joint id {joint} appears twice in the same person')
+    person['present'][joint] = True
+    person['points'][joint] = (
+        _number(_wrapped(point, 'x', w, where_point), w, where_point, 'x'),
+        _number(_wrapped(point, 'y', w, where_point), w, where_point, 'y'))
+    if role == 'pred':
+      if 'score' in point:
+        person['scores'][joint] = _number(_wrapped(point, 'score', w, where_point), w,
+                                          where_point, 'score')
+      else:
+        person['missing_score'] = True
 
 
 def _new_person(track_id: int) -> dict[str, Any]:
@@ -399,7 +462,7 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
     keypoints = ann.get('keypoints')
     if not isinstance(keypoints, list) or len(keypoints) != 3 * num_slots:
       w.fail(where, f'field \'keypoints\' must be a list of {3 * num_slots} numbers')
-    keypoints = np.asarray([_number(v, w, where, 'keypoints') for v in keypoints]).reshape(-1, 3)
+    keypoints = _numbers(keypoints, w, where, 'keypoints').reshape(-1, 3)
     person = _new_person(track_id)
     # The toolkit drops exactly-(0, 0, 0) slots (unannotated) and keeps every other one, even
     # with visibility 0.
@@ -412,7 +475,7 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       if scores:  # a missing or empty list means no scores, as in the toolkit
         if not isinstance(scores, list) or len(scores) != num_slots:
           w.fail(where, f'field \'scores\' must be a list of {num_slots} numbers')
-        scores = np.asarray([_number(v, w, where, 'scores') for v in scores])
+        scores = _numbers(scores, w, where, 'scores')
         person['scores'][joints] = scores[slot_present]
       elif joints.size:
         person['missing_score'] = True
@@ -657,6 +720,12 @@ class _MotAccumulator:
     self.match_distance = 0.0    # distances of MATCH and SWITCH events
     self.event_distance = 0.0    # distance column of all events (RAW and sub-events too)
 
+  def add_unmatched(self, num_objects: int, num_hyps: int):
+    """A frame without any pair within threshold (what ``update`` does with all-NaN)."""
+    self.num_objects += num_objects
+    self.num_misses += num_objects
+    self.num_false_positives += num_hyps
+
   def update(self, oids: list[int], hids: list[int], dists: np.ndarray):
     """One frame: object ids [no], hypothesis ids [nh], distances [no, nh] (NaN: no pair)."""
     no, nh = len(oids), len(hids)
@@ -849,17 +918,23 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, ap: bool = True,
         continue
       if not both and toolkit_quirks:
         for acc in joint_acc:
-          acc.update([0], [0], np.full((1, 1), np.nan))
+          acc.add_unmatched(1, 1)   # the dummy object and hypothesis
         continue
-      gt_ids, pred_ids = gf.track_ids.tolist(), pf.track_ids.tolist()
+      gt_counts = gf.present.sum(axis=0).tolist()
+      pred_counts = pf.present.sum(axis=0).tolist()
+      if match_dist is None:
+        has_pair = [False] * NUM_JOINTS
+      else:
+        has_pair = (~np.isnan(match_dist)).any(axis=(0, 1)).tolist()
+        dist_by_joint = match_dist.transpose(2, 1, 0)   # [15, G, P]
       for j, acc in enumerate(joint_acc):
-        gi = np.flatnonzero(gf.present[:, j])
-        pi = np.flatnonzero(pf.present[:, j])
-        if match_dist is None:
-          d = np.full((len(gi), len(pi)), np.nan)
-        else:
-          d = match_dist[pi[:, None], gi[None, :], j].T
-        acc.update([gt_ids[k] for k in gi], [pred_ids[k] for k in pi], d)
+        if not has_pair[j]:
+          # No pair within threshold: misses and false positives, the state stays as it is.
+          acc.add_unmatched(gt_counts[j], pred_counts[j])
+          continue
+        gm, pm = gf.present[:, j], pf.present[:, j]
+        acc.update(gf.track_ids[gm].tolist(), pf.track_ids[pm].tolist(),
+                   dist_by_joint[j][np.ix_(gm, pm)])
     if mota:
       accumulators.append(joint_acc)
 
