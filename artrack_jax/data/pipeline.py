@@ -36,7 +36,8 @@ exactly. Evaluation is one pass in record order, the last batch filled with padd
 Hosts. Each host reads the entries ``shard_index::shard_count`` (default
 ``jax.process_index()::jax.process_count()``) and yields batches of
 ``global_batch // shard_count`` examples. ``config.data.num_workers > 0`` moves the work into
-that many worker processes (``mp_prefetch``); 0 keeps it in the calling process.
+that many worker processes (``mp_prefetch``); 0 keeps it in the calling process, where
+``config.data.read_threads`` threads (default 2) prepare examples.
 """
 from __future__ import annotations
 
