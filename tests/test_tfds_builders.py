@@ -1,0 +1,164 @@
+"""TFDS builders: build tiny fixtures in the real formats, read back without TensorFlow."""
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from artrack_jax.data import formats, synthetic
+from artrack_jax.data import tfds_builders
+from artrack_jax.data.tfds_builders import common
+
+SIZE = 48
+KEYS = {'image', 'image_id', 'sequence', 'sequence_index', 'frame_id', 'num_frames',
+        'is_labeled', 'keypoints', 'track_id', 'bbox', 'bbox_head', 'ignore_mask'}
+
+
+def _assert_record(record, frame, image, sequence, sequence_index, num_frames, num_joints):
+  assert set(record) == KEYS
+  np.testing.assert_array_equal(record['image'], image)
+  assert record['image'].dtype == np.uint8
+  assert record['image_id'] == frame.image_id
+  assert record['sequence'] == sequence.encode()
+  assert record['sequence_index'] == sequence_index
+  assert record['frame_id'] == frame.frame_id
+  assert record['num_frames'] == num_frames
+  assert bool(record['is_labeled']) == frame.is_labeled
+  n = len(frame.people)
+  assert record['keypoints'].shape == (n, num_joints, 3)
+  assert record['keypoints'].dtype == np.float32
+  for k, p in enumerate(frame.people):
+    np.testing.assert_array_equal(record['keypoints'][k], p.keypoints)
+    np.testing.assert_array_equal(record['bbox'][k], p.bbox)
+    head = np.zeros(4) if p.bbox_head is None else p.bbox_head
+    np.testing.assert_array_equal(record['bbox_head'][k], head)
+  assert record['track_id'].tolist() == [p.track_id for p in frame.people]
+
+
+def _pixel_mask(polygons, h, w):
+  """Oracle for axis-aligned rectangles: pixel centres inside [x0, x1] x [y0, y1]."""
+  m = np.zeros((h, w), np.uint8)
+  yy, xx = np.mgrid[:h, :w]
+  for p in polygons:
+    (x0, y0), (x1, y1) = p.min(0), p.max(0)
+    m[(xx >= x0) & (xx <= x1) & (yy >= y0) & (yy <= y1)] = 1
+  return m
+
+
+def test_synthetic_builder_matches_the_generator(tmp_path):
+  source = tfds_builders.load_split('synthetic_posetrack', 'val', str(tmp_path), config='tiny_64')
+  assert 'tensorflow' not in sys.modules
+  clips = list(synthetic.generate_split('val', 2, num_frames=8, image_size=64, seed=0))
+  assert len(source) == 16
+  i = 0
+  for index, (seq, images) in enumerate(clips):
+    for fr, image in zip(seq.frames, images):
+      rec = source[i]
+      _assert_record(rec, fr, image, seq.name, index, 8, 15)
+      np.testing.assert_array_equal(rec['ignore_mask'],
+                                    common.rasterize_polygons(fr.ignore_regions, 64, 64))
+      i += 1
+  # The same files through the plain TFDS entry point.
+  train = tfds.data_source('synthetic_posetrack/tiny_64', split='train', data_dir=str(tmp_path))
+  order = [(int(train[k]['sequence_index']), int(train[k]['frame_id'])) for k in range(len(train))]
+  assert order == sorted(order) and len(order) == 3 * 8
+
+
+@pytest.fixture(scope='module')
+def posetrack_fixture(tmp_path_factory):
+  """A manual_dir with images and both annotation versions (png so pixels compare exactly)."""
+  root = tmp_path_factory.mktemp('posetrack')
+  seqs = {}
+  for split, count in (('train', 2), ('val', 1)):
+    seqs[split] = []
+    for seq, images in synthetic.generate_split(split, count, num_frames=3, image_size=SIZE):
+      # One unlabelled frame and one rectangular ignore region, as in real files.
+      seq.frames[2].is_labeled = False
+      seq.frames[2].people = []
+      seq.frames[1].ignore_regions = [np.array([[4, 6], [20, 6], [20, 15], [4, 15]], np.float32)]
+      for fr, im in zip(seq.frames, images):
+        fr.image_path = fr.image_path.replace('.jpg', '.png')
+        os.makedirs(os.path.dirname(root / fr.image_path), exist_ok=True)
+        Image.fromarray(im).save(root / fr.image_path)
+      for version, writer in (('2018', formats.write_posetrack18),
+                              ('2017', formats.write_posetrack17)):
+        writer(seq, root / f'manual{version}' / 'annotations' / split / f'{seq.name}.json')
+      seqs[split].append((seq, images))
+  for version in ('2017', '2018'):
+    os.symlink(root / 'images', root / f'manual{version}' / 'images')
+  return root, seqs
+
+
+@pytest.mark.parametrize('version', ['2018', '2017'])
+def test_posetrack_builder(posetrack_fixture, tmp_path, version):
+  root, seqs = posetrack_fixture
+  for split in ('train', 'val'):
+    source = tfds_builders.load_split('posetrack', split, str(tmp_path),
+                                      manual_dir=str(root / f'manual{version}'), config=version)
+    i = 0
+    for index, (seq, images) in enumerate(seqs[split]):
+      for fr, image in zip(seq.frames, images):
+        rec = source[i]
+        _assert_record(rec, fr, image, seq.name, index, 3, 15)
+        np.testing.assert_array_equal(rec['ignore_mask'],
+                                      _pixel_mask(fr.ignore_regions, SIZE, SIZE))
+        i += 1
+    assert len(source) == i
+
+
+def test_posetrack_builder_errors(tmp_path):
+  (tmp_path / 'empty' / 'images').mkdir(parents=True)  # a manual_dir without annotations/
+  with pytest.raises(FileNotFoundError, match='annotations/train/\\*.json'):
+    tfds_builders.load_split('posetrack', 'train', str(tmp_path / 'd'),
+                             manual_dir=str(tmp_path / 'empty'), config='2018')
+  seq, _ = synthetic.generate_clip('val', 0, num_frames=1, image_size=SIZE)
+  formats.write_posetrack18(seq, tmp_path / 'm' / 'annotations' / 'val' / f'{seq.name}.json')
+  with pytest.raises(FileNotFoundError, match=seq.frames[0].image_path):
+    tfds_builders.load_split('posetrack', 'val', str(tmp_path / 'd'),
+                             manual_dir=str(tmp_path / 'm'), config='2018')
+  with pytest.raises(ValueError, match='unknown data set'):
+    tfds_builders.load_split('mpii', 'val', str(tmp_path))
+
+
+def test_coco_builder(tmp_path):
+  seq, images = synthetic.generate_clip('val', 1, num_frames=2, image_size=SIZE)
+  coco = formats.convert_skeleton(seq, 'coco')
+  for fr, im in zip(coco.frames, images):
+    fr.image_path = f'val2017/{fr.image_id:012d}.png'
+    fr.ignore_regions = []
+    os.makedirs(tmp_path / 'm' / 'val2017', exist_ok=True)
+    Image.fromarray(im).save(tmp_path / 'm' / fr.image_path)
+  rect = np.array([[2, 3], [9, 3], [9, 8], [2, 8]], np.float32)
+  coco.frames[0].ignore_regions = [rect]
+  path = tmp_path / 'm' / 'annotations' / 'person_keypoints_val2017.json'
+  formats.write_coco(coco, path, image_prefix='val2017/')
+  data = json.loads(path.read_text())
+  # An RLE crowd (columns 30-31 of frame 1, column-major counts) and a person without
+  # keypoints (masked like a crowd by the AE convention).
+  im1 = coco.frames[1].image_id
+  data['annotations'].append({'id': 900, 'image_id': im1, 'category_id': 1, 'iscrowd': 1,
+                              'bbox': [30, 0, 2, SIZE], 'num_keypoints': 0,
+                              'segmentation': {'size': [SIZE, SIZE],
+                                               'counts': [30 * SIZE, 2 * SIZE, 16 * SIZE]}})
+  data['annotations'].append({'id': 901, 'image_id': im1, 'category_id': 1, 'iscrowd': 0,
+                              'bbox': [40, 40, 4, 4], 'num_keypoints': 0, 'keypoints': [0] * 51,
+                              'segmentation': [[40, 40, 44, 40, 44, 44, 40, 44]]})
+  path.write_text(json.dumps(data))
+  source = tfds_builders.load_split('coco_keypoints', 'val', str(tmp_path / 'd'),
+                                    manual_dir=str(tmp_path / 'm'))
+  back = formats.read_coco(path)
+  assert len(source) == 2
+  for index, (fr, image) in enumerate(zip(back.frames, images)):
+    rec = source[index]
+    fr.frame_id = 0
+    _assert_record(rec, fr, image, '', index, 1, 17)
+    assert np.all(rec['bbox_head'] == 0) and np.all(rec['track_id'] == -1)
+  m0, m1 = source[0]['ignore_mask'], source[1]['ignore_mask']
+  assert m0[5, 5] == 1 and m0[0, 0] == 0 and m0[20, 20] == 0 and 30 <= m0.sum() <= 60
+  expected = np.zeros((SIZE, SIZE), np.uint8)
+  expected[:, 30:32] = 1
+  assert np.array_equal(m1[:, :35], expected[:, :35])
+  assert m1[42, 42] == 1 and m1[30, 42] == 0
