@@ -75,11 +75,12 @@ def test_shift_gives_oracle_ap_with_coco_sigmas(tmp_path):
 
 def test_posetrack_skeleton_uses_its_sigmas_and_custom_sigmas_override():
   gt = dataset(skeletons.POSETRACK.names)
-  shift = np.array([2.5, 0.0])
+  shift = np.array([6.0, 0.0])
   oks = oks_oracle(shift, skeletons.POSETRACK.oks_sigmas)
   res = shifted_results(gt, shift)
   stats = coco.evaluate_keypoints(gt, res)
   assert stats['AP'] == pytest.approx(expected_ap(oks), abs=1e-6)
+  assert stats['AP'] == pytest.approx(0.7, abs=1e-6)
   wide = np.full(15, 0.2)
   stats = coco.evaluate_keypoints(gt, res, sigmas=wide)
   assert stats['AP'] == pytest.approx(expected_ap(oks_oracle(shift, wide)), abs=1e-6)
