@@ -218,6 +218,23 @@ def test_permutation_equivariance(mean_shift_jit, points):
   np.testing.assert_allclose(permuted, base[:, perm], atol=1e-5)
 
 
+def test_blockwise_memory_is_linear_in_forward_and_backward():
+  """XLA's buffer assignment: the blockwise forward+backward never holds an [N, N] array."""
+  def temp_bytes(n, implementation):
+    valid = jnp.ones(n, bool)
+
+    def objective(z):
+      return jnp.sum(pgg_lib.mean_shift(z, valid, DELTA, 2, implementation, 128)[1:] ** 2)
+
+    x = jax.ShapeDtypeStruct((n, 4), jnp.float32)
+    return jax.jit(jax.grad(objective)).lower(x).compile().memory_analysis().temp_size_in_bytes
+
+  small, large = temp_bytes(1024, 'blockwise'), temp_bytes(2048, 'blockwise')
+  assert large < 2.5 * small                 # doubling N at most doubles memory (plus slack)
+  assert large < 2048 ** 2 * 4 / 4           # far below a single [N, N] float32 matrix
+  assert temp_bytes(2048, 'direct') > 2048 ** 2 * 4   # the direct one does hold W
+
+
 @pytest.mark.parametrize('implementation', ['direct', 'blockwise'])
 def test_degenerate_cases_have_finite_values_and_gradients(implementation):
   rng = np.random.default_rng(5)
