@@ -136,3 +136,39 @@ def test_mota_and_switches_from_the_evaluator(tmp_path):
   # (frames 0..3 count for MOTA: the toolkit leaves the last labelled frame out)
   assert crossed['num_switches']['total'] == 2 * 15
   assert crossed['mota']['Total'] < 100.0
+
+
+def test_split_statistics_counts():
+  from artrack_jax.data import stats
+  # A and B overlap in frame 1 and are apart again in frame 2: one crossing.
+  seq = _sequence([{1: (0, 0), 2: (60, 0)}, {1: (20, 0), 2: (30, 0)}, {1: (60, 0), 2: (0, 0)},
+                   {1: (60, 0)}])
+  seq.frames[1].people[0].keypoints[:3, 2] = 1      # 3 occluded joints
+  seq.frames[3].people[0].keypoints[:2] = 0         # 2 unlabelled joints
+  seq.frames[0].ignore_regions = [np.zeros((3, 2), np.float32)]
+  s = stats.split_statistics([seq], trackers=False)
+  assert s['people_per_frame'] == (pytest.approx(7 / 4), 1, 2)
+  assert s['tracks_per_clip'] == (2.0, 2, 2)
+  assert s['crossing_pairs'] == 1 and s['frames_with_overlap'] == 1
+  assert s['occluded_joints_pct'] == pytest.approx(100 * 3 / (7 * 15 - 2))
+  assert s['unlabelled_joints_pct'] == pytest.approx(100 * 2 / (7 * 15))
+  assert s['ignore_region_clips'] == 1 and 'trackers' not in s
+  meta = [{'camera_center': [[0, 0], [3, 4], [3, 4]], 'camera_zoom': [1.0, 2.0, 1.0],
+           'look_alike': True}]
+  s = stats.split_statistics([seq], metadata=meta, trackers=False)
+  # |pan| per frame: 5 px * zoom 2, then 0.
+  assert s['camera_pan_px_per_frame'] == pytest.approx(5.0)
+  assert s['zoom_range'] == (1.0, 2.0) and s['look_alike_clips'] == 1
+  text = stats.format_statistics(s, 'val')
+  assert 'people per frame: mean 1.75, min 1, max 2' in text and 'look-alike clips: 1' in text
+
+
+def test_split_statistics_runs_the_trackers_through_the_evaluator():
+  from artrack_jax.data import stats
+  swap = _sequence([{1: (10 + 3 * t, 10), 2: (19 - 3 * t, 10)} for t in range(5)])
+  steady = _sequence([{1: (10 + t, 10), 2: (80, 10)} for t in range(5)], name='000002_mpiinew_val')
+  s = stats.split_statistics([swap, steady])
+  for sim in ('iou', 'oks'):
+    assert s['trackers'][sim]['switches'] == 2 * 15
+    assert s['trackers'][sim]['mota'] < 100.0
+  assert 'IOU tracker on GT poses: MOTA' in stats.format_statistics(s)

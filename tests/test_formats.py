@@ -246,3 +246,11 @@ def test_coco_and_json_errors(tmp_path):
 def _write(path, data):
   path.write_text(json.dumps(data))
   return path
+
+
+def test_unknown_video_id_round_trips(tmp_path):
+  seq = _sequence(seed=5)
+  seq.vid_id = -1
+  for writer in (formats.write_posetrack18, formats.write_posetrack17):
+    writer(seq, tmp_path / f'{seq.name}.json')
+    assert formats.sequences_equal(seq, formats.read_posetrack(tmp_path / f'{seq.name}.json')) == []

@@ -245,7 +245,7 @@ def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> S
       raise ctx.error(f'{f}.is_labeled', f'expected a boolean, got {is_labeled!r}')
     order_keys[image_id] = ctx.integer(ctx.get(im, 'frame_id', f), f'{f}.frame_id')
     vid = ctx.get(im, 'vid_id', f, required=False)
-    if vid is not None:
+    if vid is not None and vid != '':  # our writer leaves it empty for unknown videos
       try:
         vid_ids.add(int(vid))
       except (TypeError, ValueError):
