@@ -45,7 +45,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from artrack_jax.data import formats
+from artrack_jax.data import formats as formats_lib
 from artrack_jax.data.types import Frame, Person, Sequence
 
 SPLITS = ('train', 'val', 'test')
@@ -771,7 +771,7 @@ def _render_clip(rng, split, index, num_frames, image_size):
     frames.append(Frame(image_path=f'images/{split}/{name}/{t:06d}.jpg', frame_id=t,
                         is_labeled=True, people=people, ignore_regions=ignore,
                         width=image_size, height=image_size,
-                        image_id=formats.posetrack_image_id(name, t)))
+                        image_id=formats_lib.posetrack_image_id(name, t)))
   metadata = {'name': name, 'num_people': num_people,
               'look_alike': bool(look_alike), 'crowd': bool(scene.crowd_regions),
               'poles': len(scene.poles), 'constructed_crossing': bool(crossing),
@@ -810,7 +810,7 @@ def _generate_split_with_metadata(split, num_clips, num_frames, image_size, seed
 
 def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
                   num_frames: int = 24, image_size: int = 128, seed: int = 0,
-                  formats_to_write=('posetrack18', 'posetrack17', 'coco'),
+                  formats=('posetrack18', 'posetrack17', 'coco'),
                   image_format: str = 'jpg', jpeg_quality: int = 90) -> dict[str, list[Sequence]]:
   """Renders the benchmark and writes images and annotations in the real formats.
 
@@ -826,7 +826,7 @@ def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
     The written sequences per split.
   """
   splits = {'train': 100, 'val': 20, 'test': 20} if splits is None else splits
-  unknown = set(formats_to_write) - {'posetrack18', 'posetrack17', 'coco'}
+  unknown = set(formats) - {'posetrack18', 'posetrack17', 'coco'}
   if unknown:
     raise ValueError(f'unknown formats {sorted(unknown)}')
   if image_format not in ('jpg', 'png'):
@@ -847,15 +847,15 @@ def write_dataset(root: str | os.PathLike, splits: dict[str, int] | None = None,
           Image.fromarray(img).save(path, quality=jpeg_quality)
         else:
           Image.fromarray(img).save(path)
-      if 'posetrack18' in formats_to_write:
-        formats.write_posetrack18(
+      if 'posetrack18' in formats:
+        formats_lib.write_posetrack18(
             seq, os.path.join(root, 'annotations', 'posetrack18', split, f'{seq.name}.json'))
-      if 'posetrack17' in formats_to_write:
-        formats.write_posetrack17(
+      if 'posetrack17' in formats:
+        formats_lib.write_posetrack17(
             seq, os.path.join(root, 'annotations', 'posetrack17', split, f'{seq.name}.json'))
       seqs.append(seq)
-    if 'coco' in formats_to_write:
-      formats.write_coco([formats.convert_skeleton(s, 'coco') for s in seqs],
+    if 'coco' in formats:
+      formats_lib.write_coco([formats_lib.convert_skeleton(s, 'coco') for s in seqs],
                          os.path.join(root, 'annotations', 'coco',
                                       f'person_keypoints_{split}.json'))
     meta_path = os.path.join(root, 'annotations', 'synthetic_meta', f'{split}.json')
