@@ -258,7 +258,7 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
   annolist = data['annolist']
   if not isinstance(annolist, list):
     w.fail('annolist', 'field \'annolist\' must be a list of frames')
-  frames = []
+  frames_people, frames_labeled, frames_regions = [], [], []
   for f, image in enumerate(annolist):
     where_frame = f'frame {f}'
     if not isinstance(image, Mapping) or not isinstance(image.get('annorect'), list):
@@ -280,7 +280,8 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
           xs.append(_wrapped(vertex, 'x', w, where_region))
           ys.append(_wrapped(vertex, 'y', w, where_region))
         regions.append(_polygon(xs, ys, w, where_region))
-    people, track_ids = [], []
+    track_ids = []
+    frame_people = []
     for p, rect in enumerate(rects):
       where = f'{where_frame}, person {p}'
       if not isinstance(rect, Mapping):
@@ -297,18 +298,45 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       point_list = annopoints[0]['point']
       if not isinstance(point_list, list):
         w.fail(where, 'field \'annopoints[0].point\' must be a list')
-      person = _new_person(track_id)
-      if not _read_points_fast(point_list, person, role):
-        _read_points_checked(point_list, person, role, w, where)
+      head_box = None
       if role == 'gt':
         if not {'x1', 'y1', 'x2', 'y2'} <= rect.keys():
           w.fail(where, 'head box fields \'x1\', \'y1\', \'x2\', \'y2\' are missing')
-        person['head_box'] = np.asarray(
-            [_number(_wrapped(rect, k, w, where), w, where, k) for k in ('x1', 'y1', 'x2', 'y2')])
-      people.append(person)
+        head_box = [_number(_wrapped(rect, k, w, where), w, where, k)
+                    for k in ('x1', 'y1', 'x2', 'y2')]
+      frame_people.append((track_id, point_list, head_box, where))
     _check_unique_track_ids(track_ids, w, where_frame)
-    frames.append(_frame_from_people(people, labeled=bool(rects), ignore_regions=regions))
-    _warn_missing_scores(people, w, where_frame)
+    frames_people.append(frame_people)
+    frames_labeled.append(bool(rects))
+    frames_regions.append(regions)
+
+  # All points of the file at once; the careful per-point reader names any problem.
+  people = [person for frame_people in frames_people for person in frame_people]
+  num = len(people)
+  points = np.zeros((num, NUM_JOINTS, 2))
+  present = np.zeros((num, NUM_JOINTS), bool)
+  scores = np.full((num, NUM_JOINTS), MIN_SCORE)
+  track_ids = np.asarray([p[0] for p in people], np.int64)
+  head_boxes = np.asarray([p[2] for p in people] if role == 'gt' else np.full((num, 4), np.nan),
+                          np.float64).reshape(num, 4)
+  missing_score = _read_points_fast([p[1] for p in people], points, present, scores, role)
+  if missing_score is None:
+    missing_score = False
+    for k, (track_id, point_list, _, where) in enumerate(people):
+      person = _new_person(track_id)
+      _read_points_checked(point_list, person, role, w, where)
+      points[k], present[k], scores[k] = person['points'], person['present'], person['scores']
+      missing_score |= person['missing_score']
+  _warn_missing_scores(missing_score, w, 'frames')
+
+  frames = []
+  start = 0
+  for frame_people, labeled, regions in zip(frames_people, frames_labeled, frames_regions):
+    rows = slice(start, start + len(frame_people))
+    start += len(frame_people)
+    frames.append(FramePoses(points=points[rows], present=present[rows],
+                             track_ids=track_ids[rows], head_boxes=head_boxes[rows],
+                             scores=scores[rows], labeled=labeled, ignore_regions=regions))
   return frames
 
 
@@ -324,37 +352,39 @@ def _numeric_column(values) -> np.ndarray | None:
   return column if np.all(np.isfinite(column)) else None
 
 
-def _read_points_fast(point_list: list, person: dict[str, Any], role: str) -> bool:
-  """Fills ``person`` from a PoseTrack 2017 point list with array operations.
+def _read_points_fast(point_lists: list[list], points: np.ndarray, present: np.ndarray,
+                      scores: np.ndarray, role: str) -> bool | None:
+  """Fills [n, 15, ...] arrays from n PoseTrack 2017 point lists with array operations.
 
-  Returns False, touching nothing, when anything is unusual; the careful reader then runs and
-  names the offending point and field.
+  Returns whether some predicted joint lacks a score, or None, touching nothing, when anything
+  is unusual; the careful reader then runs and names the offending point and field.
   """
-  if not point_list:
-    return True
+  flat = [point for point_list in point_lists for point in point_list]
+  if not flat:
+    return False
+  person = np.repeat(np.arange(len(point_lists)), [len(pl) for pl in point_lists])
   try:
-    ids = _numeric_column([p['id'] for p in point_list])
-    xs = _numeric_column([p['x'] for p in point_list])
-    ys = _numeric_column([p['y'] for p in point_list])
-    has_score = [('score' in p) for p in point_list] if role == 'pred' else []
-    scores = (_numeric_column([p['score'] for p in point_list if 'score' in p])
-              if any(has_score) else np.zeros(0))
+    ids = _numeric_column([p['id'] for p in flat])
+    xs = _numeric_column([p['x'] for p in flat])
+    ys = _numeric_column([p['y'] for p in flat])
+    has_score = np.asarray([('score' in p) for p in flat], bool) if role == 'pred' else None
+    given = (_numeric_column([p['score'] for p in flat if 'score' in p])
+             if has_score is not None and has_score.any() else np.zeros(0))
   except (KeyError, TypeError, IndexError):
-    return False
-  if ids is None or xs is None or ys is None or scores is None:
-    return False
+    return None
+  if ids is None or xs is None or ys is None or given is None:
+    return None
   joints = ids.astype(np.int64)
   if (np.any(joints != ids) or np.any(joints < 0) or np.any(joints >= NUM_JOINTS)
-      or len(np.unique(joints)) != len(joints)):
+      or len(np.unique(person * NUM_JOINTS + joints)) != len(joints)):
+    return None
+  present[person, joints] = True
+  points[person, joints, 0] = xs
+  points[person, joints, 1] = ys
+  if has_score is None:
     return False
-  person['present'][joints] = True
-  person['points'][joints, 0] = xs
-  person['points'][joints, 1] = ys
-  if role == 'pred':
-    has_score = np.asarray(has_score)
-    person['scores'][joints[has_score]] = scores
-    person['missing_score'] = not has_score.all()
-  return True
+  scores[person[has_score], joints[has_score]] = given
+  return not has_score.all()
 
 
 def _read_points_checked(point_list: list, person: dict[str, Any], role: str, w: _Where,
@@ -387,8 +417,8 @@ def _new_person(track_id: int) -> dict[str, Any]:
           'head_box': np.full(4, np.nan), 'missing_score': False}
 
 
-def _warn_missing_scores(people, w: _Where, where: str):
-  if any(p['missing_score'] for p in people) and not w.warned:
+def _warn_missing_scores(missing: bool, w: _Where, where: str):
+  if missing and not w.warned:
     w.warned = True
     warnings.warn(f'{w.source}: {where}: predicted joints without a score; they are ranked '
                   f'with the toolkit\'s fallback score {MIN_SCORE:g}', stacklevel=3)
@@ -415,7 +445,6 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
   num_slots = len(names)
 
   frame_of_image: dict[int, int] = {}
-  frames_people: list[list[dict[str, Any]]] = []
   frames_regions: list[list[np.ndarray]] = []
   frames_track_ids: list[list[int]] = []
   vid_ids = set()
@@ -438,14 +467,15 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
                'the same length')
       regions = [_polygon(x, y, w, f'{where}, ignore region {r}')
                  for r, (x, y) in enumerate(zip(xs, ys))]
-    frames_people.append([])
     frames_regions.append(regions)
     frames_track_ids.append([])
   if len(vid_ids) > 1:
     w.fail('images', f'a file must hold one sequence, found vid_id values {sorted(vid_ids)}')
 
-  frames_record_count = [0] * len(frames_people)
-  for a, ann in enumerate(data['annotations']):
+  anns = data['annotations']
+  num_frames = len(frames_regions)
+  ann_frame, ann_image, track_ids, head_boxes = [], [], [], []
+  for a, ann in enumerate(anns):
     where = f'annotation {a}'
     if not isinstance(ann, Mapping) or 'image_id' not in ann:
       w.fail(where, 'field \'image_id\' is missing')
@@ -454,47 +484,83 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       w.fail(where, f'field \'image_id\' = {image_id} names no image of the file')
     f = frame_of_image[image_id]
     where = f'frame {f} (image id {image_id}), annotation {a}'
-    frames_record_count[f] += 1
     if 'track_id' not in ann:
       w.fail(where, 'field \'track_id\' is missing')
-    track_id = _track_id(ann['track_id'], w, where)
-    frames_track_ids[f].append(track_id)
-    keypoints = ann.get('keypoints')
-    if not isinstance(keypoints, list) or len(keypoints) != 3 * num_slots:
-      w.fail(where, f'field \'keypoints\' must be a list of {3 * num_slots} numbers')
-    keypoints = _numbers(keypoints, w, where, 'keypoints').reshape(-1, 3)
-    person = _new_person(track_id)
-    # The toolkit drops exactly-(0, 0, 0) slots (unannotated) and keeps every other one, even
-    # with visibility 0.
-    slot_present = (slot_joint >= 0) & ~np.all(keypoints == 0, axis=1)
-    joints = slot_joint[slot_present]
-    person['present'][joints] = True
-    person['points'][joints] = keypoints[slot_present, :2]
-    if role == 'pred':
-      scores = ann.get('scores')
-      if scores:  # a missing or empty list means no scores, as in the toolkit
-        if not isinstance(scores, list) or len(scores) != num_slots:
-          w.fail(where, f'field \'scores\' must be a list of {num_slots} numbers')
-        scores = _numbers(scores, w, where, 'scores')
-        person['scores'][joints] = scores[slot_present]
-      elif joints.size:
-        person['missing_score'] = True
-    else:
+    ann_frame.append(f)
+    ann_image.append(image_id)
+    track_ids.append(_track_id(ann['track_id'], w, where))
+    frames_track_ids[f].append(track_ids[-1])
+    if role == 'gt':
       box = ann.get('bbox_head')
       if not isinstance(box, list) or len(box) != 4:
         w.fail(where, 'field \'bbox_head\' (x, y, w, h) is missing')
-      x, y, bw, bh = (_number(v, w, where, 'bbox_head') for v in box)
-      # x2 = x + w as the toolkit's conversion computes it (same rounding).
-      person['head_box'] = np.asarray([x, y, x + bw, y + bh])
-    frames_people[f].append(person)
+      head_boxes.append(box)
 
+  def where_of(a):
+    return f'frame {ann_frame[a]} (image id {ann_image[a]}), annotation {a}'
+
+  num = len(anns)
+  keypoints = _stacked([ann.get('keypoints') for ann in anns], 3 * num_slots, w, where_of,
+                       'keypoints').reshape(num, num_slots, 3)
+  # The toolkit drops exactly-(0, 0, 0) slots (unannotated) and keeps every other one, even
+  # with visibility 0; the ear slots are not joints.
+  slot_present = (slot_joint >= 0) & ~np.all(keypoints == 0, axis=2)    # [A, S]
+  slots = np.flatnonzero(slot_joint >= 0)
+  joints = slot_joint[slots]
+  present = np.zeros((num, NUM_JOINTS), bool)
+  present[:, joints] = slot_present[:, slots]
+  points = np.zeros((num, NUM_JOINTS, 2))
+  points[:, joints] = keypoints[:, slots, :2]
+  points[~present] = 0.0
+  scores = np.full((num, NUM_JOINTS), MIN_SCORE)
+  missing_score = np.zeros(num, bool)
+  if role == 'pred':
+    # A missing or empty score list means no scores, as in the toolkit.
+    has_scores = np.asarray([bool(ann.get('scores')) for ann in anns], bool)
+    scored = np.flatnonzero(has_scores)
+    if scored.size:
+      given = _stacked([anns[a]['scores'] for a in scored], num_slots, w,
+                       lambda k: where_of(int(scored[k])), 'scores')
+      scores[scored[:, None], joints[None, :]] = np.where(
+          present[scored][:, joints], given[:, slots], MIN_SCORE)
+    missing_score = ~has_scores & present.any(axis=1)
+    if missing_score.any():
+      f = ann_frame[int(np.flatnonzero(missing_score)[0])]
+      _warn_missing_scores(True, w, f'frame {f}')
+    boxes = np.full((num, 4), np.nan)
+  else:
+    boxes = _stacked(head_boxes, 4, w, where_of, 'bbox_head')
+    # x2 = x + w as the toolkit's conversion computes it (same rounding).
+    boxes = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+
+  ann_frame = np.asarray(ann_frame, np.int64)
+  track_ids = np.asarray(track_ids, np.int64)
   frames = []
-  for f, people in enumerate(frames_people):
+  for f in range(num_frames):
     _check_unique_track_ids(frames_track_ids[f], w, f'frame {f}')
-    _warn_missing_scores(people, w, f'frame {f}')
-    frames.append(_frame_from_people(people, labeled=frames_record_count[f] > 0,
-                                     ignore_regions=frames_regions[f]))
+    rows = np.flatnonzero(ann_frame == f)   # annotation order within the frame
+    frames.append(FramePoses(
+        points=points[rows], present=present[rows], track_ids=track_ids[rows],
+        head_boxes=boxes[rows], scores=scores[rows], labeled=rows.size > 0,
+        ignore_regions=frames_regions[f]))
   return frames
+
+
+def _stacked(rows: list, width: int, w: _Where, where_of, field: str) -> np.ndarray:
+  """[n, width] float64 from n lists of finite numbers; names the first bad row otherwise."""
+  try:
+    array = np.asarray(rows) if rows else np.zeros((0, width))
+  except (ValueError, TypeError):
+    array = None
+  if (array is not None and array.shape == (len(rows), width) and array.dtype.kind in 'iuf'
+      and np.all(np.isfinite(array))):
+    return array.astype(np.float64)
+  checked = []
+  for k, row in enumerate(rows):
+    if not isinstance(row, list) or len(row) != width:
+      w.fail(where_of(k), f'field {field!r} must be a list of {width} numbers')
+    checked.append(_numbers(row, w, where_of(k), field))
+  return np.stack(checked)
 
 
 def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
@@ -606,7 +672,7 @@ def from_sequence(sequence, role: str) -> PosesSequence:
         person['scores'] = scores.copy()
       people.append(person)
     _check_unique_track_ids(track_ids, w, f'frame {f}')
-    _warn_missing_scores(people, w, f'frame {f}')
+    _warn_missing_scores(any(p['missing_score'] for p in people), w, f'frame {f}')
     regions = []
     if role == 'gt':
       for r, poly in enumerate(frame.ignore_regions):
@@ -697,6 +763,27 @@ def assign_predictions(gt: FramePoses, pred: FramePoses) -> tuple[np.ndarray, np
   return labels, np.where(match, dist, np.nan)
 
 
+def _pairs_by_joint(gt: FramePoses, pred: FramePoses, match_dist: np.ndarray
+                    ) -> dict[int, list[tuple[int, int, float]]]:
+  """Joint -> [(row, column, distance)] of the pairs within threshold, sorted by row, column.
+
+  Rows and columns index the ground-truth and predicted people that have the joint, in frame
+  order (the ids and distance matrix py-motmetrics is given in the toolkit).
+  """
+  pred_idx, gt_idx, joint_idx = np.nonzero(~np.isnan(match_dist))
+  if not joint_idx.size:
+    return {}
+  order = np.lexsort((pred_idx, gt_idx, joint_idx))
+  pred_idx, gt_idx, joint_idx = pred_idx[order], gt_idx[order], joint_idx[order]
+  values = match_dist[pred_idx, gt_idx, joint_idx].tolist()
+  rows = (np.cumsum(gt.present, axis=0) - 1)[gt_idx, joint_idx].tolist()
+  cols = (np.cumsum(pred.present, axis=0) - 1)[pred_idx, joint_idx].tolist()
+  out: dict[int, list[tuple[int, int, float]]] = {}
+  for j, r, c, d in zip(joint_idx.tolist(), rows, cols, values):
+    out.setdefault(j, []).append((r, c, d))
+  return out
+
+
 class _MotAccumulator:
   """py-motmetrics' ``MOTAccumulator`` event rules (version 1.4), counting instead of logging.
 
@@ -726,19 +813,24 @@ class _MotAccumulator:
     self.num_misses += num_objects
     self.num_false_positives += num_hyps
 
-  def update(self, oids: list[int], hids: list[int], dists: np.ndarray):
-    """One frame: object ids [no], hypothesis ids [nh], distances [no, nh] (NaN: no pair)."""
+  def update(self, oids: list[int], hids: list[int], pairs: list[tuple[int, int, float]]):
+    """One frame.
+
+    Args:
+      oids: object (ground-truth track) ids [no], in frame order.
+      hids: hypothesis (predicted track) ids [nh], in frame order.
+      pairs: (row into oids, column into hids, distance) of every pair within threshold,
+        sorted by row then column; all other pairs cannot match.
+    """
     no, nh = len(oids), len(hids)
     self.num_objects += no
-    finite = np.isfinite(dists) if no and nh else None
-    if finite is None or not finite.any():
+    if not pairs:
       self.num_misses += no
       self.num_false_positives += nh
       return
-    self.event_distance += float(dists[finite].sum())   # the RAW events
-    object_done = [False] * no
-    hyp_done = [False] * nh
-    matched = 0
+    self.event_distance += sum(d for _, _, d in pairs)   # the RAW events
+    distance = {(i, j): d for i, j, d in pairs}
+    objects_done, hyps_done = set(), set()
     # 1. Carry over still-valid pairs of the last match.
     if self.last_hyp_of_object:
       hyp_index = {h: j for j, h in enumerate(hids)}
@@ -746,28 +838,29 @@ class _MotAccumulator:
         if o not in self.last_hyp_of_object:
           continue
         j = hyp_index.get(self.last_hyp_of_object[o])
-        if j is None or hyp_done[j] or not finite[i, j]:
+        if j is None or j in hyps_done or (i, j) not in distance:
           continue
-        object_done[i] = hyp_done[j] = True
-        d = float(dists[i, j])
+        d = distance[(i, j)]
+        objects_done.add(i)
+        hyps_done.add(j)
         self.num_matches += 1
         self.match_distance += d
         self.event_distance += d
         self.matched_objects.add(o)
         self.matched_hyps.add(hids[j])
-        matched += 1
     # 2. Hungarian assignment of the rest.
-    free = finite.copy()
-    free[np.asarray(object_done), :] = False
-    free[:, np.asarray(hyp_done)] = False
-    if free.any():
-      if (free.sum(axis=0) <= 1).all() and (free.sum(axis=1) <= 1).all():
-        # Candidate pairs are disjoint: the assignment takes all of them.
-        rows, cols = np.nonzero(free)
-      else:
-        rows, cols = _assign_like_motmetrics(np.where(free, dists, np.nan))
-      for i, j in zip(rows.tolist(), cols.tolist()):
-        o, h, d = oids[i], hids[j], float(dists[i, j])
+    free = [(i, j, d) for i, j, d in pairs if i not in objects_done and j not in hyps_done]
+    if free:
+      if (len({i for i, _, _ in free}) < len(free) or len({j for _, j, _ in free}) < len(free)):
+        # Competing candidates: solve the assignment on py-motmetrics' cost matrix.
+        costs = np.full((no, nh), np.nan)
+        for i, j, d in free:
+          costs[i, j] = d
+        rows, cols = _assign_like_motmetrics(costs)
+        free = [(i, j, distance[(i, j)]) for i, j in zip(rows.tolist(), cols.tolist())]
+      # Otherwise the candidate pairs are disjoint and the assignment takes all of them.
+      for i, j, d in free:
+        o, h = oids[i], hids[j]
         is_switch = o in self.last_hyp_of_object and self.last_hyp_of_object[o] != h
         ascend = is_switch and h not in self.matched_hyps
         transfer = h in self.last_object_of_hyp and self.last_object_of_hyp[h] != o
@@ -782,7 +875,8 @@ class _MotAccumulator:
         self.matched_objects.add(o)
         self.last_hyp_of_object[o] = h
         self.last_object_of_hyp[h] = o
-        matched += 1
+        objects_done.add(i)
+    matched = len(objects_done)
     self.num_misses += no - matched
     self.num_false_positives += nh - matched
 
@@ -922,19 +1016,16 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, ap: bool = True,
         continue
       gt_counts = gf.present.sum(axis=0).tolist()
       pred_counts = pf.present.sum(axis=0).tolist()
-      if match_dist is None:
-        has_pair = [False] * NUM_JOINTS
-      else:
-        has_pair = (~np.isnan(match_dist)).any(axis=(0, 1)).tolist()
-        dist_by_joint = match_dist.transpose(2, 1, 0)   # [15, G, P]
+      pairs = _pairs_by_joint(gf, pf, match_dist) if both else {}
+      gt_ids, pred_ids = gf.track_ids.tolist(), pf.track_ids.tolist()
+      gt_present, pred_present = gf.present.T.tolist(), pf.present.T.tolist()
       for j, acc in enumerate(joint_acc):
-        if not has_pair[j]:
+        if j not in pairs:
           # No pair within threshold: misses and false positives, the state stays as it is.
           acc.add_unmatched(gt_counts[j], pred_counts[j])
           continue
-        gm, pm = gf.present[:, j], pf.present[:, j]
-        acc.update(gf.track_ids[gm].tolist(), pf.track_ids[pm].tolist(),
-                   dist_by_joint[j][np.ix_(gm, pm)])
+        acc.update([t for t, has in zip(gt_ids, gt_present[j]) if has],
+                   [t for t, has in zip(pred_ids, pred_present[j]) if has], pairs[j])
     if mota:
       accumulators.append(joint_acc)
 
