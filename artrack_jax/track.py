@@ -21,10 +21,13 @@ Three layers:
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
+import json
 import logging
 import os
 import sys
+import types as types_ns
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -120,6 +123,33 @@ def _output_to_image(height: int, width: int, size: int, stride: float) -> np.nd
   return (in_to_frame @ out_to_in)[:2]
 
 
+@functools.lru_cache(maxsize=4)
+def _network_functions(model_json: str, skeleton: str) -> types_ns.SimpleNamespace:
+  """Jitted SpatialNet / HE / TVF functions of one model config, shared by every
+  ``NetworkInference`` of that config so that a second video does not compile again."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  from artrack_jax.models import spatialnet, temporalnet  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(dict(
+      model=ml_collections.ConfigDict(json.loads(model_json)),
+      data=ml_collections.ConfigDict(dict(skeleton=skeleton))))
+  spatial = spatialnet.from_config(config)
+  temporal = temporalnet.from_config(config)
+
+  def spatial_fn(variables, images):
+    out = spatial.apply(variables, images, train=False)
+    # Inference reads the last stack (docs/design.md); the aux maps only serve training.
+    return {k: (v if k == 'features' else v[-1]) for k, v in out.items() if k != 'aux'}
+
+  return types_ns.SimpleNamespace(
+      spatial=jax.jit(spatial_fn),
+      he=jax.jit(lambda v, f, b: temporal.apply(
+          v, f, b, method=temporalnet.TemporalNet.human_embedding)),
+      tvf=jax.jit(lambda v, *maps: temporal.apply(
+          v, *maps, train=False, method=temporalnet.TemporalNet.temporal_vector_fields)),
+      boxes=temporalnet.boxes_from_keypoints)
+
+
 class NetworkInference:
   """``infer_fn`` of trained networks: frame -> FrameObservations.
 
@@ -131,30 +161,15 @@ class NetworkInference:
   """
 
   def __init__(self, config, spatial_variables, temporal_variables=None):
-    import jax  # pylint: disable=g-import-not-at-top
-    from artrack_jax.models import spatialnet, temporalnet  # pylint: disable=g-import-not-at-top
     self.config = config
     self.skeleton = skeletons_lib.get(config.data.skeleton)
     self.size = int(config.data.image_size)
     self.flip_test = bool(config.decode.get('flip_test', False))
     self.max_people = int(config.decode.get('max_people', 30))
-    spatial = spatialnet.from_config(config)
     self._spatial_variables = spatial_variables
     self._temporal_variables = temporal_variables
-
-    def spatial_fn(variables, images):
-      out = spatial.apply(variables, images, train=False)
-      return {k: (v if k == 'features' else v[-1]) for k, v in out.items() if k != 'aux'}
-
-    self._spatial_fn = jax.jit(spatial_fn)
     self.has_temporal = temporal_variables is not None
-    if self.has_temporal:
-      temporal = temporalnet.from_config(config)
-      self._he_fn = jax.jit(lambda v, f, b: temporal.apply(
-          v, f, b, method=temporalnet.TemporalNet.human_embedding))
-      self._tvf_fn = jax.jit(lambda v, *maps: temporal.apply(
-          v, *maps, train=False, method=temporalnet.TemporalNet.temporal_vector_fields))
-      self._boxes = temporalnet.boxes_from_keypoints
+    self._fns = _network_functions(config.model.to_json(), config.data.skeleton)
     self._previous = None
 
   def reset(self):
@@ -173,8 +188,8 @@ class NetworkInference:
     images = image[None]
     if self.flip_test:
       images = np.concatenate([images, images[:, :, ::-1]], axis=0)
-    out = {k: np.asarray(v) for k, v in self._spatial_fn(self._spatial_variables,
-                                                          images).items()}
+    out = {k: np.asarray(v) for k, v in self._fns.spatial(self._spatial_variables,
+                                                           images).items()}
     h, w = out['heatmaps'].shape[1:3]
     grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32),
                                 np.arange(h, dtype=np.float32)), axis=-1)   # [h, w, 2] (x, y)
@@ -195,7 +210,7 @@ class NetworkInference:
       current = dict(features=out['features'][:1], heatmaps=out['heatmaps'][:1], sie=sie[:1])
       if self._previous is not None:
         prev = self._previous
-        tvf_fwd, tvf_bwd = self._tvf_fn(
+        tvf_fwd, tvf_bwd = self._fns.tvf(
             self._temporal_variables, prev['features'], current['features'], prev['heatmaps'],
             current['heatmaps'], prev['sie'], current['sie'])
         tie_fwd_map = grid - np.asarray(tvf_fwd)[0]                        # TIE = pixel - TVF
@@ -229,8 +244,8 @@ class NetworkInference:
     padded = np.zeros((1, self.max_people, j, 3), np.float32)
     padded[0, :k] = keypoints[:self.max_people]
     valid = padded[..., 2] > 0
-    boxes, _ = self._boxes(padded, valid)
-    return np.asarray(self._he_fn(self._temporal_variables, features, boxes))[0, :k]
+    boxes, _ = self._fns.boxes(padded, valid)
+    return np.asarray(self._fns.he(self._temporal_variables, features, boxes))[0, :k]
 
 
 def load_inference_fn(workdir: str, config, step: int | None = None) -> NetworkInference:
