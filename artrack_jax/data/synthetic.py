@@ -610,7 +610,6 @@ def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene
                start: tuple[float, float] | None = None, heading: float | None = None,
                gait: str | None = None, turns: bool = True) -> Track:
   """Random walk on the ground plane with gait changes, turns, waves and jumps."""
-  ww = scene.world.size[0]
   gait = gait or str(rng.choice(list(_GAITS), p=[0.2, 0.55, 0.25]))
   if start is None:
     view_half = image_size / 2 / camera.zoom[0]
@@ -618,7 +617,9 @@ def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene
     start = (camera.center[0, 0] + rng.uniform(-spread, spread), rng.uniform(0.05, 1.0))
   heading = rng.uniform(-np.pi, np.pi) if heading is None else heading
   x, d = start
-  yaw_vec = np.array([math.sin(heading), math.cos(heading)])
+  # Heading psi on the ground: 0 moves right, +pi/2 towards the camera. The body then faces
+  # yaw = pi/2 - psi, kept as the unit vector (sin yaw, cos yaw) = (cos psi, sin psi).
+  yaw_vec = np.array([math.cos(heading), math.sin(heading)])
   wave_side = int(rng.choice([-1, 1]))
   wave_window = (-1, -1)
   if rng.random() < 0.25:
@@ -642,8 +643,7 @@ def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene
       heading = -heading  # turn back at the horizon / at the camera
       d = float(np.clip(d, 0.0, 1.0))
     if gait != 'stand':
-      # Facing follows the walking direction (sin: right, cos: towards the camera), smoothed
-      # so that turns take a few frames.
+      # Facing follows the walking direction, smoothed so that turns take a few frames.
       target = np.array([math.cos(heading), math.sin(heading)])
       yaw_vec = 0.6 * yaw_vec + 0.4 * target
       yaw = math.atan2(yaw_vec[0], yaw_vec[1])
