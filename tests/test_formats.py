@@ -191,6 +191,8 @@ def _good18():
     (lambda d: d['annotations'][0].update(keypoints=[0] * 48), 'annotations[0].keypoints',
      'expected 51 numbers, got 48'),
     (lambda d: d['annotations'][0].pop('track_id'), 'annotations[0].track_id', 'missing'),
+    (lambda d: d['annotations'][0].update(bbox=[0, 1, 2]), 'annotations[0].bbox',
+     'expected 4 numbers, got 3'),
     (lambda d: d['annotations'][0].update(image_id=8), 'annotations[0].image_id',
      'no image with id 8'),
     (lambda d: d['annotations'][0].update(bbox=[0, 0, 'a', 1]), 'annotations[0].bbox[2]',
@@ -254,3 +256,16 @@ def test_unknown_video_id_round_trips(tmp_path):
   for writer in (formats.write_posetrack18, formats.write_posetrack17):
     writer(seq, tmp_path / f'{seq.name}.json')
     assert formats.sequences_equal(seq, formats.read_posetrack(tmp_path / f'{seq.name}.json')) == []
+
+
+def test_posetrack18_missing_box_is_derived_and_counted(tmp_path):
+  data = _good18()
+  kp = np.zeros((17, 3))
+  kp[0] = (10, 10, 1)
+  kp[16] = (30, 50, 1)
+  data['annotations'][0].update(keypoints=kp.reshape(-1).tolist())
+  del data['annotations'][0]['bbox']
+  counts = collections.Counter()
+  seq = formats.read_posetrack18(_write(tmp_path / 'a.json', data), counts)
+  assert counts['boxes_derived'] == 1
+  np.testing.assert_allclose(seq.frames[0].people[0].bbox, [7, 4, 26, 52])

@@ -206,8 +206,10 @@ def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> S
 
   Args:
     path: the ``<sequence>.json`` file.
-    counts: optional Counter; receives what was dropped (``ear_slots_nonempty``) and
-      ``annotations_without_keypoints`` (kept as people with no labelled joint).
+    counts: optional Counter; receives what was dropped (``ear_slots_nonempty``),
+      ``annotations_without_keypoints`` (kept as people with no labelled joint) and
+      ``boxes_derived`` (annotations without ``bbox``: the box is derived from the keypoints
+      as for 2017 files).
 
   Returns:
     Sequence with skeleton ``posetrack``; frames ordered by the images' ``frame_id`` field,
@@ -299,12 +301,17 @@ def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> S
       scores = None
     score = ann.get('score')
     score = None if score is None else ctx.number(score, f'{f}.score')
-    bbox = ctx.numbers(ctx.get(ann, 'bbox', f), f'{f}.bbox', 4)
+    kp15 = skeletons.posetrack18_to_posetrack(kp18).astype(np.float32)
+    if ann.get('bbox') is None:
+      bbox = _poseval_box(kp15)  # optional in predictions; poseval has no use for it either
+      counts['boxes_derived'] += 1
+    else:
+      bbox = ctx.numbers(ann['bbox'], f'{f}.bbox', 4)
     head = ann.get('bbox_head')
     head = None if head is None or head == [] else ctx.numbers(head, f'{f}.bbox_head', 4)
     frames_by_id[image_id].people.append(Person(
         track_id=track_id,
-        keypoints=skeletons.posetrack18_to_posetrack(kp18).astype(np.float32),
+        keypoints=kp15,
         bbox=bbox.astype(np.float32),
         bbox_head=None if head is None else head.astype(np.float32),
         scores=scores, score=score))
