@@ -8,8 +8,8 @@ One readable trainer in sections:
      are initialised, and its loss;
   4. train state and the pure train step (non-finite steps are skipped and counted);
   5. checkpoints: Orbax `CheckpointManager` with the train state and the input iterator state;
-  6. evaluation (COCO-style AP on the validation split) and the training loop,
-     `train_and_evaluate(config, workdir)`.
+  6. evaluation: COCO-style keypoint AP on the validation split (`evaluate`);
+  7. the training loop, `train_and_evaluate(config, workdir)`.
 
 Stages (config.stage):
   'spatial'  stage 1: SpatialNet trained with `losses.spatial_loss` (Eq. 1-5).
@@ -23,21 +23,31 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import os
 import time
 from typing import Any, Callable, Iterator, Mapping
 
 from absl import logging
 import flax
+import grain
 import jax
 import jax.numpy as jnp
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 import ml_collections
 import numpy as np
 import optax
 import orbax.checkpoint as ocp
-from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
+from artrack_jax import losses
 from artrack_jax import metrics_writer as metrics_writer_lib
+from artrack_jax import skeletons
+from artrack_jax.data import pipeline
+from artrack_jax.evaluation import coco as coco_eval
+from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.grouping import pgg
+from artrack_jax.models import spatialnet
+from artrack_jax.models import temporalnet
 
 PyTree = Any
 Batch = Mapping[str, Any]
@@ -79,6 +89,17 @@ def local_batch_size(global_batch_size: int, mesh: Mesh) -> int:
   return global_batch_size // jax.process_count()
 
 
+# Host-side bookkeeping of the pipeline's examples that no loss reads (`image_id` is int64,
+# which JAX would truncate); they stay on the host.
+HOST_ONLY_KEYS = ('image_id', 'sequence_index', 'frame_id', 'transform', 'example_valid')
+
+
+def device_batch(batch: Batch) -> dict[str, Any]:
+  """`batch` without the host-only keys, at the top level and inside `prev` / `curr`."""
+  return {k: (device_batch(v) if isinstance(v, Mapping) else v)
+          for k, v in batch.items() if k not in HOST_ONLY_KEYS}
+
+
 def shard_batch(batch: Batch, mesh: Mesh) -> PyTree:
   """Turns this host's NumPy batch into global arrays sharded along `data`.
 
@@ -100,7 +121,7 @@ def shard_batch(batch: Batch, mesh: Mesh) -> PyTree:
       raise ValueError(f'batch field {jax.tree_util.keystr(path)} has no batch axis')
     return jax.make_array_from_process_local_data(sharding, x)
 
-  return jax.tree_util.tree_map_with_path(make, batch)
+  return jax.tree_util.tree_map_with_path(make, device_batch(batch))
 
 
 # -------------------------------------------------------------------------------------------
@@ -190,13 +211,8 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
     config: the full config.
     model: the SpatialNet module; built from the config when None.
   """
-  from artrack_jax import losses  # pylint: disable=g-import-not-at-top
-  if model is None:
-    from artrack_jax.models import spatialnet  # pylint: disable=g-import-not-at-top
-    model = spatialnet.from_config(config)
+  model = spatialnet.from_config(config) if model is None else model
   use_pgg = config.stage == 'pgg'
-  if use_pgg:
-    from artrack_jax.grouping import pgg  # pylint: disable=g-import-not-at-top
   size = config.data.image_size
 
   def init_variables(rng):
@@ -212,15 +228,90 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
     loss, metrics = losses.spatial_loss(outputs, batch, config.loss)
     metrics = dict(metrics)
     if use_pgg:
+      # Sec. 3.2: pull/push (Eq. 2-3) on the PGG-refined KE and SIE of the last stack,
+      # weighted by config.loss.pgg_weight inside.
       grouping_loss, grouping_metrics = pgg.pgg_grouping_loss(
-          last_stack(outputs), batch, config.pgg)
-      metrics.update({f'pgg/{k}': v for k, v in grouping_metrics.items()})
-      metrics['pgg/loss'] = grouping_loss
-      loss = loss + config.loss.pgg_weight * grouping_loss
+          last_stack(outputs), batch, config.pgg, weight=config.loss.pgg_weight)
+      metrics.update(grouping_metrics)
+      loss = loss + grouping_loss
     metrics['loss'] = loss
     return loss, (updates.get('batch_stats', {}), metrics)
 
   return Task(name=config.stage, model=model, init_variables=init_variables, loss_fn=loss_fn)
+
+
+def temporal_task(config: ml_collections.ConfigDict, model=None, spatial_model=None) -> Task:
+  """Stage 3 ('temporal'): TemporalNet on frame pairs with SpatialNet frozen (Sec. 3.3, 3.4).
+
+  SpatialNet runs both frames in inference mode (BatchNorm running statistics) with the
+  `frozen` variables and its last-stack maps go through `stop_gradient`: it is neither
+  differentiated nor in the optimiser. Human boxes for the HE branch come from the
+  ground-truth joints of each frame (Sec. 3.3.1: boxes covering a pose's keypoints).
+
+  Loss: `losses.temporal_loss` (HE triplet Eq. 6 + TVF Eq. 7), plus, when `config.pgg.enabled`,
+  the grouping loss (Eq. 2-3) on the PGG-refined forward and backward TIE (Sec. 3.3.2),
+  weighted by `config.loss.pgg_weight`.
+
+  Args:
+    config: the full config.
+    model: the TemporalNet module; built from the config when None.
+    spatial_model: the frozen SpatialNet module; built from the config when None.
+  """
+  model = temporalnet.from_config(config) if model is None else model
+  spatial_model = spatialnet.from_config(config) if spatial_model is None else spatial_model
+  size = config.data.image_size
+  h = size // 4
+  num_joints = skeletons.get(config.data.skeleton).num_joints
+  use_pgg = bool(config.pgg.enabled)
+
+  def spatial_maps(frozen, images):
+    """Frozen SpatialNet, last stack: features, heatmaps and SIE of [2, B, H, W, 3] images."""
+    def one(frame_images):
+      outputs = last_stack(spatial_model.apply(frozen, frame_images, train=False))
+      return {'features': outputs['features'], 'heatmaps': outputs['heatmaps'],
+              'sie': spatialnet.svf_to_sie(outputs['svf'])}
+    return jax.lax.stop_gradient(jax.vmap(one)(images))
+
+  def boxes(frame):
+    valid = frame['joint_valid'] * frame['person_valid'][..., None]
+    return temporalnet.boxes_from_keypoints(frame['joint_xy'], valid)[0]
+
+  def init_variables(rng):
+    spatial_rng, temporal_rng = jax.random.split(rng)
+    frozen = spatial_model.init({'params': spatial_rng},
+                                jnp.zeros((1, size, size, 3), jnp.float32), train=False)
+    _split_variables(frozen)  # Validates the collections.
+    features = jnp.zeros((1, h, h, config.model.features), jnp.float32)
+    heatmaps = jnp.zeros((1, h, h, num_joints), jnp.float32)
+    sie = jnp.zeros((1, h, h, 2), jnp.float32)
+    person_boxes = jnp.zeros((1, config.data.max_people, 4), jnp.float32)
+    params, batch_stats = _split_variables(model.init(
+        {'params': temporal_rng}, features, features, heatmaps, heatmaps, sie, sie,
+        person_boxes, person_boxes, train=False))
+    return params, batch_stats, dict(frozen)
+
+  def loss_fn(params, batch_stats, frozen, batch, rng):
+    prev, curr = batch['prev'], batch['curr']
+    maps = spatial_maps(frozen, jnp.stack([prev['image'], curr['image']]))
+    outputs, updates = model.apply(
+        {'params': params, 'batch_stats': batch_stats},
+        maps['features'][0], maps['features'][1], maps['heatmaps'][0], maps['heatmaps'][1],
+        maps['sie'][0], maps['sie'][1], boxes(prev), boxes(curr), train=True,
+        mutable=['batch_stats'], rngs={'dropout': rng})
+    loss, metrics = losses.temporal_loss(outputs, batch, config.loss)
+    metrics = dict(metrics)
+    if use_pgg:
+      # Sec. 3.3.2: forward TIE is masked by frame t's heatmaps, backward by frame t-1's.
+      tie_loss, tie_metrics = pgg.pgg_temporal_loss(
+          outputs, maps['heatmaps'][0], maps['heatmaps'][1], batch, config.pgg,
+          weight=config.loss.pgg_weight)
+      metrics.update(tie_metrics)
+      loss = loss + tie_loss
+    metrics['loss'] = loss
+    return loss, (updates.get('batch_stats', {}), metrics)
+
+  return Task(name='temporal', model=model, init_variables=init_variables, loss_fn=loss_fn,
+              frozen_model=spatial_model)
 
 
 def create_task(config: ml_collections.ConfigDict) -> Task:
@@ -258,18 +349,21 @@ class TrainState:
   consecutive_skips: jax.Array
 
 
-def create_train_state(task: Task, optimizer: optax.GradientTransformation, rng: jax.Array,
-                       mesh: Mesh) -> TrainState:
-  """Initialises the train state directly as replicated arrays on the mesh."""
-
+def _init_state_fn(task: Task, optimizer: optax.GradientTransformation):
   def init(rng):
     params, batch_stats, frozen = task.init_variables(rng)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                       opt_state=optimizer.init(params), frozen=frozen,
                       skipped_steps=jnp.zeros((), jnp.int32),
                       consecutive_skips=jnp.zeros((), jnp.int32))
+  return init
 
-  return jax.jit(init, out_shardings=replicated_sharding(mesh))(rng)
+
+def create_train_state(task: Task, optimizer: optax.GradientTransformation, rng: jax.Array,
+                       mesh: Mesh) -> TrainState:
+  """Initialises the train state directly as replicated arrays on the mesh."""
+  return jax.jit(_init_state_fn(task, optimizer),
+                 out_shardings=replicated_sharding(mesh))(rng)
 
 
 def _all_finite(tree: PyTree) -> jax.Array:
@@ -337,6 +431,45 @@ def make_train_step(task: Task, optimizer: optax.GradientTransformation,
                  donate_argnums=(0,))
 
 
+@dataclasses.dataclass(frozen=True)
+class Trainer:
+  """A task with its optimiser and jitted functions on a mesh.
+
+  Built once per (task, optimiser config, mesh, seed) and reusable: training again with the same
+  trainer (a resumed run in a notebook, tests) reuses the compiled step.
+
+  Attributes:
+    task: the stage's model and loss.
+    mesh: the data mesh.
+    optimizer, schedule: from `create_optimizer(config.optim)`.
+    seed: the run's seed (initialisation and the per-step PRNG keys).
+    init_state: jitted, rng -> replicated `TrainState`.
+    step: jitted `train_step`, (state, global batch) -> (state, metrics); donates the state.
+  """
+  task: Task
+  mesh: Mesh
+  optimizer: optax.GradientTransformation
+  schedule: optax.Schedule
+  seed: int
+  init_state: Callable[[jax.Array], TrainState]
+  step: Callable[[TrainState, PyTree], tuple[TrainState, dict[str, jax.Array]]]
+
+  def new_state(self) -> TrainState:
+    return self.init_state(jax.random.key(self.seed))
+
+
+def create_trainer(config: ml_collections.ConfigDict, task: Task | None = None,
+                   mesh: Mesh | None = None) -> Trainer:
+  """The trainer of `config` (task from `config.stage` when None; mesh over all devices)."""
+  task = create_task(config) if task is None else task
+  mesh = create_mesh() if mesh is None else mesh
+  optimizer, schedule = create_optimizer(config.optim)
+  init_state = jax.jit(_init_state_fn(task, optimizer), out_shardings=replicated_sharding(mesh))
+  step = make_train_step(task, optimizer, schedule, mesh, int(config.seed))
+  return Trainer(task=task, mesh=mesh, optimizer=optimizer, schedule=schedule,
+                 seed=int(config.seed), init_state=init_state, step=step)
+
+
 # -------------------------------------------------------------------------------------------
 # 5. Checkpoints.
 # -------------------------------------------------------------------------------------------
@@ -365,7 +498,6 @@ def create_checkpoint_manager(workdir: str, train_config: ml_collections.ConfigD
 def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
                     data_iterator: Any = None, force: bool = False) -> bool:
   """Saves at `state.step` when the manager's interval says so (or `force`)."""
-  import grain  # pylint: disable=g-import-not-at-top
   step = int(jax.device_get(state.step))
   items = {'state': ocp.args.StandardSave(state)}
   if data_iterator is not None:
@@ -386,7 +518,6 @@ def restore_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
   Returns:
     The restored state.
   """
-  import grain  # pylint: disable=g-import-not-at-top
   step = manager.latest_step() if step is None else step
   if step is None:
     raise FileNotFoundError(f'no checkpoint in {manager.directory}')
@@ -432,8 +563,17 @@ def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, P
           'frozen': state['frozen'] or {}, 'step': int(np.asarray(state['step']))}
 
 
-def _conform(loaded: PyTree, expected: PyTree, what: str) -> PyTree:
-  """`loaded` laid out like `expected` (same tree, shapes, dtypes), or a clear error."""
+def conform_variables(loaded: PyTree, expected: PyTree, what: str) -> PyTree:
+  """`loaded` laid out like `expected` (same tree, shapes, dtypes), or a clear error.
+
+  Args:
+    loaded: restored variables (nested dicts of arrays).
+    expected: the model's variables, or their `jax.eval_shape`.
+    what: names the source in error messages.
+
+  Returns:
+    NumPy arrays in the tree structure of `expected`.
+  """
   loaded_paths = {jax.tree_util.keystr(p): x
                   for p, x in jax.tree_util.tree_leaves_with_path(loaded)}
   result = []
@@ -466,22 +606,210 @@ def initialize_from_previous_stage(state: TrainState, config: ml_collections.Con
   put = lambda tree: jax.device_put(tree, replicated_sharding(mesh))
   if config.stage == 'pgg':
     # The optimiser state starts afresh: Adam's moments of stage 1 describe another loss.
-    return state.replace(params=put(_conform(previous['params'], state.params, what)),
-                         batch_stats=put(_conform(previous['batch_stats'], state.batch_stats,
+    return state.replace(params=put(conform_variables(previous['params'], state.params, what)),
+                         batch_stats=put(conform_variables(previous['batch_stats'], state.batch_stats,
                                                   what)))
   if config.stage == 'temporal':
     spatial = {'params': previous['params'], 'batch_stats': previous['batch_stats']}
-    return state.replace(frozen=put(_conform(spatial, state.frozen, what)))
+    return state.replace(frozen=put(conform_variables(spatial, state.frozen, what)))
   raise ValueError(f'config.train.init_from is set but stage {config.stage!r} has no previous '
                    'stage; leave it empty')
 
 
+# evaluate_fn(state, step) -> scalar results (written under `val/`).
+EvaluateFn = Callable[['TrainState', int], Mapping[str, float]]
+
+
 # -------------------------------------------------------------------------------------------
-# 6. The training loop.
+# 6. Evaluation: COCO-style keypoint AP on the validation split.
 # -------------------------------------------------------------------------------------------
 
-# evaluate_fn(state, step) -> scalar results (written under `val/`).
-EvaluateFn = Callable[[TrainState, int], Mapping[str, float]]
+
+def data_source(config: ml_collections.ConfigDict, split: str):
+  """The random-access records of `config.data.name`'s `split` (built on first use)."""
+  # Imported here: tensorflow_datasets takes seconds to import and only this needs it.
+  from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
+  data = config.data
+  return tfds_builders.load_split(data.name, split, data.data_dir or None,
+                                  data.manual_dir or None,
+                                  data.get('builder_config', '') or None)
+
+
+def _output_to_image(transform: np.ndarray, stride: float) -> np.ndarray:
+  """[2, 3] affine from output-map pixels to the original image's pixels.
+
+  `transform` maps original pixels to input pixels (the pipeline's letterbox); output pixels
+  map to input pixels as x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned).
+  """
+  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
+                        [0.0, 0.0, 1.0]])
+  in_to_image = decode_lib.invert_affine(np.asarray(transform, np.float64))
+  in_to_image = np.vstack([in_to_image, [0.0, 0.0, 1.0]])
+  return (in_to_image @ out_to_in)[:2]
+
+
+def coco_ground_truth(source, record_indices: list[int], image_ids: list[int],
+                      skeleton: skeletons.Skeleton) -> dict[str, Any]:
+  """COCO keypoint ground truth of the given records, in their original pixels.
+
+  People with no labelled joint are left out. An image's ignore mask becomes one `iscrowd`
+  annotation over the mask's bounding box, so detections there are neither true nor false
+  positives (PoseTrack ignore regions, COCO crowds).
+  """
+  images, annotations = [], []
+  for record_index, image_id in zip(record_indices, image_ids):
+    record = source[record_index]
+    where = f'record {record_index} (image {image_id})'
+    ignore = np.asarray(record['ignore_mask'])
+    height, width = ignore.shape[:2]
+    images.append({'id': int(image_id), 'width': int(width), 'height': int(height)})
+    keypoints = np.asarray(record['keypoints'], np.float64).reshape(-1, skeleton.num_joints, 3)
+    boxes = np.asarray(record['bbox'], np.float64).reshape(-1, 4)
+    if len(boxes) != len(keypoints):
+      raise ValueError(f'{where}: {len(keypoints)} people but {len(boxes)} boxes')
+    for person, box in zip(keypoints, boxes):
+      labelled = person[:, 2] > 0
+      if not labelled.any():
+        continue
+      if box[2] <= 0 or box[3] <= 0:
+        lo, hi = person[labelled, :2].min(0), person[labelled, :2].max(0)
+        box = np.concatenate([lo, np.maximum(hi - lo, 1.0)])
+      annotations.append({
+          'id': len(annotations) + 1, 'image_id': int(image_id), 'category_id': 1,
+          'keypoints': [float(v) for v in person.reshape(-1)],
+          'num_keypoints': int(labelled.sum()), 'bbox': [float(v) for v in box],
+          'area': float(box[2] * box[3]), 'iscrowd': 0})
+    if ignore.any():
+      ys, xs = np.nonzero(ignore)
+      box = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
+             float(ys.max() - ys.min() + 1)]
+      annotations.append({
+          'id': len(annotations) + 1, 'image_id': int(image_id), 'category_id': 1,
+          'keypoints': [0.0] * (3 * skeleton.num_joints), 'num_keypoints': 0, 'bbox': box,
+          'area': float(ignore.sum()), 'iscrowd': 1})
+  categories = [{'id': 1, 'name': 'person', 'supercategory': 'person',
+                 'keypoints': list(skeleton.names),
+                 'skeleton': [[a + 1, b + 1] for a, b in skeleton.limbs]}]
+  return {'images': images, 'annotations': annotations, 'categories': categories}
+
+
+def evaluate_model(model, config: ml_collections.ConfigDict, source, *,
+                   index: pipeline.FrameIndex | None = None, split: str = 'val',
+                   max_batches: int = 0, results_path: str | None = None) -> dict[str, float]:
+  """COCO-style keypoint AP of a SpatialNet on a split: decode, map back, pycocotools.
+
+  Every process evaluates the whole split with its own devices (no cross-host gathering).
+
+  Args:
+    model: an `inference.InferenceModel`.
+    config: the config (`data`, `decode`, `train.eval_batch_size`).
+    source: the split's random-access records.
+    index: `pipeline.build_index(source)`, built when None.
+    split: the split's name (any name not starting with 'train' is read without
+      augmentation).
+    max_batches: evaluate only the first batches (0: all).
+    results_path: where to write the COCO results JSON, if given.
+
+  Returns:
+    `evaluation.coco.evaluate_keypoints`'s AP/AR dict plus `num_images`.
+  """
+  skeleton = skeletons.get(config.data.skeleton)
+  index = pipeline.build_index(source) if index is None else index
+  record_of = {(int(s), int(f)): i
+               for i, (s, f) in enumerate(zip(index.sequence_index, index.frame_id))}
+  batch_size = int(config.train.get('eval_batch_size', 0) or config.train.batch_size)
+  dataset = pipeline.frame_dataset(source, config, split, index=index, batch_size=batch_size,
+                                   shard_index=0, shard_count=1)
+  image_ids, record_indices, poses_per_image = [], [], []
+  for n, batch in enumerate(dataset):
+    if max_batches and n >= max_batches:
+      break
+    maps = model.decode_maps(batch['image'])
+    stride = batch['image'].shape[2] / maps['heatmaps'].shape[2]
+    for i, poses in enumerate(decode_lib.decode(maps, config.decode, skeleton)):
+      if not batch['example_valid'][i]:
+        continue
+      poses_per_image.append(
+          decode_lib.poses_to_image(poses, _output_to_image(batch['transform'][i], stride)))
+      image_ids.append(int(batch['image_id'][i]))
+      record_indices.append(record_of[int(batch['sequence_index'][i]),
+                                      int(batch['frame_id'][i])])
+  if not image_ids:
+    raise ValueError(f'evaluation split {split!r} of {config.data.name!r} gave no images')
+  ground_truth = coco_ground_truth(source, record_indices, image_ids, skeleton)
+  results = decode_lib.coco_results(image_ids, poses_per_image, skeleton)
+  if results_path:
+    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+    with open(results_path, 'w', encoding='utf-8') as f:
+      json.dump(results, f)
+  metrics = coco_eval.evaluate_keypoints(ground_truth, results)
+  metrics['num_images'] = float(len(image_ids))
+  return metrics
+
+
+def spatial_variables_of(state: TrainState) -> dict[str, PyTree]:
+  """SpatialNet's variables in a train state, as host arrays (the frozen ones in stage 3)."""
+  if state.frozen:
+    variables = state.frozen
+  else:
+    variables = {'params': state.params, 'batch_stats': state.batch_stats}
+  # Replicated arrays: this host's first copy is the whole value (also on many hosts).
+  return jax.tree.map(lambda x: np.asarray(x.addressable_data(0)), variables)
+
+
+def make_evaluate_fn(config: ml_collections.ConfigDict, workdir: str) -> EvaluateFn:
+  """The periodic validation of `train`: AP of the current SpatialNet on `train.eval_split`.
+
+  The validation data and the compiled network are set up on the first call and reused.
+  """
+  # inference.py builds on this module, so it is imported when first needed.
+  from artrack_jax import inference  # pylint: disable=g-import-not-at-top
+  split = config.train.get('eval_split', 'val')
+  cache = {}
+
+  def evaluate_fn(state: TrainState, step: int) -> dict[str, float]:
+    variables = spatial_variables_of(state)
+    if not cache:
+      cache['source'] = data_source(config, split)
+      cache['index'] = pipeline.build_index(
+          cache['source'], os.path.join(workdir, f'index_{split}.npz'))
+      cache['model'] = inference.InferenceModel(config, variables)
+    model = cache['model']
+    model.spatial_variables = variables
+    return evaluate_model(
+        model, config, cache['source'], index=cache['index'], split=split,
+        max_batches=int(config.train.get('eval_batches', 0)),
+        results_path=os.path.join(workdir, 'eval', f'results_{split}_{step}.json'))
+
+  return evaluate_fn
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str,
+             step: int | None = None) -> dict[str, float]:
+  """AP of a trained workdir's SpatialNet on `config.train.eval_split` (used by eval.py).
+
+  Writes the COCO results to `workdir/eval/results_<split>_<step>.json` and the metrics to
+  `workdir/metrics.jsonl` under `eval/`.
+  """
+  # inference.py builds on this module, so it is imported when first needed.
+  from artrack_jax import inference  # pylint: disable=g-import-not-at-top
+  model = inference.restore(workdir, config, step)
+  saved_step = load_trained_variables(workdir, step)['step'] if step is None else step
+  split = config.train.get('eval_split', 'val')
+  source = data_source(config, split)
+  index = pipeline.build_index(source, os.path.join(workdir, f'index_{split}.npz'))
+  metrics = evaluate_model(
+      model, config, source, index=index, split=split,
+      max_batches=int(config.train.get('eval_batches', 0)),
+      results_path=os.path.join(workdir, 'eval', f'results_{split}_{saved_step}.json'))
+  with metrics_writer_lib.MetricsWriter(workdir) as writer:
+    writer.write_scalars(saved_step, {f'eval/{k}': v for k, v in metrics.items()})
+  return metrics
+
+
+# -------------------------------------------------------------------------------------------
+# 7. The training loop.
+# -------------------------------------------------------------------------------------------
 
 
 def _check_skips(metrics: Mapping[str, jax.Array], step: int, max_consecutive: int) -> None:
@@ -505,28 +833,29 @@ def _mean_metrics(history: list[Mapping[str, jax.Array]]) -> dict[str, float]:
   return means
 
 
-def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
-          train_iter: Iterator[Batch], evaluate_fn: EvaluateFn | None = None,
-          mesh: Mesh | None = None) -> TrainState:
-  """Trains `task` to `config.train.num_steps`, resuming from `workdir` when it has a checkpoint.
+def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
+          train_iter: Iterator[Batch], evaluate_fn: EvaluateFn | None = None) -> TrainState:
+  """Trains to `config.train.num_steps`, resuming from `workdir` when it has a checkpoint.
+
+  A workdir without checkpoint starts from `config.train.init_from` (stage 2 and 3) or from
+  scratch. A checkpoint is written every `train.checkpoint_every` steps and at the end, with
+  the input iterator's position.
 
   Args:
-    config: the full config (seed, optim, train, stage).
+    config: the full config (stage, train).
     workdir: where checkpoints, `metrics.jsonl` and TensorBoard events go.
-    task: the stage's model and loss (`create_task(config)`).
+    trainer: `create_trainer(config)`.
     train_iter: yields this host's batches (dicts of NumPy arrays [B_local, ...]); a grain
-      `DatasetIterator` so that its position is checkpointed and restored.
+      `DatasetIterator`, whose position is checkpointed and restored.
     evaluate_fn: called every `config.train.eval_every` steps and at the end.
-    mesh: the data mesh; all devices when None.
 
   Returns:
     The final train state.
   """
-  mesh = create_mesh() if mesh is None else mesh
+  mesh = trainer.mesh
   train_config = config.train
   local_batch_size(train_config.batch_size, mesh)  # Validates the batch split.
-  optimizer, schedule = create_optimizer(config.optim)
-  state = create_train_state(task, optimizer, jax.random.key(config.seed), mesh)
+  state = trainer.new_state()
   manager = create_checkpoint_manager(workdir, train_config)
   if manager.latest_step() is not None:
     state = restore_checkpoint(manager, state, train_iter)
@@ -538,7 +867,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
     logging.warning('Stage temporal without config.train.init_from: SpatialNet is randomly '
                     'initialised and frozen; TemporalNet learns nothing useful from it.')
 
-  step_fn = make_train_step(task, optimizer, schedule, mesh, config.seed)
+  step_fn = trainer.step
   num_steps = int(train_config.num_steps)
   log_every = max(int(train_config.log_every), 1)
   eval_every = int(train_config.eval_every)
@@ -560,7 +889,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
         jax.block_until_ready(metrics)
         logging.info('First step (compilation included) took %.1f s.',
                      time.perf_counter() - last_log_time)
-        last_log_time = time.perf_counter()
+        last_log_time, last_log_step = time.perf_counter(), step
       elif previous_metrics is not None:
         # The previous step has finished (or nearly) by now: checking it does not stall the
         # step just dispatched.
@@ -573,7 +902,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
         scalars = _mean_metrics(history)
         history = []
         now = time.perf_counter()
-        steps_per_second = (step - last_log_step) / max(now - last_log_time, 1e-9)
+        steps_per_second = ((step - last_log_step) / (now - last_log_time)
+                            if step > last_log_step else float('nan'))
         last_log_time, last_log_step = now, step
         writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()}
                              | {'train/steps_per_second': steps_per_second})
@@ -595,3 +925,37 @@ def train(config: ml_collections.ConfigDict, workdir: str, *, task: Task,
     manager.close()
     writer.close()
   return state
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> TrainState:
+  """Runs a stage end to end: data, model, training with periodic validation, checkpoints.
+
+  Importable from a notebook; `train.py` only parses flags and calls it. Re-running with the
+  same workdir resumes from its latest checkpoint.
+
+  Args:
+    config: the full config (`configs/*.py`).
+    workdir: checkpoints, `config.json`, `metrics.jsonl`, TensorBoard events, evaluation
+      results.
+
+  Returns:
+    The final train state.
+  """
+  if config.get('distributed', False):
+    jax.distributed.initialize()
+  if config.stage not in STAGES:
+    raise ValueError(f'config.stage = {config.stage!r}; expected one of {STAGES}')
+  workdir = os.path.abspath(os.fspath(workdir))
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, 'config.json'), 'w', encoding='utf-8') as f:
+      f.write(config.to_json_best_effort(indent=2))
+  logging.info('Stage %s on %d device(s), %d process(es); workdir %s.', config.stage,
+               jax.device_count(), jax.process_count(), workdir)
+
+  trainer = create_trainer(config)
+  source = data_source(config, 'train')
+  index = pipeline.build_index(source, os.path.join(workdir, 'index_train.npz'))
+  make_dataset = pipeline.pair_dataset if config.stage == 'temporal' else pipeline.frame_dataset
+  train_iter = iter(make_dataset(source, config, 'train', seed=int(config.seed), index=index))
+  return train(config, workdir, trainer, train_iter, make_evaluate_fn(config, workdir))

@@ -1,0 +1,45 @@
+"""Tiny SpatialNet config for tests and smoke runs: 1 stack, 32 features, 64 px, batch 2.
+
+Run:  python train.py --config configs/tiny.py --workdir /tmp/artrack_tiny
+It trains 3 steps in seconds on a CPU; it checks that everything runs, not that anything is
+learned (configs/quickstart.py learns).
+"""
+import importlib.util
+import pathlib
+
+import ml_collections
+
+
+def _load_sibling(name: str):
+  """Imports another file of configs/ (a directory of files, not a package) by path."""
+  path = pathlib.Path(__file__).with_name(f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = _load_sibling('default').get_config()
+  c.data.image_size = 64            # output maps 16 x 16
+  c.data.max_people = 4
+  c.model.stacks = 1
+  c.model.features = 32
+  c.model.increase = 16
+  c.model.depth = 2                 # 16 -> 8 -> 4
+  c.model.he_dim = 16
+  c.model.roi_size = 3
+  c.model.he_channels = 16
+  c.pgg.num_slots = 64
+  c.pgg.block_size = 32
+  c.optim.decay_step = 2
+  c.train.batch_size = 2
+  c.train.num_steps = 3
+  c.train.log_every = 1
+  c.train.eval_every = 0            # evaluation only at the end
+  c.train.checkpoint_every = 2
+  c.train.keep_checkpoints = 2
+  c.train.eval_batches = 1          # validation batches per evaluation
+  c.decode.flip_test = False
+  c.decode.top_k = 8
+  return c
