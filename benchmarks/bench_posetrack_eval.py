@@ -6,6 +6,11 @@ without predictions, people without points; files in PoseTrack 2017 and 2018 for
 evaluates it with our evaluator and with ``poseval`` (leonid-pishchulin/poseval), checks that
 every AP / MOTA / MOTP / precision / recall value agrees to 1e-6 and reports the speed ratio.
 
+Data quirks the generator covers on purpose: unlabelled frames, people without points or
+without a point list, empty ignore polygons, 2018 slots with coordinates but visibility 0,
+predictions with no scores at all, exact score ties, frames without predictions, frames whose
+only person is inside an ignore region.
+
 Run (the toolkit needs motmetrics, shapely, click and tqdm, e.g. in a venv that also sees this
 package)::
 
@@ -68,6 +73,9 @@ def generate(rng: np.random.Generator, num_sequences: int):
     labeled[int(rng.integers(0, 3))::step] = True
     num_tracks = int(rng.integers(1, 7))
     centres = rng.uniform(150, 1100, (num_tracks, 2))
+    if num_tracks > 1 and rng.random() < 0.4:
+      # A crowded pair: predictions compete for both people (Hungarian with real choices).
+      centres[1] = centres[0] + rng.normal(0, 8, 2)
     velocity = rng.normal(0, 4, (num_tracks, 2))
     scales = rng.uniform(30, 90, num_tracks)
     starts = rng.integers(0, num_frames // 2, num_tracks)
@@ -99,7 +107,8 @@ def generate(rng: np.random.Generator, num_sequences: int):
           present[:] = False   # a person without annotated points
         if labeled[t]:
           gt_people.append(dict(track_id=int(gt_ids[k]), points=pts, present=present,
-                                head=head))
+                                head=head, no_point_list=rng.random() < 0.02,
+                                placed_hidden=rng.random(J) < 0.05))
         if rng.random() < 0.1:
           continue   # missed by the predictor
         noise = rng.normal(0, 0.12, (J, 2)) * scales[k]
@@ -132,6 +141,8 @@ def generate(rng: np.random.Generator, num_sequences: int):
           r = rng.uniform(40, 250)
           ang = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(3, 7))))
           regions.append(np.stack([c[0] + r * np.cos(ang), c[1] + r * np.sin(ang)], 1))
+        if rng.random() < 0.2:
+          regions.append(np.zeros((0, 2)))   # an empty polygon: covers nothing
         if gt_people and rng.random() < 0.3:
           # Cover one person entirely (the frame may be left without ground truth).
           p = gt_people[int(rng.integers(len(gt_people)))]
@@ -161,7 +172,7 @@ def to_posetrack17(name, frames, role):
         if role == 'pred' and p['scores'] is not None:
           pt['score'] = [float(p['scores'][j])]
         points.append(pt)
-      if points or role == 'gt':
+      if (points or role == 'gt') and not p.get('no_point_list', False):
         rect['annopoints'] = [{'point': points}]
       if role == 'gt':
         x, y, w, h = _round(p['head'])
@@ -195,6 +206,11 @@ def to_posetrack18(name, frames, role):
       kpts = np.zeros((J, 3))
       kpts[p['present'], :2] = np.round(p['points'][p['present']], 3)
       kpts[p['present'], 2] = 1
+      if 'placed_hidden' in p:
+        # Unannotated joints written with coordinates and visibility 0: the toolkit counts
+        # every slot that is not exactly (0, 0, 0).
+        hidden = p['placed_hidden'] & ~p['present']
+        kpts[hidden, :2] = np.round(p['points'][hidden], 3)
       ann = {'id': image_id * 100 + i, 'image_id': image_id, 'category_id': 1,
              'track_id': p['track_id'],
              'keypoints': skeletons.posetrack_to_posetrack18(kpts).reshape(-1).tolist()}
@@ -291,6 +307,20 @@ def main(argv=None):
     labeled = sum(f['labeled'] for _, g, _ in sequences for f in g)
     print(f'data: {args.sequences} sequences, {sum(len(g) for _, g, _ in sequences)} frames, '
           f'{labeled} labelled, in {root}')
+
+    # Count the frames where the tracking assignment had competing candidates.
+    solver = posetrack._assign_like_motmetrics   # pylint: disable=protected-access
+    calls = [0]
+
+    def counting_solver(costs):
+      calls[0] += 1
+      return solver(costs)
+
+    posetrack._assign_like_motmetrics = counting_solver   # pylint: disable=protected-access
+    posetrack.evaluate(gt_dir, pred_dir)
+    posetrack._assign_like_motmetrics = solver   # pylint: disable=protected-access
+    print(f'joint-frames solved by the Hungarian algorithm with competing candidates: '
+          f'{calls[0]}')
 
     times = []
     for _ in range(args.repeats):
