@@ -390,6 +390,27 @@ def test_in_memory_sequences_match_files():
   for key in ('ap', 'mota', 'motp'):
     assert a[key] == pytest.approx(b[key])
 
+  def to_arrays(frames, role):
+    out = []
+    for f in frames:
+      n = len(f['people'])
+      head = np.array([[x, y, x + w, y + h] for x, y, w, h in (p['head'] for p in f['people'])])
+      out.append(pt.FramePoses(
+          points=np.array([p['xy'] for p in f['people']]),
+          present=np.array([p['present'] for p in f['people']]),
+          track_ids=np.array([p['track_id'] for p in f['people']]),
+          head_boxes=head if role == 'gt' else np.full((n, 4), np.nan),
+          scores=np.full((n, J), 0.5), labeled=True))
+    return pt.PosesSequence(name='s', frames=out)
+
+  c = pt.evaluate_sequences([to_arrays(gt, 'gt')], [to_arrays(pred, 'pred')])
+  for key in ('ap', 'mota', 'motp'):
+    assert c[key] == pytest.approx(b[key])
+  broken = to_arrays(pred, 'pred')
+  broken.frames[1].track_ids = np.array([3, 3])
+  with pytest.raises(pt.EvaluationInputError, match=r'frame 1: field .track_id. is not unique'):
+    pt.evaluate_sequences([to_arrays(gt, 'gt')], [broken])
+
 
 # -- Validation. -----------------------------------------------------------------------------
 

@@ -29,7 +29,8 @@ The toolkit's rules, reproduced here:
   all frames are pooled and sorted by score (NumPy's default ``argsort``, reversed, so ties are
   broken exactly as the toolkit does), and AP is the VOC area under the monotone precision
   envelope. A missing score counts as ``MIN_SCORE = -9999``. Joints without any prediction get
-  AP 0; joints without any ground truth get NaN, and NaN joints are left out of the total.
+  AP 0 (even without ground truth); joints with predictions but no ground truth get NaN, and
+  NaN joints are left out of the total.
 * MOTA: per sequence and joint, a py-motmetrics ``MOTAccumulator`` is fed frame by frame with
   the ground-truth people that have the joint, the predictions that have it and their
   normalised distance where it is <= 0.5 (no match otherwise). ``_MotAccumulator`` below
@@ -684,9 +685,30 @@ def from_sequence(sequence, role: str) -> PosesSequence:
   return PosesSequence(name=sequence.name, frames=frames, source=w.source)
 
 
+def _check_poses_sequence(sequence: PosesSequence, role: str) -> PosesSequence:
+  """Shapes and track ids of a sequence built by hand."""
+  w = _Where(sequence.source)
+  for f, fr in enumerate(sequence.frames):
+    n = fr.track_ids.shape[0] if fr.track_ids.ndim == 1 else -1
+    shapes = {'points': (fr.points.shape, (n, NUM_JOINTS, 2)),
+              'present': (fr.present.shape, (n, NUM_JOINTS)),
+              'head_boxes': (fr.head_boxes.shape, (n, 4)),
+              'scores': (fr.scores.shape, (n, NUM_JOINTS))}
+    for field, (shape, expected) in shapes.items():
+      if n < 0 or shape != expected:
+        w.fail(f'frame {f}', f'field {field!r} has shape {shape}, expected {expected}')
+    track_ids = fr.track_ids.tolist()
+    for track_id in track_ids:
+      _track_id(track_id, w, f'frame {f}')
+    _check_unique_track_ids(track_ids, w, f'frame {f}')
+    if role == 'gt' and fr.num_people and not np.all(np.isfinite(fr.head_boxes)):
+      w.fail(f'frame {f}', 'field \'head_boxes\' must be finite for ground truth')
+  return sequence
+
+
 def _as_poses_sequence(item, role: str, index: int) -> PosesSequence:
   if isinstance(item, PosesSequence):
-    return item
+    return _check_poses_sequence(item, role)
   if isinstance(item, Mapping):
     return parse_sequence(item, name=f'{role}[{index}]', role=role,
                           source=f'<{role} sequence {index}>')
