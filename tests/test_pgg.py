@@ -441,6 +441,17 @@ def test_grouping_loss_is_zero_for_perfect_embeddings(spatial_loss_fn, loss_inpu
   assert float(bad) > 0.01
 
 
+def test_grouping_loss_with_an_empty_pose_mask(spatial_loss_fn, loss_inputs):
+  # No pixel passes the mask: every slot is padding, every joint is missed, the loss is 0.
+  outputs, batch = _split(loss_inputs)
+  outputs = dict(outputs, heatmaps=np.zeros_like(outputs['heatmaps']))
+  loss, metrics = spatial_loss_fn(outputs, batch, 1.0, tuple(CFG.items()))
+  assert float(loss) == 0.0
+  valid = batch['joint_valid'] * batch['person_valid'][..., None]
+  assert float(metrics['pgg_joints_missed']) == valid.sum()
+  assert float(metrics['pgg_slots_used']) == 0.0
+
+
 def test_grouping_loss_gradients_reach_ke_and_svf_float64(loss_inputs):
   outputs, batch = _split(loss_inputs)
   cfg = dict(CFG, iterations=1, implementation='blockwise', block_size=16)
