@@ -180,6 +180,40 @@ def test_carry_over_keeps_previous_partner_over_a_closer_one():
   assert r['motp']['nose'] == pytest.approx(100 * (1 - (2 * 3 / HEAD_SIZE) / 2), abs=1e-9)
 
 
+def test_motp_quirk_counts_transfer_migrate_and_ascend_events():
+  d = 1.0 / HEAD_SIZE   # every joint predicted 1 px off
+  # Transfer + migrate: hypothesis 10 moves from track 1 (gone) to the never-matched track 2.
+  gt = [frame(person(1, 0, 0)), frame(person(2, 0, 0)), frame(person(2, 0, 0))]
+  pred = [frame(person(10, 0, 0, scores=1.0, offset=(1, 0))) for _ in range(3)]
+  r = run(gt, pred)
+  assert r['num_switches']['total'] == 0
+  # Frame 0: RAW d + MATCH d; frame 1: RAW d + MATCH d + TRANSFER d + MIGRATE d.
+  assert r['motp']['nose'] == pytest.approx(100 * (1 - 6 * d / 2), abs=1e-9)
+  assert run(gt, pred, toolkit_quirks=False)['motp']['nose'] == pytest.approx(
+      100 * (1 - d), abs=1e-9)
+  # Ascend: track 1 switches to the never-matched hypothesis 11.
+  gt = [frame(person(1, 0, 0)) for _ in range(3)]
+  pred = [frame(person(10, 0, 0, scores=1.0, offset=(1, 0))),
+          frame(person(11, 0, 0, scores=1.0, offset=(1, 0))),
+          frame(person(11, 0, 0, scores=1.0, offset=(1, 0)))]
+  r = run(gt, pred)
+  assert r['num_switches']['nose'] == 1
+  # Frame 0: RAW d + MATCH d; frame 1: RAW d + SWITCH d + ASCEND d.
+  assert r['motp']['nose'] == pytest.approx(100 * (1 - 5 * d / 2), abs=1e-9)
+
+
+def test_single_labelled_frame_adds_nothing_to_mota_with_quirks():
+  gt = [frame(person(1, 0, 0)), frame()]
+  pred = [frame(person(1, 0, 0, scores=1.0)), frame()]
+  r = run(gt, pred)
+  assert r['num_objects']['total'] == 0
+  assert np.isnan(r['mota']['Total'])
+  assert r['ap']['Total'] == 100.0
+  plain = run(gt, pred, toolkit_quirks=False)
+  assert plain['num_objects']['total'] == J
+  assert plain['mota']['Total'] == 100.0
+
+
 def test_miss_and_false_positive():
   gt = [frame(person(1, 0, 0), person(2, 100, 0)) for _ in range(3)]
   pred = [frame(person(1, 0, 0, scores=0.9), person(2, 100, 0, scores=0.8)),
