@@ -165,20 +165,21 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
   count = np.zeros(max_people, np.int64)
   n = 0
 
-  def add(person, j, c):
-    joints[person, j] = (xy[j, c, 0], xy[j, c, 1], heat[j, c])
-    present[person, j] = True
-    tags[person, j] = tag[j, c]
-    sies[person, j] = sie[j, c]
-    tag_sum[person] += tag[j, c]
-    sie_sum[person] += sie[j, c]
-    count[person] += 1
+  def add(persons, j, cands):
+    """Gives candidates ``cands`` of joint type ``j`` to ``persons`` (distinct)."""
+    joints[persons, j] = np.stack([xy[j, cands, 0], xy[j, cands, 1], heat[j, cands]], -1)
+    present[persons, j] = True
+    tags[persons, j] = tag[j, cands]
+    sies[persons, j] = sie[j, cands]
+    tag_sum[persons] += tag[j, cands]
+    sie_sum[persons] += sie[j, cands]
+    count[persons] += 1
 
   for j in skeleton.decode_order:
     cand = np.flatnonzero(heat[j] > det_threshold)   # top-k order: strongest first
     if cand.size == 0:
       continue
-    new = list(cand)
+    new = cand
     if n > 0:
       ref_tag = tag_sum[:n] / count[:n, None]
       ref_center = sie_sum[:n] / count[:n, None]
@@ -189,16 +190,14 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
         # More candidates than people: padding columns are "start a new person".
         cost = np.concatenate([cost, np.full((cand.size, cand.size - n), _HUGE_COST)], axis=1)
       rows, cols = scipy.optimize.linear_sum_assignment(cost)
-      new = []
-      for r, c in zip(rows, cols):
-        if c < n and accept[r, c]:
-          add(c, j, cand[r])
-        else:
-          new.append(cand[r])
-    for c in new:
-      if n < max_people:
-        add(n, j, c)
-        n += 1
+      ok = cols < n
+      ok[ok] = accept[rows[ok], cols[ok]]
+      add(cols[ok], j, cand[rows[ok]])
+      new = np.sort(cand[rows[~ok]])   # keep the strongest-first order for new people
+    new = new[:max_people - n]
+    if new.size:
+      add(np.arange(n, n + new.size), j, new)
+      n += new.size
   return dict(joints=joints[:n], present=present[:n], tags=tags[:n], sies=sies[:n])
 
 
@@ -232,18 +231,20 @@ def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
   count = np.maximum(grouped['present'].sum(1), 1)[:, None]
   ref_tag = (grouped['tags'] * grouped['present'][..., None]).sum(1) / count    # [P, L]
   ref_center = (grouped['sies'] * grouped['present'][..., None]).sum(1) / count  # [P, 2]
-  if use_sie:
-    # [P, h, w]: shared by every joint type, so computed once.
-    sie_penalty = np.round(np.linalg.norm(
-        sie[None] - ref_center[:, None, None, :], axis=-1) / sie_threshold)
+  incomplete = np.flatnonzero(~present.all(axis=1))
+  if use_sie and incomplete.size:
+    # [P', h, w] for the people with a missing joint: shared by all their joint types.
+    d = sie[None] - ref_center[incomplete, None, None, :]
+    sie_penalty = np.zeros((joints.shape[0], h, w))
+    sie_penalty[incomplete] = np.round(np.sqrt((d * d).sum(-1)) / sie_threshold)
   for j in range(num_joints):
     people = np.flatnonzero(~present[:, j])
     if people.size == 0:
       continue
     score = np.broadcast_to(heatmaps[None, :, :, j], (people.size, h, w)).copy()
     if use_ke:
-      score -= np.round(np.linalg.norm(
-          ke[None, :, :, j, :] - ref_tag[people, None, None, :], axis=-1) / tag_threshold)
+      d = ke[None, :, :, j, :] - ref_tag[people, None, None, :]
+      score -= np.round(np.sqrt((d * d).sum(-1)) / tag_threshold)
     if use_sie:
       score -= sie_penalty[people]
     best = score.reshape(people.size, -1).argmax(axis=1)
@@ -347,26 +348,37 @@ def decode(outputs: Mapping[str, np.ndarray], config,
   top_k = min(top_k, heatmaps.shape[1] * heatmaps.shape[2])
   candidates = jax.device_get(detect_candidates(
       heatmaps, ke, sie, top_k=top_k, nms_kernel=int(_cfg(config, 'nms_kernel', 3))))
-  do_refine = bool(_cfg(config, 'refine', True))
-  results = []
-  for i in range(heatmaps.shape[0]):
-    grouped = group_candidates({k: v[i] for k, v in candidates.items()}, config, skeleton)
-    if do_refine:
-      grouped = refine(grouped, heatmaps[i], ke[i], sie[i], config)
-    joints = adjust(grouped['joints'], grouped['present'], heatmaps[i])
-    poses = []
-    for p in range(joints.shape[0]):
-      present = grouped['present'][p]
-      keypoints = np.where(present[:, None], joints[p], 0.0).astype(np.float32)
-      count = max(int(present.sum()), 1)
-      poses.append(dict(
-          keypoints=keypoints,
-          score=float(keypoints[:, 2].mean()),
-          tag=(grouped['tags'][p] * present[:, None]).sum(0) / count,
-          center=(grouped['sies'][p] * present[:, None]).sum(0) / count))
-    poses.sort(key=lambda pose: -pose['score'])
-    results.append(poses)
-  return results
+  return [decode_image(candidates_i, heatmaps[i], ke[i], sie[i], config, skeleton)
+          for i, candidates_i in enumerate(
+              {k: v[i] for k, v in candidates.items()} for i in range(heatmaps.shape[0]))]
+
+
+def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
+                 sie: np.ndarray, config, skeleton: skeletons_lib.Skeleton) -> list[dict]:
+  """Host part of ``decode`` for one image: grouping, refine, adjust, pose dicts.
+
+  Args:
+    candidates: one image of ``detect_candidates``' output as NumPy.
+    heatmaps: [h, w, J]; ke: [h, w, J, L]; sie: [h, w, 2].
+    config: ``config.decode``.
+    skeleton: the joint set.
+
+  Returns:
+    The image's poses, as ``decode`` describes.
+  """
+  grouped = group_candidates(candidates, config, skeleton)
+  if bool(_cfg(config, 'refine', True)):
+    grouped = refine(grouped, heatmaps, ke, sie, config)
+  joints = adjust(grouped['joints'], grouped['present'], heatmaps)
+  present = grouped['present']
+  keypoints = np.where(present[..., None], joints, 0.0).astype(np.float32)     # [P, J, 3]
+  count = np.maximum(present.sum(1), 1)[:, None]
+  tags = (grouped['tags'] * present[..., None]).sum(1) / count
+  centers = (grouped['sies'] * present[..., None]).sum(1) / count
+  scores = keypoints[..., 2].mean(1)
+  order = np.argsort(-scores, kind='stable')
+  return [dict(keypoints=keypoints[p], score=float(scores[p]), tag=tags[p], center=centers[p])
+          for p in order]
 
 
 # ----------------------------------------------------------------------------------------------
