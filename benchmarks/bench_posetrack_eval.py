@@ -288,6 +288,17 @@ def compare(ours, theirs):
   return worst, rows
 
 
+def _cpu_model():
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          return line.split(':', 1)[1].strip()
+  except OSError:
+    pass
+  return platform.machine()
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--poseval', required=True, help='path of a poseval checkout')
@@ -344,8 +355,8 @@ def main(argv=None):
   print(f'CPU time:  ours {ours_seconds[1]:.3f} s, toolkit {toolkit_seconds[1]:.3f} s, '
         f'speed-up {toolkit_seconds[1] / ours_seconds[1]:.1f}x')
   print('both include reading the JSON files')
-  print(f'machine: {platform.machine()} {platform.processor() or ""} {os.cpu_count()} CPUs '
-        f'visible, Python {platform.python_version()}, numpy {np.__version__}')
+  print(f'machine: {_cpu_model()}, {os.cpu_count()} CPUs visible, load average '
+        f'{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, numpy {np.__version__}')
   return 0 if worst <= 1e-6 else 1
 
 

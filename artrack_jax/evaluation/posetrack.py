@@ -328,7 +328,7 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       _read_points_checked(point_list, person, role, w, where)
       points[k], present[k], scores[k] = person['points'], person['present'], person['scores']
       missing_score |= person['missing_score']
-  _warn_missing_scores(missing_score, w, 'frames')
+  _warn_missing_scores(missing_score, w, 'annolist')
 
   frames = []
   start = 0
@@ -422,7 +422,7 @@ def _warn_missing_scores(missing: bool, w: _Where, where: str):
   if missing and not w.warned:
     w.warned = True
     warnings.warn(f'{w.source}: {where}: predicted joints without a score; they are ranked '
-                  f'with the toolkit\'s fallback score {MIN_SCORE:g}', stacklevel=3)
+                  f'with the toolkit\'s fallback score {MIN_SCORE:g}', stacklevel=2)
 
 
 def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
