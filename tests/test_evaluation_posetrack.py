@@ -501,6 +501,32 @@ def test_invalid_2018_input(tmp_path):
     pt.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
 
 
+def test_person_without_points_needs_no_head_box():
+  present = np.zeros(J, bool)
+  for fmt in ('2017', '2018'):
+    gt = WRITERS[fmt]([frame(person(1, 0, 0), person(2, 50, 50, present=present))] * 2, 'gt')
+    pred = WRITERS[fmt]([frame(person(1, 0, 0, scores=1.0))] * 2, 'pred')
+    if fmt == '2017':
+      for image in gt['annolist']:
+        for key in ('x1', 'y1', 'x2', 'y2'):
+          image['annorect'][1].pop(key)
+    else:
+      for ann in gt['annotations'][1::2]:
+        ann.pop('bbox_head')
+    r = pt.evaluate_sequences([gt], [pred])
+    assert r['ap']['Total'] == 100.0
+    assert r['mota']['Total'] == 100.0
+    # With points the head box is required.
+    if fmt == '2017':
+      gt['annolist'][0]['annorect'][0].pop('x1')
+      message = r'frame 0, person 0: head box fields'
+    else:
+      gt['annotations'][0].pop('bbox_head')
+      message = r'frame 0 \(image id 100\), annotation 0: field .bbox_head. \(x, y, w, h\)'
+    with pytest.raises(pt.EvaluationInputError, match=message):
+      pt.evaluate_sequences([gt], [pred])
+
+
 def test_missing_prediction_file(tmp_path):
   _write(tmp_path / 'gt', 'a.json', to_pt17([frame(person(1, 0, 0))], 'gt'))
   (tmp_path / 'pred').mkdir()

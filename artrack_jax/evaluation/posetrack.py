@@ -299,8 +299,9 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       point_list = annopoints[0]['point']
       if not isinstance(point_list, list):
         w.fail(where, 'field \'annopoints[0].point\' must be a list')
-      head_box = None
-      if role == 'gt':
+      head_box = [math.nan] * 4
+      # A head box is needed to score a person's joints; one without points may lack it.
+      if role == 'gt' and (point_list or {'x1', 'y1', 'x2', 'y2'} & rect.keys()):
         if not {'x1', 'y1', 'x2', 'y2'} <= rect.keys():
           w.fail(where, 'head box fields \'x1\', \'y1\', \'x2\', \'y2\' are missing')
         head_box = [_number(_wrapped(rect, k, w, where), w, where, k)
@@ -318,8 +319,7 @@ def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
   present = np.zeros((num, NUM_JOINTS), bool)
   scores = np.full((num, NUM_JOINTS), MIN_SCORE)
   track_ids = np.asarray([p[0] for p in people], np.int64)
-  head_boxes = np.asarray([p[2] for p in people] if role == 'gt' else np.full((num, 4), np.nan),
-                          np.float64).reshape(num, 4)
+  head_boxes = np.asarray([p[2] for p in people], np.float64).reshape(num, 4)
   missing_score = _read_points_fast([p[1] for p in people], points, present, scores, role)
   if missing_score is None:
     missing_score = False
@@ -475,7 +475,7 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
 
   anns = data['annotations']
   num_frames = len(frames_regions)
-  ann_frame, ann_image, track_ids, head_boxes = [], [], [], []
+  ann_frame, ann_image, track_ids, head_boxes, unboxed = [], [], [], [], []
   for a, ann in enumerate(anns):
     where = f'annotation {a}'
     if not isinstance(ann, Mapping) or 'image_id' not in ann:
@@ -493,8 +493,12 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
     frames_track_ids[f].append(track_ids[-1])
     if role == 'gt':
       box = ann.get('bbox_head')
-      if not isinstance(box, list) or len(box) != 4:
-        w.fail(where, 'field \'bbox_head\' (x, y, w, h) is missing')
+      if box is None or box == []:
+        # Allowed only for a person without points (checked below).
+        unboxed.append(len(head_boxes))
+        box = [0.0] * 4
+      elif not isinstance(box, list) or len(box) != 4:
+        w.fail(where, 'field \'bbox_head\' must be a list of 4 numbers (x, y, w, h)')
       head_boxes.append(box)
 
   def where_of(a):
@@ -530,7 +534,11 @@ def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
       _warn_missing_scores(True, w, f'frame {f}')
     boxes = np.full((num, 4), np.nan)
   else:
+    for a in unboxed:
+      if present[a].any():
+        w.fail(where_of(a), 'field \'bbox_head\' (x, y, w, h) is missing')
     boxes = _stacked(head_boxes, 4, w, where_of, 'bbox_head')
+    boxes[unboxed] = np.nan
     # x2 = x + w as the toolkit's conversion computes it (same rounding).
     boxes = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
 
@@ -661,10 +669,11 @@ def from_sequence(sequence, role: str) -> PosesSequence:
       person['present'] = kpts[:, 2] > 0
       person['points'] = np.where(person['present'][:, None], kpts[:, :2], 0.0)
       if role == 'gt':
-        if src.bbox_head is None:
+        if src.bbox_head is not None:
+          x, y, bw, bh = (_number(float(v), w, where, 'bbox_head') for v in src.bbox_head)
+          person['head_box'] = np.asarray([x, y, x + bw, y + bh])
+        elif person['present'].any():
           w.fail(where, 'field \'bbox_head\' is missing')
-        x, y, bw, bh = (_number(float(v), w, where, 'bbox_head') for v in src.bbox_head)
-        person['head_box'] = np.asarray([x, y, x + bw, y + bh])
       elif scores is None:
         person['missing_score'] = bool(person['present'].any())
       else:
@@ -701,8 +710,8 @@ def _check_poses_sequence(sequence: PosesSequence, role: str) -> PosesSequence:
     for track_id in track_ids:
       _track_id(track_id, w, f'frame {f}')
     _check_unique_track_ids(track_ids, w, f'frame {f}')
-    if role == 'gt' and fr.num_people and not np.all(np.isfinite(fr.head_boxes)):
-      w.fail(f'frame {f}', 'field \'head_boxes\' must be finite for ground truth')
+    if role == 'gt' and not np.all(np.isfinite(fr.head_boxes[fr.present.any(axis=1)])):
+      w.fail(f'frame {f}', 'field \'head_boxes\' must be finite for people with points')
   return sequence
 
 
