@@ -380,6 +380,8 @@ def pgg(embeddings, heat, num_slots: int, tau: float = 0.2, delta: float = 5.0,
   if heat.size != flat.shape[0]:
     raise ValueError(f'pgg: heat has {heat.size} pixels (shape {heat.shape}) but embeddings '
                      f'have {flat.shape[0]} (shape {embeddings.shape})')
+  # Mean shift in at least float32: bfloat16 network outputs would blur the affinities.
+  flat = flat.astype(jnp.promote_types(flat.dtype, jnp.float32))
   slot_index, slot_valid = select_slots(heat, num_slots, tau)
   x = gather_slots(flat, slot_index, slot_valid)
   xs = mean_shift(x, slot_valid, delta, iterations, implementation, block_size)
@@ -450,11 +452,15 @@ def pgg_refine(outputs: Mapping[str, Any], pgg_config: Mapping[str, Any]) -> dic
 
   Returns:
     A copy of ``outputs`` whose ``ke`` and ``svf`` hold the last PGG iteration at the slots'
-    pixels (unrefined elsewhere), plus ``sie`` [B, h, w, 2] (output pixels) refined likewise.
+    pixels (unrefined elsewhere), plus ``sie`` [B, h, w, 2] (output pixels) refined likewise;
+    these three in float32 (or wider).
   """
   use_ke, use_sie = _spatial_parts(pgg_config)
   sie_scale = float(pgg_config['sie_scale'])
-  ke, svf = outputs['ke'], outputs['svf']
+  # Refined maps in at least float32 (SIE holds pixel coordinates; bfloat16 would round them).
+  ke, svf = (jnp.asarray(outputs[k]) for k in ('ke', 'svf'))
+  ke = ke.astype(jnp.promote_types(ke.dtype, jnp.float32))
+  svf = svf.astype(jnp.promote_types(svf.dtype, jnp.float32))
   num_joints = ke.shape[-1]
   x_map = spatial_embeddings(ke, svf, sie_scale, use_ke, use_sie)
   heat = instance_agnostic_heat(outputs['heatmaps'])
