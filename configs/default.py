@@ -55,6 +55,8 @@ def get_config() -> ml_collections.ConfigDict:
   p.sie_scale = 16.0            # SIE (output px) / sie_scale before grouping
   p.implementation = 'auto'     # 'direct', 'blockwise', 'auto' (blockwise above block_size)
   p.block_size = 1024
+  p.use_ke = True               # group the KE part (Table 3: KE+PGG, SIE+PGG rows)
+  p.use_sie = True
 
   c.optim = o = ml_collections.ConfigDict()
   o.learning_rate = 2e-4
