@@ -150,8 +150,19 @@ def _network_functions(model_json: str, skeleton: str) -> types_ns.SimpleNamespa
       boxes=temporalnet.boxes_from_keypoints)
 
 
+def _pixel_grid(h: int, w: int) -> np.ndarray:
+  """[h, w, 2] (x, y) of each output pixel centre."""
+  return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)),
+                  axis=-1)
+
+
 class NetworkInference:
   """``infer_fn`` of trained networks: frame -> FrameObservations.
+
+  Test-time augmentation follows ``config.decode``: ``flip_test`` (the mirrored image too,
+  ``decode.merge_flip``) and ``scales`` (the frame letterboxed at each scale times
+  ``image_size``, maps merged at the scale-1 output size, ``decode.merge_scales``; one compile
+  per scale).
 
   Args:
     config: the full config the networks were trained with (``model``, ``data``, ``decode``).
@@ -169,8 +180,21 @@ class NetworkInference:
     self._spatial_variables = spatial_variables
     self._temporal_variables = temporal_variables
     self.has_temporal = temporal_variables is not None
+    self.scales = tuple(float(x) for x in config.decode.get('scales', (1.0,)))
+    if 1.0 not in self.scales:
+      raise ValueError(f'config.decode.scales = {self.scales} must include 1.0 (the scale '
+                       'whose maps TemporalNet reads and whose pixels the poses are in)')
+    # Input sides must be multiples of the hourglass's total downsampling.
+    self._multiple = 4 * 2 ** int(config.model.depth)
+    if self.size % self._multiple:
+      raise ValueError(f'config.data.image_size = {self.size} is not a multiple of '
+                       f'{self._multiple} (output stride 4, hourglass depth {config.model.depth})')
     self._fns = _network_functions(config.model.to_json(), config.data.skeleton)
     self._previous = None
+
+  def _input_size(self, scale: float) -> int:
+    """Network input side for a test scale, rounded to the nearest allowed size."""
+    return max(self._multiple, int(round(self.size * scale / self._multiple)) * self._multiple)
 
   def reset(self):
     """Forgets the previous frame (call between videos)."""
@@ -183,22 +207,30 @@ class NetworkInference:
       raise ValueError(f'NetworkInference: frame must be uint8 [H, W, 3], got {frame.dtype} '
                        f'{frame.shape}')
     height, width = frame.shape[:2]
-    image = augment.normalize_image(
-        augment.warp_image(frame, augment.frame_matrix(height, width, self.size), self.size))
-    images = image[None]
-    if self.flip_test:
-      images = np.concatenate([images, images[:, :, ::-1]], axis=0)
-    out = {k: np.asarray(v) for k, v in self._fns.spatial(self._spatial_variables,
-                                                           images).items()}
+    per_scale = []
+    for scale in self.scales:
+      size = self._input_size(scale)
+      image = augment.normalize_image(
+          augment.warp_image(frame, augment.frame_matrix(height, width, size), size))
+      images = image[None]
+      if self.flip_test:
+        images = np.concatenate([images, images[:, :, ::-1]], axis=0)
+      scale_out = {k: np.asarray(v) for k, v in self._fns.spatial(self._spatial_variables,
+                                                                   images).items()}
+      scale_sie = _pixel_grid(*scale_out['svf'].shape[1:3]) - scale_out['svf']  # SIE = p - SVF
+      maps = dict(heatmaps=scale_out['heatmaps'][:1], ke=scale_out['ke'][:1],
+                  sie=scale_sie[:1])
+      if self.flip_test:
+        maps = decode_lib.merge_flip(
+            maps, dict(heatmaps=scale_out['heatmaps'][1:], ke=scale_out['ke'][1:],
+                       sie=scale_sie[1:]), self.skeleton)
+      per_scale.append(maps)
+      if scale == 1.0:
+        # TemporalNet and every coordinate use the scale-1 maps.
+        out, sie = scale_out, scale_sie
     h, w = out['heatmaps'].shape[1:3]
-    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32),
-                                np.arange(h, dtype=np.float32)), axis=-1)   # [h, w, 2] (x, y)
-    sie = grid - out['svf']                                                 # SIE = pixel - SVF
-    maps = dict(heatmaps=out['heatmaps'][:1], ke=out['ke'][:1], sie=sie[:1])
-    if self.flip_test:
-      maps = decode_lib.merge_flip(
-          maps, dict(heatmaps=out['heatmaps'][1:], ke=out['ke'][1:], sie=sie[1:]),
-          self.skeleton)
+    grid = _pixel_grid(h, w)
+    maps = per_scale[0] if len(per_scale) == 1 else decode_lib.merge_scales(per_scale, (h, w))
     poses = decode_lib.decode(maps, self.config.decode, self.skeleton)[0]
     to_image = _output_to_image(height, width, self.size, self.size / h)
     keypoints_out = (np.stack([p['keypoints'] for p in poses]) if poses

@@ -321,6 +321,20 @@ def test_network_inference_observations(tiny):
     else:
       assert result.tie_backward.shape == (len(previous), J, 2)
     previous = obs
+  # Two identical scales average to the single-scale heatmaps and SIE: the same poses when
+  # grouping by SIE (the concatenated tags are twice as long, which changes KE distances).
+  frame = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+  single = track.NetworkInference(dict_config(config, decode=dict(use_ke=False)), spatial,
+                                  temporal)(frame).observations
+  twice = track.NetworkInference(dict_config(config, decode=dict(scales=(1.0, 1.0),
+                                                                 use_ke=False)),
+                                 spatial, temporal)(frame).observations
+  assert len(single) == len(twice)
+  for a, b in zip(single, twice):
+    np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-5)
+    assert b.tag.shape == (4,)
+  with pytest.raises(ValueError, match='scales'):
+    track.NetworkInference(dict_config(config, decode=dict(scales=(0.5,))), spatial, temporal)
 
 
 def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
@@ -362,7 +376,9 @@ def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
   assert code != 0 and 'nowhere' in capsys.readouterr().err
 
 
-def dict_config(config, **track_overrides):
+def dict_config(config, decode=None, **track_overrides):
+  """A copy of ``config`` with ``track`` (and ``decode``) fields overridden."""
   c = config.copy_and_resolve_references()
   c.track.update(track_overrides)
+  c.decode.update(decode or {})
   return c

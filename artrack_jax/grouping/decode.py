@@ -27,7 +27,9 @@ Test-time augmentation: ``merge_flip`` averages the heatmaps of an image and of 
 (joints permuted by the skeleton's flip permutation), *concatenates* the tags as AE does (the
 tag becomes a vector, compared with the L2 distance) and averages the SIE (centres mapped back
 to the unflipped frame). ``merge_scales`` resizes the maps of several input scales to a common
-output size, averages heatmaps and SIE, and concatenates tags.
+output size, averages heatmaps and SIE, and concatenates tags. As in AE, ``tag_threshold``
+applies to the L2 distance of the concatenated tags, so consistent tags from L maps are held to
+a threshold effectively sqrt(L) times stricter per map.
 
 Coordinates are output pixels, pixel ``(row i, col j)`` having centre ``(x=j, y=i)``.
 """
