@@ -1,0 +1,284 @@
+"""SpatialNet train step: JAX/Flax against the same network in PyTorch, and achieved FLOP/s.
+
+For each configuration (stacks, input size, batch; trunk width 256, increase 128, depth 4 as in
+the paper unless overridden) this measures, in one run and on one device:
+
+* the JAX train step: forward + backward + Adam update of ``hourglass.StackedHourglass`` with
+  the SpatialNet heads (2J + 8 channels, J = 15), BatchNorm in training mode, jitted with the
+  state donated;
+* the same step in PyTorch on a network with identical layer shapes written below (checked:
+  both sides must report the same parameter count), Adam from ``torch.optim``;
+* XLA's FLOP count of the compiled JAX step (``compiled.cost_analysis()['flops']``), the FLOP/s
+  both sides achieve with it, and the FLOP/s of a large float32 matmul measured in the same run
+  (the practical peak of the device), so "% of matmul" says how well the step uses the device.
+
+Both sides use the same loss, a mean squared error over every stack's predictions against a
+fixed random target: the loss costs well under 1% of the step, and identical losses keep the
+comparison about the network. PyTorch is optional: without it the PyTorch columns say so.
+
+Run (CPU):   python benchmarks/bench_train_step.py
+             python benchmarks/bench_train_step.py --configs 1x128x4 --steps 3
+      (GPU): python benchmarks/bench_train_step.py --device gpu --configs 1x128x4,4x512x8
+PyTorch CPU wheel, if not installed:  pip install --target /tmp/torch_cpu torch (CPU build)
+             then PYTHONPATH=/tmp/torch_cpu python benchmarks/bench_train_step.py
+XLA flags can be tried with XLA_FLAGS=... in the environment; the run prints them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+J = 15                                   # PoseTrack joints
+HEAD_CHANNELS = 2 * J + 2 + 6            # heatmaps, KE, SVF, aux
+
+
+def parse_args():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--device', choices=('cpu', 'gpu'), default='cpu',
+                      help='JAX platform and PyTorch device (gpu = CUDA)')
+  parser.add_argument('--configs', default='1x128x4,4x256x1',
+                      help='comma-separated STACKSxSIZExBATCH (paper: 4 stacks, 512 px)')
+  parser.add_argument('--features', type=int, default=256)
+  parser.add_argument('--increase', type=int, default=128)
+  parser.add_argument('--depth', type=int, default=4)
+  parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
+                      help='JAX compute dtype (PyTorch runs float32, or autocast bf16 on GPU)')
+  parser.add_argument('--steps', type=int, default=5, help='timed steps (after 2 warm-up)')
+  parser.add_argument('--matmul-size', type=int, default=0,
+                      help='n of the n x n matmul for the peak (default 2048 CPU, 8192 GPU)')
+  parser.add_argument('--no-torch', action='store_true', help='skip the PyTorch side')
+  parser.add_argument('--torch-channels-last', action='store_true',
+                      help='run PyTorch in channels_last memory format')
+  return parser.parse_args()
+
+
+ARGS = parse_args()
+if ARGS.device == 'cpu':
+  os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from artrack_jax.models import hourglass  # noqa: E402
+
+
+def machine() -> str:
+  cpu = platform.processor() or ''
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        if line.startswith('model name'):
+          cpu = line.split(':', 1)[1].strip()
+          break
+  except OSError:
+    pass
+  return (f'cpu: {cpu} ({os.cpu_count()} logical cores); python {platform.python_version()}, '
+          f'jax {jax.__version__}, devices {jax.devices()}\n'
+          f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}')
+
+
+def median_time(fn, steps, warmup=2):
+  """Median wall seconds of ``fn()`` (which must block until its work is done)."""
+  for _ in range(warmup):
+    fn()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def matmul_flops_per_second(n: int, steps: int) -> float:
+  dtype = jnp.bfloat16 if ARGS.dtype == 'bfloat16' else jnp.float32
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
+  f = jax.jit(jnp.dot)
+  seconds = median_time(lambda: f(a, b).block_until_ready(), steps)
+  return 2.0 * n ** 3 / seconds
+
+
+# --------------------------------------------------------------------------------------- JAX
+
+
+def jax_step(stacks, size, batch):
+  """Returns (seconds per step, XLA flops per step, parameter count)."""
+  dtype = jnp.bfloat16 if ARGS.dtype == 'bfloat16' else jnp.float32
+  model = hourglass.StackedHourglass(head_channels=HEAD_CHANNELS, stacks=stacks,
+                                     features=ARGS.features, increase=ARGS.increase,
+                                     depth=ARGS.depth, dtype=dtype)
+  images = jax.random.normal(jax.random.key(0), (batch, size, size, 3))
+  target = jax.random.normal(jax.random.key(1), (stacks, batch, size // 4, size // 4,
+                                                 HEAD_CHANNELS))
+  variables = jax.jit(lambda k: model.init(k, images, train=False))(
+      jax.random.key(2, impl='rbg'))
+  optimizer = optax.adam(2e-4)
+  state = (variables['params'], variables['batch_stats'],
+           optimizer.init(variables['params']))
+
+  def step(state, images, target):
+    params, batch_stats, opt_state = state
+
+    def loss_fn(params):
+      (predictions, _), updates = model.apply(
+          {'params': params, 'batch_stats': batch_stats}, images, train=True,
+          mutable=['batch_stats'])
+      return jnp.mean((predictions - target) ** 2), updates['batch_stats']
+
+    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), batch_stats, opt_state), loss
+
+  compiled = jax.jit(step, donate_argnums=0).lower(state, images, target).compile()
+  cost = compiled.cost_analysis()
+  if isinstance(cost, (list, tuple)):
+    cost = cost[0]
+  flops = float(cost.get('flops', float('nan')))
+  holder = [state]
+
+  def run():
+    holder[0], loss = compiled(holder[0], images, target)
+    loss.block_until_ready()
+
+  seconds = median_time(run, ARGS.steps)
+  count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(variables['params']))
+  return seconds, flops, count
+
+
+# ----------------------------------------------------------------------------------- PyTorch
+
+
+def torch_step(stacks, size, batch):
+  """Returns (seconds per step, parameter count) or raises ImportError without PyTorch."""
+  import torch
+  from torch import nn
+
+  device = 'cuda' if ARGS.device == 'gpu' else 'cpu'
+  if ARGS.device == 'cpu':
+    torch.set_num_threads(os.cpu_count())
+
+  class ConvBNReLU(nn.Sequential):
+    def __init__(self, cin, cout, k=3, stride=1):
+      super().__init__(nn.Conv2d(cin, cout, k, stride, k // 2, bias=False),
+                       nn.BatchNorm2d(cout, momentum=0.1, eps=1e-5), nn.ReLU(inplace=True))
+
+  class Residual(nn.Module):
+    def __init__(self, cin, cout):
+      super().__init__()
+      mid = cout // 2
+      self.bn1, self.conv1 = nn.BatchNorm2d(cin), nn.Conv2d(cin, mid, 1)
+      self.bn2, self.conv2 = nn.BatchNorm2d(mid), nn.Conv2d(mid, mid, 3, padding=1)
+      self.bn3, self.conv3 = nn.BatchNorm2d(mid), nn.Conv2d(mid, cout, 1)
+      self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x):
+      y = self.conv1(torch.relu(self.bn1(x)))
+      y = self.conv2(torch.relu(self.bn2(y)))
+      y = self.conv3(torch.relu(self.bn3(y)))
+      return (self.skip(x) if self.skip is not None else x) + y
+
+  class Hourglass(nn.Module):
+    def __init__(self, depth, f, inc):
+      super().__init__()
+      nf = f + inc
+      self.up1 = ConvBNReLU(f, f)
+      self.low1 = ConvBNReLU(f, nf)
+      self.low2 = Hourglass(depth - 1, nf, inc) if depth > 1 else ConvBNReLU(nf, nf)
+      self.low3 = ConvBNReLU(nf, f)
+
+    def forward(self, x):
+      low = self.low3(self.low2(self.low1(nn.functional.max_pool2d(x, 2))))
+      return self.up1(x) + nn.functional.interpolate(low, scale_factor=2, mode='nearest')
+
+  class Net(nn.Module):
+    def __init__(self):
+      super().__init__()
+      f = ARGS.features
+      self.stem = nn.Sequential(ConvBNReLU(3, 64, 7, 2), Residual(64, 128), nn.MaxPool2d(2),
+                                Residual(128, 128), Residual(128, f))
+      self.hourglasses = nn.ModuleList(
+          [Hourglass(ARGS.depth, f, ARGS.increase) for _ in range(stacks)])
+      self.features = nn.ModuleList(
+          [nn.Sequential(ConvBNReLU(f, f), ConvBNReLU(f, f)) for _ in range(stacks)])
+      self.heads = nn.ModuleList([nn.Conv2d(f, HEAD_CHANNELS, 1) for _ in range(stacks)])
+      self.merge_predictions = nn.ModuleList(
+          [nn.Conv2d(HEAD_CHANNELS, f, 1) for _ in range(stacks - 1)])
+      self.merge_features = nn.ModuleList([nn.Conv2d(f, f, 1) for _ in range(stacks - 1)])
+
+    def forward(self, images):
+      x = self.stem(images)
+      predictions = []
+      for s in range(stacks):
+        y = self.features[s](self.hourglasses[s](x))
+        predictions.append(self.heads[s](y))
+        if s < stacks - 1:
+          x = x + self.merge_predictions[s](predictions[-1]) + self.merge_features[s](y)
+      return torch.stack(predictions)
+
+  torch.manual_seed(0)
+  net = Net().to(device)
+  memory_format = torch.channels_last if ARGS.torch_channels_last else torch.contiguous_format
+  net = net.to(memory_format=memory_format)
+  images = torch.randn(batch, 3, size, size, device=device).to(memory_format=memory_format)
+  target = torch.randn(stacks, batch, HEAD_CHANNELS, size // 4, size // 4, device=device)
+  optimizer = torch.optim.Adam(net.parameters(), lr=2e-4)
+  net.train()
+  use_bf16 = ARGS.dtype == 'bfloat16' and device == 'cuda'
+
+  def run():
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device_type='cuda', dtype=torch.bfloat16, enabled=use_bf16):
+      loss = ((net(images).float() - target) ** 2).mean()
+    loss.backward()
+    optimizer.step()
+    if device == 'cuda':
+      torch.cuda.synchronize()
+    else:
+      loss.item()
+
+  seconds = median_time(run, ARGS.steps)
+  return seconds, sum(p.numel() for p in net.parameters())
+
+
+def main():
+  print(machine())
+  n = ARGS.matmul_size or (8192 if ARGS.device == 'gpu' else 2048)
+  peak = matmul_flops_per_second(n, ARGS.steps)
+  print(f'{n}x{n} {ARGS.dtype} matmul: {peak / 1e9:.1f} GFLOP/s\n')
+  header = (f'{"config":>14} {"JAX ms":>9} {"torch ms":>9} {"torch/JAX":>9} {"GFLOP":>8} '
+            f'{"JAX GF/s":>9} {"torch GF/s":>10} {"JAX %mm":>8} {"torch %mm":>9}')
+  print(header)
+  for spec in ARGS.configs.split(','):
+    stacks, size, batch = (int(v) for v in spec.lower().split('x'))
+    name = f'{stacks}s {size}px b{batch}'
+    seconds, flops, count = jax_step(stacks, size, batch)
+    torch_cols = f'{"-":>9} {"-":>9}'
+    torch_rate = f'{"-":>10}'
+    torch_pct = f'{"-":>9}'
+    note = ''
+    if not ARGS.no_torch:
+      try:
+        torch_seconds, torch_count = torch_step(stacks, size, batch)
+      except ImportError:
+        note = '  (PyTorch not installed: PyTorch side skipped)'
+      else:
+        if torch_count != count:
+          raise RuntimeError(f'{name}: parameter counts differ (JAX {count}, PyTorch '
+                             f'{torch_count}): the two networks are not the same')
+        torch_cols = f'{torch_seconds * 1e3:9.1f} {torch_seconds / seconds:9.2f}'
+        torch_rate = f'{flops / torch_seconds / 1e9:10.1f}'
+        torch_pct = f'{100 * flops / torch_seconds / peak:8.1f}%'
+    print(f'{name:>14} {seconds * 1e3:9.1f} {torch_cols} {flops / 1e9:8.1f} '
+          f'{flops / seconds / 1e9:9.1f} {torch_rate} {100 * flops / seconds / peak:7.1f}% '
+          f'{torch_pct}{note}  [{count / 1e6:.2f}M params]', flush=True)
+  print('\ntorch/JAX > 1 means the JAX step is faster. GFLOP = XLA cost analysis of the JAX '
+        'step (forward + backward + Adam).')
+
+
+if __name__ == '__main__':
+  main()
