@@ -104,7 +104,9 @@ def format_progress(step: int, num_steps: int, steps_per_second: float,
 
   Example: `step 1200/300000 | 3.41 steps/s | loss 0.00213 | lr 2.0e-04 | eta 1d 00:16:40`.
   """
-  parts = [f'step {step}/{num_steps}', f'{steps_per_second:.2f} steps/s']
+  parts = [f'step {step}/{num_steps}']
+  if math.isfinite(steps_per_second):
+    parts.append(f'{steps_per_second:.2f} steps/s')
   if 'loss' in scalars:
     parts.append(f"loss {scalars['loss']:.5g}")
   if 'learning_rate' in scalars:

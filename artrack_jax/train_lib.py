@@ -616,6 +616,25 @@ def initialize_from_previous_stage(state: TrainState, config: ml_collections.Con
                    'stage; leave it empty')
 
 
+class _DropLibraryInfo:
+  """Logging filter: drops INFO records that come from a library's source tree."""
+
+  def __init__(self, fragment: str):
+    self.fragment = fragment
+
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or self.fragment not in record.pathname
+
+
+def quiet_checkpoint_logs() -> None:
+  """Hides Orbax's INFO logs (dozens of lines per save) so the progress lines stay readable.
+
+  Warnings and errors still show. Called by train.py and eval.py.
+  """
+  import logging as python_logging  # pylint: disable=g-import-not-at-top
+  python_logging.getLogger('absl').addFilter(_DropLibraryInfo(f'{os.sep}orbax{os.sep}'))
+
+
 # evaluate_fn(state, step) -> scalar results (written under `val/`).
 EvaluateFn = Callable[['TrainState', int], Mapping[str, float]]
 
@@ -905,8 +924,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
         steps_per_second = ((step - last_log_step) / (now - last_log_time)
                             if step > last_log_step else float('nan'))
         last_log_time, last_log_step = now, step
-        writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()}
-                             | {'train/steps_per_second': steps_per_second})
+        if np.isfinite(steps_per_second):
+          scalars['steps_per_second'] = steps_per_second
+        writer.write_scalars(step, {f'train/{k}': v for k, v in scalars.items()})
         logging.info('%s', metrics_writer_lib.format_progress(step, num_steps, steps_per_second,
                                                               scalars))
 
@@ -958,4 +978,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   index = pipeline.build_index(source, os.path.join(workdir, 'index_train.npz'))
   make_dataset = pipeline.pair_dataset if config.stage == 'temporal' else pipeline.frame_dataset
   train_iter = iter(make_dataset(source, config, 'train', seed=int(config.seed), index=index))
-  return train(config, workdir, trainer, train_iter, make_evaluate_fn(config, workdir))
+  # Stage 3 leaves SpatialNet unchanged, so its AP would not move; TemporalNet is judged by
+  # tracking (artrack_jax.track and the PoseTrack evaluation).
+  evaluate_fn = None if config.stage == 'temporal' else make_evaluate_fn(config, workdir)
+  return train(config, workdir, trainer, train_iter, evaluate_fn)

@@ -42,4 +42,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.eval_batches = 1          # validation batches per evaluation
   c.decode.flip_test = False
   c.decode.top_k = 8
+  c.data.builder_config = 'tiny_64'  # synthetic_posetrack: 3/2/2 clips x 8 frames at 64 px
   return c

@@ -1,0 +1,50 @@
+"""CPU quick start: SpatialNet (stage 1) on the synthetic benchmark at 128 px.
+
+Run:  python train.py --config configs/quickstart.py --workdir /tmp/artrack_quickstart
+
+A 1-stack hourglass (64 features, 3 levels) on `synthetic_posetrack/small_128` (100 training
+clips, generated on first use), batch 4, 1200 steps of Adam at 1e-3 then 1e-4: sized to train
+in about 15 minutes on 2 CPU cores (the data set is generated on the first run, a few minutes
+more). The validation AP (`val/AP` in workdir/metrics.jsonl) is logged every 400 steps.
+Then: configs/quickstart_pgg.py (stage 2) and configs/quickstart_temporal.py (stage 3).
+"""
+import importlib.util
+import pathlib
+
+import ml_collections
+
+
+def _load_sibling(name: str):
+  """Imports another file of configs/ (a directory of files, not a package) by path."""
+  path = pathlib.Path(__file__).with_name(f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = _load_sibling('default').get_config()
+  c.data.builder_config = 'small_128'   # 100 / 20 / 20 clips x 24 frames at 128 px
+  c.data.image_size = 128               # output maps 32 x 32
+  c.data.max_people = 10                # the synthetic clips have 1-10 people
+  c.model.stacks = 1
+  c.model.features = 64
+  c.model.increase = 32
+  c.model.depth = 3                     # 32 -> 16 -> 8 -> 4
+  c.model.he_dim = 256
+  c.model.he_channels = 64
+  c.pgg.num_slots = 1024                # every pixel of a 32 x 32 map
+  # A short run needs a larger step than the paper's 2e-4 over 250k iterations.
+  c.optim.learning_rate = 1e-3
+  c.optim.final_learning_rate = 1e-4
+  c.optim.decay_step = 900
+  c.train.batch_size = 4
+  c.train.num_steps = 1200
+  c.train.log_every = 50
+  c.train.eval_every = 400
+  c.train.eval_batches = 10             # 80 validation frames (eval batch 8)
+  c.train.eval_batch_size = 8
+  c.train.checkpoint_every = 200
+  c.train.keep_checkpoints = 2
+  return c
