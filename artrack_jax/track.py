@@ -12,22 +12,21 @@ Three layers:
 1. ``track_video(frames, infer_fn, config)``: host side. ``infer_fn(frame)`` gives the frame's
    ``PoseObservation`` list (or ``FrameObservations`` with the backward TIE); the tracker assigns
    ids; the result is a ``data.types.Sequence``.
-2. ``NetworkInference``: the ``infer_fn`` of a trained model: letterbox, SpatialNet (+ flip
-   test), bottom-up decoding, and with a TemporalNet checkpoint the human embeddings and both
-   TIE maps, everything mapped back to the frame's pixels. ``load_inference_fn(workdir,
-   config)`` restores it from a training workdir.
+2. ``NetworkInference``: the ``infer_fn`` of a trained model (``inference.InferenceModel``):
+   letterbox, SpatialNet (+ flip / multi-scale test), bottom-up decoding, and with a
+   TemporalNet checkpoint the human embeddings and both TIE maps, everything mapped back to
+   the frame's pixels. ``load_inference_fn(workdir, config)`` restores it from a training
+   workdir.
 3. ``main``: I/O and the command line.
 """
 from __future__ import annotations
 
 import argparse
-import functools
 import importlib.util
 import json
 import logging
 import os
 import sys
-import types as types_ns
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -123,33 +122,6 @@ def _output_to_image(height: int, width: int, size: int, stride: float) -> np.nd
   return (in_to_frame @ out_to_in)[:2]
 
 
-@functools.lru_cache(maxsize=4)
-def _network_functions(model_json: str, skeleton: str) -> types_ns.SimpleNamespace:
-  """Jitted SpatialNet / HE / TVF functions of one model config, shared by every
-  ``NetworkInference`` of that config so that a second video does not compile again."""
-  import jax  # pylint: disable=g-import-not-at-top
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from artrack_jax.models import spatialnet, temporalnet  # pylint: disable=g-import-not-at-top
-  config = ml_collections.ConfigDict(dict(
-      model=ml_collections.ConfigDict(json.loads(model_json)),
-      data=ml_collections.ConfigDict(dict(skeleton=skeleton))))
-  spatial = spatialnet.from_config(config)
-  temporal = temporalnet.from_config(config)
-
-  def spatial_fn(variables, images):
-    out = spatial.apply(variables, images, train=False)
-    # Inference reads the last stack (docs/design.md); the aux maps only serve training.
-    return {k: (v if k == 'features' else v[-1]) for k, v in out.items() if k != 'aux'}
-
-  return types_ns.SimpleNamespace(
-      spatial=jax.jit(spatial_fn),
-      he=jax.jit(lambda v, f, b: temporal.apply(
-          v, f, b, method=temporalnet.TemporalNet.human_embedding)),
-      tvf=jax.jit(lambda v, *maps: temporal.apply(
-          v, *maps, train=False, method=temporalnet.TemporalNet.temporal_vector_fields)),
-      boxes=temporalnet.boxes_from_keypoints)
-
-
 def _pixel_grid(h: int, w: int) -> np.ndarray:
   """[h, w, 2] (x, y) of each output pixel centre."""
   return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)),
@@ -159,98 +131,101 @@ def _pixel_grid(h: int, w: int) -> np.ndarray:
 class NetworkInference:
   """``infer_fn`` of trained networks: frame -> FrameObservations.
 
+  Per frame: letterbox to ``config.data.image_size``; SpatialNet; bottom-up decoding
+  (``grouping.decode``); with TemporalNet, the human embeddings of the decoded poses and the TIE
+  maps of the pair (previous frame, this frame), sampled at the joints (forward TIE at this
+  frame's joints, backward TIE at the previous frame's). Keypoints, SIE and TIE values are
+  mapped back to the frame's pixels.
+
   Test-time augmentation follows ``config.decode``: ``flip_test`` (the mirrored image too,
   ``decode.merge_flip``) and ``scales`` (the frame letterboxed at each scale times
   ``image_size``, maps merged at the scale-1 output size, ``decode.merge_scales``; one compile
-  per scale).
+  per scale). TemporalNet reads the scale-1, unflipped maps it was trained on.
 
   Args:
-    config: the full config the networks were trained with (``model``, ``data``, ``decode``).
-    spatial_variables: SpatialNet ``{'params', 'batch_stats'}``.
-    temporal_variables: TemporalNet ``{'params', 'batch_stats'}``, or None (then observations
-      carry no HE/TIE and only ``oks``/``iou``/``ke``/``ke_sie`` can track).
+    model: an ``inference.InferenceModel`` (``inference.restore(workdir, config)``).
+    config: the config to decode with (default: the model's).
   """
 
-  def __init__(self, config, spatial_variables, temporal_variables=None):
-    self.config = config
-    self.skeleton = skeletons_lib.get(config.data.skeleton)
-    self.size = int(config.data.image_size)
-    self.flip_test = bool(config.decode.get('flip_test', False))
-    self.max_people = int(config.decode.get('max_people', 30))
-    self._spatial_variables = spatial_variables
-    self._temporal_variables = temporal_variables
-    self.has_temporal = temporal_variables is not None
-    self.scales = tuple(float(x) for x in config.decode.get('scales', (1.0,)))
+  def __init__(self, model, config=None):
+    self.model = model
+    self.config = config if config is not None else model.config
+    self.skeleton = skeletons_lib.get(self.config.data.skeleton)
+    self.size = int(self.config.data.image_size)
+    self.flip_test = bool(self.config.decode.get('flip_test', False))
+    self.max_people = int(self.config.decode.get('max_people', 30))
+    self.scales = tuple(float(x) for x in self.config.decode.get('scales', (1.0,)))
     if 1.0 not in self.scales:
       raise ValueError(f'config.decode.scales = {self.scales} must include 1.0 (the scale '
                        'whose maps TemporalNet reads and whose pixels the poses are in)')
     # Input sides must be multiples of the hourglass's total downsampling.
-    self._multiple = 4 * 2 ** int(config.model.depth)
+    self._multiple = 4 * 2 ** int(self.config.model.depth)
     if self.size % self._multiple:
       raise ValueError(f'config.data.image_size = {self.size} is not a multiple of '
-                       f'{self._multiple} (output stride 4, hourglass depth {config.model.depth})')
-    self._fns = _network_functions(config.model.to_json(), config.data.skeleton)
+                       f'{self._multiple} (output stride 4, hourglass depth '
+                       f'{self.config.model.depth})')
+    self._previous = None
+
+  @property
+  def has_temporal(self) -> bool:
+    return self.model.has_temporal
+
+  def reset(self):
+    """Forgets the previous frame (call between videos)."""
     self._previous = None
 
   def _input_size(self, scale: float) -> int:
     """Network input side for a test scale, rounded to the nearest allowed size."""
     return max(self._multiple, int(round(self.size * scale / self._multiple)) * self._multiple)
 
-  def reset(self):
-    """Forgets the previous frame (call between videos)."""
-    self._previous = None
+  def _spatial(self, frame: np.ndarray):
+    """Decoding maps (TTA merged) and the scale-1 unflipped maps for TemporalNet."""
+    from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
+    height, width = frame.shape[:2]
+    keys = ('heatmaps', 'ke', 'sie')
+    per_scale, base = [], None
+    for scale in self.scales:
+      size = self._input_size(scale)
+      image = augment.normalize_image(
+          augment.warp_image(frame, augment.frame_matrix(height, width, size), size))[None]
+      if self.flip_test:
+        image = np.concatenate([image, image[:, :, ::-1]], axis=0)
+      out = {k: np.asarray(v) for k, v in self.model.spatial_infer(image).items()
+             if k != 'aux'}
+      maps = {k: out[k][:1] for k in keys}
+      if self.flip_test:
+        maps = decode_lib.merge_flip(maps, {k: out[k][1:] for k in keys}, self.skeleton)
+      per_scale.append(maps)
+      if scale == 1.0 and base is None:
+        base = {k: out[k][:1] for k in ('features', 'heatmaps', 'sie')}
+    h, w = base['heatmaps'].shape[1:3]
+    maps = per_scale[0] if len(per_scale) == 1 else decode_lib.merge_scales(per_scale, (h, w))
+    return maps, base
 
   def __call__(self, frame: np.ndarray) -> FrameObservations:
-    from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
     frame = np.asarray(frame)
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
       raise ValueError(f'NetworkInference: frame must be uint8 [H, W, 3], got {frame.dtype} '
                        f'{frame.shape}')
     height, width = frame.shape[:2]
-    per_scale = []
-    for scale in self.scales:
-      size = self._input_size(scale)
-      image = augment.normalize_image(
-          augment.warp_image(frame, augment.frame_matrix(height, width, size), size))
-      images = image[None]
-      if self.flip_test:
-        images = np.concatenate([images, images[:, :, ::-1]], axis=0)
-      scale_out = {k: np.asarray(v) for k, v in self._fns.spatial(self._spatial_variables,
-                                                                   images).items()}
-      scale_sie = _pixel_grid(*scale_out['svf'].shape[1:3]) - scale_out['svf']  # SIE = p - SVF
-      maps = dict(heatmaps=scale_out['heatmaps'][:1], ke=scale_out['ke'][:1],
-                  sie=scale_sie[:1])
-      if self.flip_test:
-        maps = decode_lib.merge_flip(
-            maps, dict(heatmaps=scale_out['heatmaps'][1:], ke=scale_out['ke'][1:],
-                       sie=scale_sie[1:]), self.skeleton)
-      per_scale.append(maps)
-      if scale == 1.0:
-        # TemporalNet and every coordinate use the scale-1 maps.
-        out, sie = scale_out, scale_sie
-    h, w = out['heatmaps'].shape[1:3]
-    grid = _pixel_grid(h, w)
-    maps = per_scale[0] if len(per_scale) == 1 else decode_lib.merge_scales(per_scale, (h, w))
+    maps, base = self._spatial(frame)
+    h = base['heatmaps'].shape[1]
     poses = decode_lib.decode(maps, self.config.decode, self.skeleton)[0]
     to_image = _output_to_image(height, width, self.size, self.size / h)
+    to_img = lambda xy: decode_lib.apply_affine(xy, to_image).astype(np.float32)
     keypoints_out = (np.stack([p['keypoints'] for p in poses]) if poses
                      else np.zeros((0, self.skeleton.num_joints, 3), np.float32))
 
-    he = tie_fwd_map = tie_bwd_map = None
+    he = tie_fwd = tie_bwd = previous_keypoints = None
     if self.has_temporal:
-      he = self._human_embeddings(out['features'][:1], keypoints_out)
-      current = dict(features=out['features'][:1], heatmaps=out['heatmaps'][:1], sie=sie[:1])
+      he = self._human_embeddings(base['features'], keypoints_out)
       if self._previous is not None:
-        prev = self._previous
-        tvf_fwd, tvf_bwd = self._fns.tvf(
-            self._temporal_variables, prev['features'], current['features'], prev['heatmaps'],
-            current['heatmaps'], prev['sie'], current['sie'])
-        tie_fwd_map = grid - np.asarray(tvf_fwd)[0]                        # TIE = pixel - TVF
-        tie_bwd_map = grid - np.asarray(tvf_bwd)[0]
-      previous_keypoints = (self._previous or {}).get('keypoints')
-      self._previous = dict(current, keypoints=keypoints_out)
+        tie = {k: np.asarray(v)[0] for k, v in
+               self.model.temporal_infer(self._previous['maps'], base).items()}
+        tie_fwd, tie_bwd = tie['tie_fwd'], tie['tie_bwd']        # [h, w, 2] output pixels
+        previous_keypoints = self._previous['keypoints']
+      self._previous = dict(maps=base, keypoints=keypoints_out)
 
-    to_img = lambda xy: decode_lib.apply_affine(xy, to_image).astype(np.float32)
     observations = []
     for k, pose in enumerate(poses):
       kp = pose['keypoints']
@@ -261,75 +236,93 @@ class NetworkInference:
           center=to_img(pose['center']),
           he=None if he is None else he[k],
           sie=to_img(similarity_lib.sample_at_joints(maps['sie'][0], kp)),
-          tie=None if tie_fwd_map is None else to_img(
-              similarity_lib.sample_at_joints(tie_fwd_map, kp))))
+          tie=None if tie_fwd is None else to_img(similarity_lib.sample_at_joints(tie_fwd, kp))))
     tie_backward = None
-    if tie_bwd_map is not None:
-      tie_backward = np.stack([to_img(similarity_lib.sample_at_joints(tie_bwd_map, kp))
-                               for kp in previous_keypoints]) if len(previous_keypoints) else \
-          np.zeros((0, self.skeleton.num_joints, 2), np.float32)
+    if tie_bwd is not None:
+      tie_backward = np.zeros((len(previous_keypoints), self.skeleton.num_joints, 2),
+                              np.float32)
+      for k, kp in enumerate(previous_keypoints):
+        tie_backward[k] = to_img(similarity_lib.sample_at_joints(tie_bwd, kp))
     return FrameObservations(observations, tie_backward)
 
   def _human_embeddings(self, features: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """HE [K, E] of the decoded poses (boxes padded to ``max_people`` for one compile)."""
+    """HE [K, E] of the decoded poses (padded to ``max_people`` people: one compile)."""
     k, j = keypoints.shape[:2]
     padded = np.zeros((1, self.max_people, j, 3), np.float32)
     padded[0, :k] = keypoints[:self.max_people]
-    valid = padded[..., 2] > 0
-    boxes, _ = self._fns.boxes(padded, valid)
-    return np.asarray(self._fns.he(self._temporal_variables, features, boxes))[0, :k]
+    return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
 
 
 def load_inference_fn(workdir: str, config, step: int | None = None) -> NetworkInference:
   """``NetworkInference`` from a training workdir's checkpoint.
 
-  A stage-3 ('temporal') checkpoint holds TemporalNet as its trained variables and the frozen
-  SpatialNet as ``frozen``; a stage-1/2 checkpoint holds SpatialNet only.
+  A stage-3 ('temporal') checkpoint holds TemporalNet (trained) and the SpatialNet it was
+  trained on (frozen); a stage-1/2 checkpoint holds SpatialNet only. The variables are checked
+  against the config's models (a clear error naming the workdir when they differ) and placed
+  on the device once.
 
   Raises:
-    ValueError: the checkpoint has no TemporalNet but ``config.track.similarity`` needs one.
+    FileNotFoundError: no checkpoint.
+    ValueError: variables that do not fit ``config.model``, or a SpatialNet-only checkpoint
+      while ``config.track.similarity`` needs TemporalNet.
   """
-  from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from artrack_jax import inference, train_lib  # pylint: disable=g-import-not-at-top
   saved = train_lib.load_trained_variables(workdir, step)
+  what = f'{workdir} (step {saved["step"]})'
   trained = {'params': saved['params'], 'batch_stats': saved['batch_stats']}
-  if saved['frozen']:
-    frozen = saved['frozen']
-    if 'params' not in frozen:
-      raise ValueError(f'{workdir}: checkpoint step {saved["step"]}: frozen variables lack '
-                       '"params" (expected the SpatialNet variables of a temporal stage)')
-    spatial = {'params': frozen['params'], 'batch_stats': frozen.get('batch_stats', {})}
-    temporal = trained
-  else:
-    spatial, temporal = trained, None
+  spatial, temporal = (saved['frozen'], trained) if saved['frozen'] else (trained, None)
   if temporal is None and config.track.similarity in TEMPORAL_SIMILARITIES:
-    raise ValueError(f'{workdir}: checkpoint step {saved["step"]} holds SpatialNet only, but '
-                     f'track.similarity = {config.track.similarity!r} needs TemporalNet; train '
-                     'stage 3 or pass --similarity oks|iou|ke|ke_sie')
-  logger.info('restored %s step %d (%s)', workdir, saved['step'],
+    raise ValueError(f'{what}: the checkpoint holds SpatialNet only, but track.similarity = '
+                     f'{config.track.similarity!r} needs TemporalNet; train stage 3 or pass '
+                     '--similarity oks|iou|ke|ke_sie')
+  model = inference.InferenceModel(config, spatial, temporal)
+  size = int(config.data.image_size)
+  h, j = size // 4, skeletons_lib.get(config.data.skeleton).num_joints
+  expected = jax.eval_shape(lambda: model.spatial_model.init(
+      jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False))
+  model.spatial_variables = jax.device_put(train_lib.conform_variables(
+      spatial, {'params': expected['params'], 'batch_stats': expected.get('batch_stats', {})},
+      f'{what} SpatialNet'))
+  if temporal is not None:
+    z = lambda *shape: jnp.zeros(shape)
+    maps = (z(1, h, h, config.model.features), z(1, h, h, config.model.features),
+            z(1, h, h, j), z(1, h, h, j), z(1, h, h, 2), z(1, h, h, 2), z(1, 1, 4), z(1, 1, 4))
+    expected = jax.eval_shape(lambda: model.temporal_model.init(
+        jax.random.key(0), *maps, train=False))
+    model.temporal_variables = jax.device_put(train_lib.conform_variables(
+        temporal, {'params': expected['params'],
+                   'batch_stats': expected.get('batch_stats', {})}, f'{what} TemporalNet'))
+  logger.info('restored %s: %s', what,
               'SpatialNet + TemporalNet' if temporal is not None else 'SpatialNet')
-  return NetworkInference(config, spatial, temporal)
+  return NetworkInference(model, config)
 
 
 # ----------------------------------------------------------------------------------------------
 # 3. Command line.
 
 def load_config(path: str | None):
-  """``get_config()`` of a config file (default: configs/default.py's values)."""
+  """A config from a ``configs/*.py`` file (its ``get_config()``) or a workdir's
+  ``config.json``; configs/default.py when ``path`` is None."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
   if path is None:
-    return _default_config()
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return load_config(os.path.join(here, 'configs', 'default.py'))
   if not os.path.isfile(path):
     raise FileNotFoundError(f'{path}: no such config file')
+  if path.endswith('.json'):
+    with open(path, encoding='utf-8') as f:
+      try:
+        return ml_collections.ConfigDict(json.load(f))
+      except json.JSONDecodeError as e:
+        raise ValueError(f'{path}: not valid JSON ({e})') from e
   spec = importlib.util.spec_from_file_location('artrack_track_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   if not hasattr(module, 'get_config'):
     raise ValueError(f'{path}: defines no get_config()')
   return module.get_config()
-
-
-def _default_config():
-  here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  return load_config(os.path.join(here, 'configs', 'default.py'))
 
 
 def _workdir_and_step(args) -> tuple[str, int | None]:
@@ -351,8 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
   model.add_argument('--checkpoint', help='one checkpoint: WORKDIR/checkpoints/<step>')
   parser.add_argument('--video', required=True, help='video file or folder of frames')
   parser.add_argument('--out', required=True, help='output folder')
-  parser.add_argument('--config', help='config file the model was trained with '
-                      '(default configs/default.py)')
+  parser.add_argument('--config', help='config the model was trained with: a configs/*.py '
+                      'file or a config.json (default: the workdir\'s config.json, else '
+                      'configs/default.py)')
   parser.add_argument('--similarity', choices=similarity_lib.SIMILARITIES,
                       help='override config.track.similarity')
   parser.add_argument('--fps', type=float, help='frame rate of a frame folder (default 25)')
@@ -374,12 +368,17 @@ def run(args, infer_fn: InferFn | None = None, config=None) -> types.Sequence:
   """The command's work; ``infer_fn``/``config`` replace the checkpoint (tests, notebooks)."""
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   source = video_io.open_video(args.video, fps=args.fps)
+  if infer_fn is None:
+    workdir, step = _workdir_and_step(args)
   if config is None:
-    config = load_config(args.config)
+    path = args.config
+    if path is None and infer_fn is None and os.path.isfile(os.path.join(workdir,
+                                                                          'config.json')):
+      path = os.path.join(workdir, 'config.json')   # written by train_lib.train_and_evaluate
+    config = load_config(path)
   if args.similarity:
     config.track.similarity = args.similarity
   if infer_fn is None:
-    workdir, step = _workdir_and_step(args)
     infer_fn = load_inference_fn(workdir, config, step)
   os.makedirs(args.out, exist_ok=True)
   skeleton = skeletons_lib.get(config.data.skeleton)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artrack_jax import skeletons, track, video_io, visualize
+from artrack_jax import inference, skeletons, track, video_io, visualize
 from artrack_jax.data import formats
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
@@ -298,7 +298,7 @@ def tiny(tmp_path_factory):
 
 def test_network_inference_observations(tiny):
   _, config, spatial, temporal = tiny
-  infer = track.NetworkInference(config, spatial, temporal)
+  infer = track.NetworkInference(inference.InferenceModel(config, spatial, temporal))
   rng = np.random.default_rng(1)
   previous = None
   for t in range(3):
@@ -324,17 +324,18 @@ def test_network_inference_observations(tiny):
   # Two identical scales average to the single-scale heatmaps and SIE: the same poses when
   # grouping by SIE (the concatenated tags are twice as long, which changes KE distances).
   frame = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
-  single = track.NetworkInference(dict_config(config, decode=dict(use_ke=False)), spatial,
-                                  temporal)(frame).observations
-  twice = track.NetworkInference(dict_config(config, decode=dict(scales=(1.0, 1.0),
-                                                                 use_ke=False)),
-                                 spatial, temporal)(frame).observations
+  model = inference.InferenceModel(config, spatial, temporal)
+  single = track.NetworkInference(model, dict_config(config, decode=dict(use_ke=False)))(
+      frame).observations
+  twice = track.NetworkInference(
+      model, dict_config(config, decode=dict(scales=(1.0, 1.0), use_ke=False)))(
+          frame).observations
   assert len(single) == len(twice)
   for a, b in zip(single, twice):
     np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-5)
     assert b.tag.shape == (4,)
   with pytest.raises(ValueError, match='scales'):
-    track.NetworkInference(dict_config(config, decode=dict(scales=(0.5,))), spatial, temporal)
+    track.NetworkInference(model, dict_config(config, decode=dict(scales=(0.5,))))
 
 
 def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
@@ -356,9 +357,11 @@ def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
   save(tmp_path / 'spatial', spatial['params'], spatial['batch_stats'], {})
   video = tmp_path / 'walk.mp4'
   video_io.write_video(video, _pattern_frames(3, 40, 60), fps=10)
+  # The workdir's config.json (as train_and_evaluate writes it) is the default config.
+  (tmp_path / 'temporal' / 'config.json').write_text(config.to_json_best_effort())
   out = tmp_path / 'out'
   code = track.main(['--checkpoint', str(tmp_path / 'temporal' / 'checkpoints' / '3'),
-                     '--video', str(video), '--out', str(out), '--config', config_path])
+                     '--video', str(video), '--out', str(out)])
   assert code == 0, capsys.readouterr().err
   seq = formats.read_posetrack18(out / 'walk.json')
   assert len(seq.frames) == 3 and all(fr.people for fr in seq.frames)
@@ -371,6 +374,10 @@ def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
   infer = track.load_inference_fn(str(tmp_path / 'spatial'),
                                   dict_config(config, similarity='oks'))
   assert not infer.has_temporal
+  other = config.copy_and_resolve_references()
+  other.model.he_dim = 4
+  with pytest.raises(ValueError, match='temporal.*TemporalNet.*shape'):
+    track.load_inference_fn(str(tmp_path / 'temporal'), other)
   code = track.main(['--workdir', str(tmp_path / 'nowhere'), '--video', str(video), '--out',
                      str(tmp_path / 'o4'), '--config', config_path])
   assert code != 0 and 'nowhere' in capsys.readouterr().err
