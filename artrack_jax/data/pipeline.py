@@ -37,7 +37,9 @@ Hosts. Each host reads the entries ``shard_index::shard_count`` (default
 ``jax.process_index()::jax.process_count()``) and yields batches of
 ``global_batch // shard_count`` examples. ``config.data.num_workers > 0`` moves the work into
 that many worker processes (``mp_prefetch``); 0 keeps it in the calling process, where
-``config.data.read_threads`` threads (default 2) prepare examples.
+``config.data.read_threads`` threads (default 2) prepare examples. Workers are spawned
+processes that re-import the calling script, so scripts need an ``if __name__ == '__main__':``
+guard; close the iterator (``it.close()``) to stop them.
 """
 from __future__ import annotations
 
