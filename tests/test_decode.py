@@ -247,6 +247,9 @@ def test_bad_input_errors():
   with pytest.raises(ValueError, match='ke'):
     decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, J)), sie=np.zeros((1, 4, 4, 2))),
                       _config(), SK)
+  with pytest.raises(ValueError, match='at least one of'):
+    decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, J)), ke=np.zeros((1, 4, 4, J)),
+                           sie=np.zeros((1, 4, 4, 2))), _config(use_ke=False, use_sie=False), SK)
   with pytest.raises(ValueError, match='joints'):
     decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, 3)), ke=np.zeros((1, 4, 4, 3)),
                            sie=np.zeros((1, 4, 4, 2))), _config(), SK)
