@@ -61,7 +61,8 @@ def _oracle(kp, out_size, sigma=2.0):
       pix[k, j] = px, py
       if kp[k, j, 2] > 0 and 0 <= px < out_size and 0 <= py < out_size:
         valid[k, j] = True
-        heat[..., j] = np.maximum(heat[..., j], np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / sigma ** 2))
+        gauss = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / sigma ** 2)
+        heat[..., j] = np.maximum(heat[..., j], gauss)
   centers = np.zeros((n, 2))
   for k in range(n):
     if valid[k].any():
@@ -88,7 +89,8 @@ def test_encode_frame_matches_oracle():
   assert t['heatmaps'].shape == (16, 16, J) and t['heatmaps'].dtype == np.float32
   np.testing.assert_array_equal(t['joint_valid'], valid.astype(np.float32))
   np.testing.assert_array_equal(t['person_valid'], [1, 1, 1, 0])
-  np.testing.assert_array_equal(t['joint_index'], np.where(valid, pix[..., 1] * 16 + pix[..., 0], 0))
+  np.testing.assert_array_equal(t['joint_index'],
+                                np.where(valid, pix[..., 1] * 16 + pix[..., 0], 0))
   np.testing.assert_allclose(t['centers'], centers, atol=1e-5)
   svf = np.where(valid[..., None], pix - centers[:, None], 0)
   np.testing.assert_allclose(t['svf_target'], svf, atol=1e-5)
