@@ -103,8 +103,8 @@ def render_frame(image: np.ndarray, frame: types.Frame, skeleton: skeletons_lib.
   """Draws a tracked frame's people (colour = track id)."""
   if not frame.people:
     return np.asarray(image)
-  keypoints = np.stack([np.concatenate([p.keypoints[:, :2], p.keypoints[:, 2:3]], axis=-1)
-                        for p in frame.people])
+  # v (1 on found joints) serves as the drawing score.
+  keypoints = np.stack([p.keypoints for p in frame.people])
   return visualize.draw_poses(image, keypoints, [p.track_id for p in frame.people], skeleton,
                               labels=labels)
 
@@ -120,12 +120,6 @@ def _output_to_image(height: int, width: int, size: int, stride: float) -> np.nd
                         [0.0, 0.0, 1.0]])
   in_to_frame = augment.invert_affine(augment.frame_matrix(height, width, size))
   return (in_to_frame @ out_to_in)[:2]
-
-
-def _pixel_grid(h: int, w: int) -> np.ndarray:
-  """[h, w, 2] (x, y) of each output pixel centre."""
-  return np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)),
-                  axis=-1)
 
 
 class NetworkInference:
