@@ -21,6 +21,7 @@ def get_config() -> ml_collections.ConfigDict:
   d.sigma = 2.0                 # Eq. 1
   d.max_frame_gap = 5           # TemporalNet pairs |t - t'| <= 5
   d.num_workers = 0             # Grain worker processes (0: in the main process)
+  d.read_threads = 2            # Grain read threads per process
   d.augment = ml_collections.ConfigDict(dict(
       scale_min=0.75, scale_max=1.25, rotation=30.0, translation=0.1, flip=0.5))
 
