@@ -53,7 +53,7 @@ class _Track:
   track_id: int
   observation: PoseObservation
   last_seen: int
-  he_sum: np.ndarray | None
+  he_sum: np.ndarray | None               # [E] sum of the unit HEs seen (re-identification)
   tie_backward: np.ndarray | None = None   # [J, 2] T' at the last pose, set for frame t
 
 
@@ -62,9 +62,10 @@ def _get(config, key, default):
   return getter(key, default) if getter is not None else getattr(config, key, default)
 
 
-def _normalise(v: np.ndarray) -> np.ndarray:
-  v = np.asarray(v, np.float64)
-  return v / max(float(np.linalg.norm(v)), 1e-12)
+def _unit_rows(vectors: list[np.ndarray]) -> np.ndarray:
+  """[N, E] float32 L2-normalised rows (one product for the whole frame)."""
+  m = np.asarray(vectors, np.float32)
+  return m / np.maximum(np.sqrt((m * m).sum(-1, keepdims=True)), 1e-12)
 
 
 class Tracker:
@@ -169,9 +170,10 @@ class Tracker:
     # Re-identification of lost tracks by human embedding.
     left = [i for i in range(len(observations)) if i not in assigned]
     reid_tracks = [t for t in lost if t.he_sum is not None]
-    if left and reid_tracks and all(observations[i].he is not None for i in left):
-      current = np.stack([_normalise(observations[i].he) for i in left])
-      cost = similarity_lib.he_cost(current, np.stack([t.he_sum for t in reid_tracks]))
+    has_he = bool(observations) and all(o.he is not None for o in observations)
+    he_unit = _unit_rows([o.he for o in observations]) if has_he else None
+    if left and reid_tracks and has_he:
+      cost = similarity_lib.he_cost(he_unit[left], np.stack([t.he_sum for t in reid_tracks]))
       for r, c in self._match(cost, self.reid_cost):
         assigned[left[r]] = reid_tracks[c]
 
@@ -185,9 +187,8 @@ class Tracker:
         self._tracks.append(track)
       track.observation = obs
       track.last_seen = frame_index
-      if obs.he is not None:
-        he = _normalise(obs.he)
-        track.he_sum = he if track.he_sum is None else track.he_sum + he
+      if he_unit is not None:
+        track.he_sum = he_unit[i] if track.he_sum is None else track.he_sum + he_unit[i]
       ids[i] = track.track_id
       frame_tracks.append(track)
     self._last_tracks = frame_tracks
