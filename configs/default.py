@@ -76,6 +76,8 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.decode = dc = ml_collections.ConfigDict()
   dc.top_k = 30
+  dc.nms_kernel = 3             # max-pool NMS window (AE: 3, mmpose: 5)
+  dc.refine = True              # fill missing joints from the whole map (AE's refine)
   dc.det_threshold = 0.1
   dc.tag_threshold = 1.0
   dc.use_ke = True
@@ -89,7 +91,9 @@ def get_config() -> ml_collections.ConfigDict:
   tr.similarity = 'he_tie'      # oks, iou, ke, ke_sie, he, tie, he_tie
   tr.lambda_he = 3.0
   tr.lambda_tie = 1.0
-  tr.new_track_cost = 1.0
+  tr.new_track_cost = 1.0       # costs are scaled so that 1.0 is the new-track gate
+  tr.reid_cost = 1.0            # gate for re-identifying a lost track by HE
+  tr.tag_threshold = 1.0        # KE tag distance scale for the 'ke'/'ke_sie' options
   tr.max_missed = 0
   tr.reid_window = 30
 
