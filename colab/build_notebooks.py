@@ -1,0 +1,497 @@
+"""Writes colab/quickstart.ipynb and colab/real_data.ipynb (outputs stripped).
+
+  python colab/build_notebooks.py          # rewrite both notebooks
+  python colab/build_notebooks.py --check  # exit 1 when a committed notebook is out of date
+
+The notebooks only call the package (`artrack_jax`) and the config files in `configs/`;
+tests/test_notebooks.py runs the quick start at tiny size and checks the real-data notebook's
+references.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+import textwrap
+
+import nbformat
+from nbformat import v4
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+_METADATA = {
+    'kernelspec': {'display_name': 'Python 3', 'language': 'python', 'name': 'python3'},
+    'language_info': {'name': 'python'},
+    'accelerator': 'GPU',
+    'colab': {'provenance': []},
+}
+
+
+def _md(text: str):
+  return v4.new_markdown_cell(textwrap.dedent(text).strip())
+
+
+def _code(*parts: str):
+  """A code cell of the parts (each dedented on its own), separated by blank lines."""
+  return v4.new_code_cell('\n\n'.join(textwrap.dedent(part).strip() for part in parts))
+
+
+# Shared by both notebooks: install from the clone unless the package is importable already.
+_INSTALL = _code('''
+    import importlib.util
+    import pathlib
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec('artrack_jax') is None:
+      # Run from the clone's root or its colab/ folder (Colab: `%cd` into the clone first).
+      ROOT = next((p for p in (pathlib.Path.cwd(), pathlib.Path.cwd().parent)
+                   if (p / 'pyproject.toml').is_file() and (p / 'artrack_jax').is_dir()), None)
+      if ROOT is None:
+        raise FileNotFoundError(f'{pathlib.Path.cwd()} is not inside a clone of artrack-jax: '
+                                'clone the repository and run this notebook from it')
+      subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e', str(ROOT)], check=True)
+      sys.path.insert(0, str(ROOT))  # this kernel started before the install
+    ''')
+
+# Shared: config files are a directory of modules (configs/*.py), loaded by path like train.py.
+_CONFIG_LOADER = '''
+    CONFIG_DIR = pathlib.Path(train_lib.__file__).resolve().parents[1] / 'configs'
+
+
+    def config_module(name):
+      """configs/<name>.py as a module (its get_config(), and to_pgg / to_temporal)."""
+      spec = importlib.util.spec_from_file_location(f'configs_{name}', CONFIG_DIR / f'{name}.py')
+      module = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(module)
+      return module
+    '''
+
+
+def quickstart() -> nbformat.NotebookNode:
+  cells = [
+      _md('''
+          # artrack-jax quick start
+
+          Multi-person articulated tracking with spatial and temporal embeddings (Jin et al.,
+          CVPR 2019) in JAX/Flax, end to end on the embedded synthetic video benchmark:
+
+          1. build the synthetic data set (TFDS, generated locally) and look at its annotations;
+          2. train the three stages: SpatialNet (heatmaps, KE, SVF/SIE, ordinal maps), the
+             Pose-Guided Grouping fine-tuning, and TemporalNet (HE, TIE);
+          3. look at the maps the paper shows (Fig. 1(c), 3, 4) and at the effect of PGG;
+          4. decode poses, track the validation clips, and evaluate (COCO-style AP and the
+             PoseTrack AP / MOTA tables).
+
+          **In Colab:** clone this repository into the Colab machine, `%cd` into the clone and
+          run this notebook from there; the next cell installs the package from the clone. With
+          a GPU runtime the quick-start configs train in a few minutes; on a CPU about half an
+          hour. Every cell calls the `artrack_jax` package: nothing here is specific to the
+          notebook.
+          '''),
+      _INSTALL,
+      _md('''
+          ## Parameters
+
+          `TINY` (the environment variable `ARTRACK_NOTEBOOK_TINY=1`, used by the test suite)
+          runs everything at the smallest size: 64-px clips, a 1-stack hourglass and a couple of
+          training steps per stage. It checks that the notebook runs, not that anything is
+          learned. Otherwise the quick-start configs (`configs/quickstart*.py`) are used.
+          '''),
+      _code('''
+          %matplotlib inline
+          import os
+
+          from absl import logging
+          from IPython.display import Image, display
+          import jax
+          import numpy as np
+
+          from artrack_jax import inference, plots, skeletons, track, train_lib, visualize_maps
+          from artrack_jax.data import pipeline, synthetic, tfds_builders
+          from artrack_jax.evaluation import coco, posetrack
+          from artrack_jax.grouping import decode, pgg
+
+          TINY = os.environ.get('ARTRACK_NOTEBOOK_TINY', '0') == '1'
+          # Training steps per stage at tiny size.
+          TINY_STEPS = 2
+          WORKDIR = pathlib.Path(os.environ.get('ARTRACK_NOTEBOOK_WORKDIR',
+                                                '/tmp/artrack_quickstart_notebook'))
+          DATA_DIR = WORKDIR / 'tensorflow_datasets'
+          WORKDIRS = {stage: str(WORKDIR / stage) for stage in ('spatial', 'pgg', 'temporal')}
+          # Similarities compared when tracking (Table 4): baselines and the paper's HE + TIE.
+          SIMILARITIES = ('oks', 'ke_sie', 'he_tie')
+
+          logging.set_verbosity(logging.INFO)   # training progress lines
+          train_lib.quiet_checkpoint_logs()
+          print('TINY =', TINY, '| devices:', jax.devices(), '| workdir:', WORKDIR)
+          '''),
+      _code(_CONFIG_LOADER, '''
+
+          if TINY:
+            tiny = config_module('tiny')
+            configs = {'spatial': tiny.get_config(),
+                       'pgg': config_module('pgg').to_pgg(tiny.get_config()),
+                       'temporal': config_module('temporal').to_temporal(tiny.get_config())}
+            for config in configs.values():
+              config.train.num_steps = TINY_STEPS
+          else:
+            configs = {'spatial': config_module('quickstart').get_config(),
+                       'pgg': config_module('quickstart_pgg').get_config(),
+                       'temporal': config_module('quickstart_temporal').get_config()}
+          for config in configs.values():
+            config.data.data_dir = str(DATA_DIR)
+          # Stage 2 starts from stage 1's SpatialNet, stage 3 freezes stage 2's.
+          configs['pgg'].train.init_from = WORKDIRS['spatial']
+          configs['temporal'].train.init_from = WORKDIRS['pgg']
+          SKELETON = skeletons.get(configs['spatial'].data.skeleton)
+          print(configs['spatial'].data)
+          '''),
+      _md('''
+          ## 1. The synthetic benchmark
+
+          `synthetic_posetrack` renders articulated people (15 PoseTrack joints) walking,
+          running, turning and crossing, with look-alikes, occluding poles, camera motion and
+          crowd ignore regions (dimmed below). The TFDS builder writes `array_record` files on
+          first use; numbers on the skeletons are the annotated track ids.
+          '''),
+      _code('''
+          sources = {split: train_lib.data_source(configs['spatial'], split)
+                     for split in ('train', 'val')}
+          for split, source in sources.items():
+            print(f'{split}: {len(source)} frames')
+          DATA_CONFIG = tfds_builders.SyntheticPosetrack.builder_configs[
+              configs['spatial'].data.builder_config]
+          print(DATA_CONFIG.name, DATA_CONFIG.description)
+
+          train_source = sources['train']
+          shown = np.linspace(0, len(train_source) - 1, 4).round().astype(int)
+          display(visualize_maps.ground_truth_figure([train_source[int(i)] for i in shown],
+                                                     SKELETON))
+          '''),
+      _md('''
+          ## 2. Training
+
+          Stage 1 trains SpatialNet with the heatmap, KE, ordinal and SVF losses (Eq. 1-5);
+          stage 2 fine-tunes it with the PGG grouping loss (Sec. 3.2); stage 3 trains
+          TemporalNet (HE triplet loss Eq. 6, TVF Eq. 7 and PGG on the TIE) on frame pairs with
+          SpatialNet frozen. Re-running a cell resumes from the workdir's last checkpoint.
+          '''),
+      _code('''
+          for stage in ('spatial', 'pgg', 'temporal'):
+            print(f'--- stage {stage}: {configs[stage].train.num_steps} steps -> {WORKDIRS[stage]}')
+            train_lib.train_and_evaluate(configs[stage], WORKDIRS[stage])
+          '''),
+      _code('''
+          curves_png = str(WORKDIR / 'training_curves.png')
+          plots.plot_training_curves([WORKDIRS[s] for s in ('spatial', 'pgg', 'temporal')],
+                                     curves_png)
+          display(Image(filename=curves_png))
+          '''),
+      _md('''
+          ## 3. The maps
+
+          SpatialNet after stage 2 on a validation batch: the instance-agnostic heat
+          `max_j C_j`, KE on the pose mask (`heat > tau`), the spatial vector field
+          (Fig. 4(f)(g): bright = positive offset from the person's centre), the SIE coloured by
+          the centre it points at, and the six ordinal maps (Fig. 4(c)-(e)).
+          '''),
+      _code('''
+          spatial_model = inference.restore(WORKDIRS['pgg'], configs['pgg'])
+          batch = next(iter(pipeline.frame_dataset(sources['val'], configs['pgg'], 'val',
+                                                   batch_size=4)))
+          maps = jax.device_get(spatial_model.spatial_infer(batch['image']))
+          images = [visualize_maps.denormalize_image(image) for image in batch['image']]
+          # The most crowded frame of the batch.
+          i = int(np.argmax(batch['person_valid'].sum(axis=1)))
+          one = {name: value[i] for name, value in maps.items()}
+          tau = configs['pgg'].pgg.tau
+          display(visualize_maps.spatial_maps_figure(images[i], one, tau=tau))
+          display(visualize_maps.ordinal_maps_figure(images[i], one['aux'], one['heatmaps'],
+                                                     tau=tau))
+          '''),
+      _md('''
+          ## 4. The effect of Pose-Guided Grouping
+
+          PGG (Alg. 1) runs Gaussian blurring mean shift on `concat(KE, SIE)` of the pixels in
+          the pose mask. As in Fig. 1(c) and Fig. 3, the embeddings of one person become more
+          compact: below, each masked pixel's SIE is drawn at the centre it predicts, coloured by
+          the ground-truth person whose joint is nearest (grey: none). The spread is the mean
+          distance of a person's pixels to their mean embedding.
+          '''),
+      _code('''
+          valid_joints = batch['joint_valid'][i] * batch['person_valid'][i][:, None]
+          effect = visualize_maps.pgg_effect(one['heatmaps'], one['ke'], one['svf'],
+                                             configs['pgg'].pgg, batch['joint_xy'][i],
+                                             valid_joints)
+          print(f'{len(effect["labels"])} masked pixels, '
+                f'{int((effect["labels"] >= 0).sum())} near a labelled joint')
+          for name in ('ke', 'sie'):
+            print(f'{name.upper()} spread per person: before PGG '
+                  f'{effect.get(name + "_spread_before", float("nan")):.3f}, after '
+                  f'{effect.get(name + "_spread_after", float("nan")):.3f}')
+          display(visualize_maps.pgg_effect_figure(images[i], effect))
+          '''),
+      _md('''
+          ## 5. Decoding poses
+
+          Bottom-up decoding (Sec. 3.1): heatmap NMS, then greedy grouping joint type by joint
+          type with KE and SIE distances, on the PGG-refined embeddings.
+          '''),
+      _code('''
+          refined = jax.device_get(pgg.pgg_refine(maps, configs['pgg'].pgg))
+          poses = decode.decode({k: refined[k] for k in ('heatmaps', 'ke', 'sie')},
+                                configs['pgg'].decode, SKELETON)
+          display(visualize_maps.decoded_poses_figure(images, poses, SKELETON))
+          '''),
+      _md('''
+          ## 6. Tracking the validation clips
+
+          TemporalNet's human embeddings (HE) and temporal instance embeddings (TIE) feed the
+          online tracker (Eq. 8-9, Hungarian matching). Colours and numbers are track ids.
+          The same clips are tracked with the OKS and KE+SIE baselines for Table 4.
+          '''),
+      _code('''
+          val_clips = list(synthetic.generate_split(
+              'val', dict(DATA_CONFIG.clips)['val'], DATA_CONFIG.num_frames,
+              DATA_CONFIG.image_size, DATA_CONFIG.seed))
+          ground_truth = [sequence for sequence, _ in val_clips]
+          predictions = {}
+          for similarity in SIMILARITIES:
+            config = configs['temporal'].copy_and_resolve_references()
+            config.track.similarity = similarity
+            infer_fn = track.load_inference_fn(WORKDIRS['temporal'], config)
+            predictions[similarity] = []
+            for sequence, frames in val_clips:
+              infer_fn.reset()
+              predictions[similarity].append(
+                  track.track_video(frames, infer_fn, config, name=sequence.name))
+          tracked = predictions['he_tie'][0]
+          print(f'{tracked.name}: {len({p.track_id for f in tracked.frames for p in f.people})} '
+                'track ids')
+          display(visualize_maps.tracked_frames_figure(val_clips[0][1], tracked, SKELETON))
+          '''),
+      _md('''
+          ## 7. Evaluation
+
+          COCO-style keypoint AP of SpatialNet on the validation frames, then the PoseTrack
+          tables (the official toolkit's AP and MOTA, per joint group) of the tracked clips, and
+          MOTA per tracking similarity.
+          '''),
+      _code('''
+          coco_metrics = train_lib.evaluate(configs['pgg'], WORKDIRS['pgg'])
+          print('COCO-style keypoint AP (validation frames):')
+          print(coco.format_stats(coco_metrics))
+          '''),
+      _code('''
+          result = posetrack.evaluate_sequences(ground_truth, predictions['he_tie'])
+          print('PoseTrack evaluation, HE + TIE tracking:')
+          posetrack.print_tables(result)
+          print()
+          print('MOTA by tracking similarity (Table 4):')
+          for similarity in SIMILARITIES:
+            scores = posetrack.evaluate_sequences(ground_truth, predictions[similarity], ap=False)
+            print(f'{similarity:8s} MOTA {scores["mota"]["Total"]:6.1f}   '
+                  f'ID switches {scores["num_switches"]["total"]}')
+          '''),
+  ]
+  return v4.new_notebook(cells=cells, metadata=_METADATA)
+
+
+def real_data() -> nbformat.NotebookNode:
+  cells = [
+      _md('''
+          # artrack-jax on PoseTrack and COCO
+
+          Trains the paper's model (`configs/default.py`: 4-stack hourglass, 512-px input,
+          stage 2 `configs/pgg.py`, stage 3 `configs/temporal.py`) on the real data sets, read
+          from a mounted Google Drive, and evaluates it with the PoseTrack toolkit's rules.
+
+          **Before you start:** clone this repository into the Colab machine, `%cd` into the
+          clone and run this notebook from there (a GPU or TPU runtime). Put the downloaded
+          data sets on your Drive, arranged as below (the builders' `MANUAL_DOWNLOAD_INSTRUCTIONS`,
+          printed by the parameters cell, say the same).
+
+          ```
+          PoseTrack (2018 COCO-style or 2017 annolist files):
+            <POSETRACK_DIR>/images/...               frames; annotation paths are relative to here
+            <POSETRACK_DIR>/annotations/train/*.json one file per sequence
+            <POSETRACK_DIR>/annotations/val/*.json
+          COCO 2017 person keypoints:
+            <COCO_DIR>/annotations/person_keypoints_train2017.json
+            <COCO_DIR>/annotations/person_keypoints_val2017.json
+            <COCO_DIR>/train2017/*.jpg, <COCO_DIR>/val2017/*.jpg
+          ```
+
+          The TFDS `array_record` files are written once to `DATA_DIR` (on the Drive, so that
+          they survive the session); training resumes from the workdir's last checkpoint when a
+          session ends.
+          '''),
+      _INSTALL,
+      _code('''
+          import sys
+
+          if 'google.colab' in sys.modules:
+            from google.colab import drive
+            drive.mount('/content/drive')
+          '''),
+      _md('''
+          ## Parameters
+
+          Edit the paths. `DATASET` picks what SpatialNet trains on: `'posetrack'` (15 joints,
+          tracking and the PoseTrack evaluation) or `'coco_keypoints'` (17 COCO joints, COCO AP
+          only; PoseTrack tracking needs the `posetrack` skeleton).
+          '''),
+      _code('''
+          %matplotlib inline
+          import os
+
+          from absl import logging
+          from IPython.display import Image, display
+          import jax
+          import numpy as np
+
+          from artrack_jax import plots, skeletons, track, train_lib, visualize_maps
+          from artrack_jax.data import formats, tfds_builders
+          from artrack_jax.data.tfds_builders import common
+          from artrack_jax.evaluation import coco, posetrack
+
+          DRIVE = pathlib.Path('/content/drive/MyDrive/artrack')
+          POSETRACK_DIR = DRIVE / 'posetrack2018'
+          POSETRACK_VERSION = '2018'           # '2017' for the annolist files
+          COCO_DIR = DRIVE / 'coco2017'
+          DATA_DIR = DRIVE / 'tensorflow_datasets'
+          WORKDIR = DRIVE / 'runs'
+          DATASET = 'posetrack'                # or 'coco_keypoints'
+          WORKDIRS = {stage: str(WORKDIR / stage) for stage in ('spatial', 'pgg', 'temporal')}
+
+          logging.set_verbosity(logging.INFO)
+          train_lib.quiet_checkpoint_logs()
+          print('devices:', jax.devices())
+          print(tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS)
+          print(tfds_builders.CocoKeypoints.MANUAL_DOWNLOAD_INSTRUCTIONS)
+          '''),
+      _code(_CONFIG_LOADER, '''
+
+          configs = {'spatial': config_module('default').get_config(),
+                     'pgg': config_module('pgg').get_config(),
+                     'temporal': config_module('temporal').get_config()}
+          for config in configs.values():
+            config.data.data_dir = str(DATA_DIR)
+            if DATASET == 'posetrack':
+              config.data.name = 'posetrack'
+              config.data.manual_dir = str(POSETRACK_DIR)
+              config.data.builder_config = POSETRACK_VERSION
+            else:
+              config.data.name = 'coco_keypoints'
+              config.data.manual_dir = str(COCO_DIR)
+              config.data.builder_config = ''
+              config.data.skeleton = 'coco'
+          # TemporalNet learns from videos: stage 3 always reads PoseTrack.
+          configs['temporal'].data.name = 'posetrack'
+          configs['temporal'].data.manual_dir = str(POSETRACK_DIR)
+          configs['temporal'].data.builder_config = POSETRACK_VERSION
+          configs['temporal'].data.skeleton = 'posetrack'
+          configs['pgg'].train.init_from = WORKDIRS['spatial']
+          configs['temporal'].train.init_from = WORKDIRS['pgg']
+          SKELETON = skeletons.get(configs['spatial'].data.skeleton)
+          print(configs['spatial'])
+          '''),
+      _md('''
+          ## 1. Build the TFDS data sets from the Drive files
+
+          The first call reads every annotation file and image and writes the records (hours
+          for COCO train); later calls only open them.
+          '''),
+      _code('''
+          sources = {split: train_lib.data_source(configs['spatial'], split)
+                     for split in ('train', 'val')}
+          for split, source in sources.items():
+            print(f'{configs["spatial"].data.name} {split}: {len(source)} frames')
+          shown = np.linspace(0, len(sources['val']) - 1, 4).round().astype(int)
+          display(visualize_maps.ground_truth_figure([sources['val'][int(i)] for i in shown],
+                                                     SKELETON))
+          '''),
+      _md('''
+          ## 2. Train the three stages with the paper's configuration
+
+          Stage 1 (300k steps at batch 32) is long: run it on an accelerator runtime and re-run
+          the cell after a disconnect; it resumes from the last checkpoint. Lower
+          `configs[stage].train.num_steps` for a shorter run.
+          '''),
+      _code('''
+          for stage in ('spatial', 'pgg', 'temporal'):
+            print(f'--- stage {stage}: {configs[stage].train.num_steps} steps -> {WORKDIRS[stage]}')
+            train_lib.train_and_evaluate(configs[stage], WORKDIRS[stage])
+          curves_png = str(WORKDIR / 'training_curves.png')
+          plots.plot_training_curves([WORKDIRS[s] for s in ('spatial', 'pgg', 'temporal')],
+                                     curves_png)
+          display(Image(filename=curves_png))
+          '''),
+      _md('''
+          ## 3. Evaluate
+
+          COCO-style keypoint AP of SpatialNet on the validation split, then tracking of every
+          PoseTrack validation video and the toolkit's AP / MOTA tables.
+          '''),
+      _code('''
+          coco_metrics = train_lib.evaluate(configs['pgg'], WORKDIRS['pgg'])
+          print(coco.format_stats(coco_metrics))
+          '''),
+      _code('''
+          config = configs['temporal'].copy_and_resolve_references()
+          gt_dir = POSETRACK_DIR / 'annotations' / 'val'
+          pred_dir = WORKDIR / 'posetrack_val_predictions'
+          pred_dir.mkdir(parents=True, exist_ok=True)
+          infer_fn = track.load_inference_fn(WORKDIRS['temporal'], config)
+          for sequence in formats.read_posetrack_dir(gt_dir):
+            frames = [common.load_image(str(POSETRACK_DIR / frame.image_path))
+                      for frame in sequence.frames]
+            infer_fn.reset()
+            tracked = track.track_video(frames, infer_fn, config, name=sequence.name,
+                                        image_paths=[f.image_path for f in sequence.frames])
+            track.write_sequence(tracked, str(pred_dir / f'{sequence.name}.json'))
+          result = posetrack.evaluate(str(gt_dir), str(pred_dir))
+          posetrack.print_tables(result)
+          display(visualize_maps.tracked_frames_figure(frames, tracked, skeletons.get('posetrack')))
+          '''),
+  ]
+  return v4.new_notebook(cells=cells, metadata=_METADATA)
+
+
+NOTEBOOKS = {'quickstart.ipynb': quickstart, 'real_data.ipynb': real_data}
+
+
+def render(build) -> str:
+  notebook = build()
+  # Fixed cell ids keep the files stable from one build to the next.
+  for k, cell in enumerate(notebook.cells):
+    cell.id = f'cell-{k:02d}'
+  nbformat.validate(notebook)
+  return nbformat.writes(notebook) + '\n'
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--check', action='store_true',
+                      help='only compare the committed notebooks with what would be written')
+  args = parser.parse_args(argv)
+  stale = []
+  for name, build in NOTEBOOKS.items():
+    path = HERE / name
+    text = render(build)
+    if args.check:
+      if not path.is_file() or path.read_text(encoding='utf-8') != text:
+        stale.append(name)
+    else:
+      path.write_text(text, encoding='utf-8')
+      print(f'wrote {path}')
+  if stale:
+    print(f'out of date: {", ".join(stale)} (run python colab/build_notebooks.py)',
+          file=sys.stderr)
+    return 1
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
