@@ -1,0 +1,241 @@
+"""The main job: the whole paper pipeline on the embedded synthetic benchmark, one command.
+
+  python -m artrack_jax.quickstart --workdir runs/quickstart
+
+Steps (each prints its progress; an interrupted run started again resumes: finished steps are
+skipped, training resumes from its latest checkpoint):
+
+  1. data      build the synthetic benchmark (TFDS `synthetic_posetrack/small_128`), write the
+               val split in the PoseTrack/COCO file formats and print its statistics, with the
+               MOTA of IoU/OKS trackers run on the ground-truth poses
+  2. spatial   stage 1: SpatialNet (configs/quickstart.py)
+  3. pgg       stage 2: fine-tune SpatialNet with Pose-Guided Grouping (configs/quickstart_pgg.py)
+  4. temporal  stage 3: TemporalNet, SpatialNet frozen (configs/quickstart_temporal.py)
+  5. evaluate  COCO-style AP of stages 1 and 2; PoseTrack per-joint AP and MOTA of the tracker
+               for every similarity of the paper's Table 4, on the same poses
+  6. render    one tracked validation clip as an mp4 and frames, skeletons coloured by track id
+  7. report    results.md (tables), plots/ (training curves, per-joint bars), timings.json
+
+`--tiny` runs the same steps at test size (64-px data, a few steps) in a couple of minutes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from artrack_jax import configs_util
+
+STEPS = ('data', 'spatial', 'pgg', 'temporal', 'evaluate', 'render', 'report')
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', 'runs/quickstart', 'Everything the job writes goes here.')
+flags.DEFINE_list('steps', list(STEPS), f'Steps to run, a subset of {",".join(STEPS)}.')
+flags.DEFINE_bool('tiny', False, 'Test size: 64-px data, a few training steps.')
+flags.DEFINE_bool('force', False, 'Redo evaluation/render/report steps whose outputs exist.')
+
+
+def _banner(text: str) -> None:
+  print(f'\n=== {text} ===', flush=True)
+
+
+class Job:
+  """The main job's steps, sharing one workdir layout."""
+
+  def __init__(self, workdir: str, tiny: bool = False, force: bool = False):
+    self.workdir = os.path.abspath(workdir)
+    self.tiny = tiny
+    self.force = force
+    self.tfds_dir = os.path.join(self.workdir, 'tfds')
+    self.files_dir = os.path.join(self.workdir, 'synthetic')   # val split in the file formats
+    self.eval_dir = os.path.join(self.workdir, 'eval')
+    self.timings_path = os.path.join(self.workdir, 'timings.json')
+    os.makedirs(self.workdir, exist_ok=True)
+
+  # -- configuration -------------------------------------------------------------------------
+
+  def stage_workdir(self, stage: str) -> str:
+    return os.path.join(self.workdir, stage)
+
+  def config(self, stage: str):
+    """The config of a stage, pointed at this job's data and previous stage."""
+    name = {'spatial': 'quickstart', 'pgg': 'quickstart_pgg',
+            'temporal': 'quickstart_temporal'}[stage]
+    overrides = {'data.data_dir': self.tfds_dir}
+    if stage == 'pgg':
+      overrides['train.init_from'] = self.stage_workdir('spatial')
+    elif stage == 'temporal':
+      overrides['train.init_from'] = self.stage_workdir('pgg')
+    config = configs_util.load_config(name, overrides)
+    if self.tiny:
+      _shrink(config)
+    return config
+
+  # -- timings -------------------------------------------------------------------------------
+
+  def _timings(self) -> dict:
+    if os.path.isfile(self.timings_path):
+      with open(self.timings_path, encoding='utf-8') as f:
+        return json.load(f)
+    return {'stages': {}}
+
+  def record_time(self, step: str, seconds: float) -> None:
+    from artrack_jax import report  # pylint: disable=g-import-not-at-top
+    timings = self._timings()
+    # A resumed step adds the time of each attempt.
+    timings['stages'][step] = timings['stages'].get(step, 0.0) + seconds
+    timings['total_seconds'] = sum(timings['stages'].values())
+    timings['machine'] = report.machine_info()
+    with open(self.timings_path, 'w', encoding='utf-8') as f:
+      json.dump(timings, f, indent=2)
+
+  # -- steps ---------------------------------------------------------------------------------
+
+  def data(self) -> None:
+    from artrack_jax.data import stats  # pylint: disable=g-import-not-at-top
+    from artrack_jax.data import synthetic  # pylint: disable=g-import-not-at-top
+    from artrack_jax.data import formats  # pylint: disable=g-import-not-at-top
+    from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
+    from artrack_jax.data.tfds_builders import synthetic_posetrack as synthetic_builder  # pylint: disable=g-import-not-at-top
+    config = self.config('spatial')
+    for split in ('train', 'val'):
+      source = tfds_builders.load_split(config.data.name, split, self.tfds_dir,
+                                        config=config.data.builder_config)
+      print(f'{config.data.name}/{config.data.builder_config} {split}: {len(source)} frames')
+    gt_dir = os.path.join(self.files_dir, 'annotations', 'posetrack18', 'val')
+    if self.force or not os.path.isdir(gt_dir):
+      # The same clips as the TFDS val split (same generator, seed and sizes), as files.
+      builder_config = {c.name: c for c in synthetic_builder.SyntheticPosetrack.BUILDER_CONFIGS}[
+          config.data.builder_config]
+      written = synthetic.write_dataset(
+          self.files_dir, {'val': dict(builder_config.clips)['val']},
+          num_frames=builder_config.num_frames, image_size=builder_config.image_size,
+          seed=builder_config.seed)
+      sequences = written['val']
+    else:
+      sequences = formats.read_posetrack_dir(gt_dir)
+    print(stats.format_statistics(
+        stats.split_statistics(sequences, metadata=stats.load_metadata(self.files_dir, 'val'),
+                               gt_dir=gt_dir),
+        title=f'val ({len(sequences)} clips)'), flush=True)
+
+  def train(self, stage: str) -> None:
+    from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
+    train_lib.quiet_checkpoint_logs()
+    train_lib.train_and_evaluate(self.config(stage), self.stage_workdir(stage))
+
+  def evaluate(self) -> None:
+    from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
+    from artrack_jax.evaluation import coco  # pylint: disable=g-import-not-at-top
+    from artrack_jax.tracking import evaluate as tracking_eval  # pylint: disable=g-import-not-at-top
+    os.makedirs(self.eval_dir, exist_ok=True)
+    for stage, row in (('spatial', 'ke_sie_aux'), ('pgg', 'ke_sie_aux_pgg')):
+      path = os.path.join(self.eval_dir, f'coco_ap_{row}.json')
+      if os.path.isfile(path) and not self.force:
+        print(f'{path} exists; skipped')
+        continue
+      metrics = train_lib.evaluate(self.config(stage), self.stage_workdir(stage))
+      print(f'{stage}: COCO-style AP on the synthetic val split')
+      print(coco.format_stats(metrics), flush=True)
+      with open(path, 'w', encoding='utf-8') as f:
+        json.dump(metrics, f, indent=2)
+    marker = os.path.join(self.eval_dir, 'posetrack_mota_he_tie.json')
+    if os.path.isfile(marker) and not self.force:
+      print(f'{marker} exists; tracking evaluation skipped')
+      return
+    tracking_eval.evaluate_tracking(
+        self.config('temporal'), self.stage_workdir('pgg'), self.stage_workdir('temporal'),
+        split='val', out_dir=self.workdir)
+
+  def render(self) -> None:
+    from artrack_jax import track  # pylint: disable=g-import-not-at-top
+    out = os.path.join(self.workdir, 'render')
+    images_dir = os.path.join(self.files_dir, 'images', 'val')
+    clips = sorted(os.listdir(images_dir))
+    if not clips:
+      raise FileNotFoundError(f'{images_dir}: no validation clip to render (run the data step)')
+    clip = os.path.join(images_dir, clips[0])
+    if os.path.isdir(out) and not self.force:
+      print(f'{out} exists; skipped')
+      return
+    code = track.main(['--workdir', self.stage_workdir('temporal'), '--video', clip,
+                       '--out', out, '--frames'])
+    if code:
+      raise RuntimeError(f'tracking the validation clip {clip} failed (exit code {code})')
+    print(f'rendered {clip} -> {out}')
+
+  def report(self) -> None:
+    from artrack_jax import plots  # pylint: disable=g-import-not-at-top
+    from artrack_jax import report  # pylint: disable=g-import-not-at-top
+    plots_dir = os.path.join(self.workdir, 'plots')
+    workdirs = [self.stage_workdir(s) for s in ('spatial', 'pgg', 'temporal')
+                if os.path.isfile(os.path.join(self.stage_workdir(s), 'metrics.jsonl'))]
+    if workdirs:
+      plots.plot_training_curves(workdirs, os.path.join(plots_dir, 'training_curves.png'))
+    results = {}
+    for name in sorted(os.listdir(self.eval_dir)) if os.path.isdir(self.eval_dir) else []:
+      if name.startswith('posetrack_mota_') and name.endswith('.json'):
+        results[name[len('posetrack_mota_'):-len('.json')]] = plots.load_result(
+            os.path.join(self.eval_dir, name))
+    for metric in ('ap', 'mota'):
+      if results:
+        plots.plot_per_joint_bars(results, metric,
+                                  os.path.join(plots_dir, f'posetrack_{metric}.png'))
+    path = os.path.join(self.workdir, 'results.md')
+    report.write_report(self.workdir, plots_dir=plots_dir, out_path=path)
+    print(open(path, encoding='utf-8').read())
+
+  def run(self, steps) -> None:
+    unknown = sorted(set(steps) - set(STEPS))
+    if unknown:
+      raise ValueError(f'unknown steps {unknown}; choose from {STEPS}')
+    start = time.time()
+    for step in STEPS:
+      if step not in steps:
+        continue
+      _banner(f'{step} ({STEPS.index(step) + 1}/{len(STEPS)})')
+      t0 = time.time()
+      if step in ('spatial', 'pgg', 'temporal'):
+        self.train(step)
+      else:
+        getattr(self, step)()
+      self.record_time(step, time.time() - t0)
+      print(f'[{step}] done in {time.time() - t0:.0f} s (job so far {time.time() - start:.0f} s)',
+            flush=True)
+
+
+def _shrink(config) -> None:
+  """Test size: the tiny data set and model, a handful of steps."""
+  config.data.builder_config = 'tiny_64'
+  config.data.image_size = 64
+  config.data.max_people = 6
+  config.model.features = 16
+  config.model.increase = 8
+  config.model.depth = 2
+  config.model.he_dim = 32
+  config.pgg.num_slots = 64
+  config.train.batch_size = 2
+  config.train.num_steps = 3
+  config.train.log_every = 1
+  config.train.eval_every = 0
+  config.train.eval_batches = 1
+  config.train.eval_batch_size = 2
+  config.train.checkpoint_every = 3
+  config.decode.flip_test = False
+
+
+def main(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  logging.set_verbosity(logging.INFO)
+  Job(FLAGS.workdir, tiny=FLAGS.tiny, force=FLAGS.force).run(FLAGS.steps)
+
+
+if __name__ == '__main__':
+  app.run(main)
+  sys.exit(0)
