@@ -13,6 +13,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.data = d = ml_collections.ConfigDict()
   d.name = 'synthetic_posetrack'  # or 'posetrack', 'coco_keypoints' (TFDS, manual_dir)
+  d.builder_config = ''         # TFDS builder config: 'small_128' (synthetic), '2017'/'2018' (posetrack)
   d.data_dir = ''               # TFDS data_dir; '' -> ~/tensorflow_datasets
   d.manual_dir = ''             # real data sets: where the downloaded files are
   d.skeleton = 'posetrack'
