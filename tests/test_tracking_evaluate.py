@@ -1,0 +1,248 @@
+"""Tests for tracking/evaluate.py: one network pass, every Table 3/4 row from it."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from artrack_jax import skeletons, track
+from artrack_jax.data import formats, synthetic
+from artrack_jax.tracking import evaluate as evaluate_lib
+from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
+
+SK = skeletons.POSETRACK
+J = SK.num_joints
+
+_TINY_CONFIG = '''
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location('default_config', {default!r})
+_default = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_default)
+
+
+def get_config():
+  c = _default.get_config()
+  c.data.builder_config = 'tiny_64'
+  c.data.data_dir = {data_dir!r}
+  c.data.image_size = 32
+  c.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
+                      he_channels=8))
+  # Random weights give weak, possibly negative heat: keep every candidate, and let PGG see
+  # every pixel of the 8 x 8 maps.
+  c.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4, flip_test=True))
+  c.pgg.update(dict(num_slots=64, tau=-1e9, implementation='direct'))
+  return c
+'''
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+  """(config path, config, val source, temporal workdir, spatial workdir)."""
+  import jax
+  import jax.numpy as jnp
+  from artrack_jax import train_lib
+  from artrack_jax.data import tfds_builders
+  from artrack_jax.models import spatialnet, temporalnet
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  tmp = tmp_path_factory.mktemp('evaluate')
+  path = tmp / 'tiny.py'
+  path.write_text(_TINY_CONFIG.format(default=os.path.join(root, 'configs', 'default.py'),
+                                      data_dir=str(tmp / 'tfds')))
+  config = track.load_config(str(path))
+  source = tfds_builders.load_split('synthetic_posetrack', 'val', str(tmp / 'tfds'),
+                                    config='tiny_64')
+  rng = np.random.default_rng(0)
+
+  def fill(shapes):
+    def value(key_path, s):
+      name = jax.tree_util.keystr(key_path)
+      if 'var' in name:
+        return np.ones(s.shape, s.dtype)
+      if 'mean' in name or 'bias' in name:
+        return np.zeros(s.shape, s.dtype)
+      return (rng.normal(size=s.shape) * 0.3).astype(s.dtype)
+    return jax.tree_util.tree_map_with_path(value, shapes)
+
+  h, c = 8, config.model.features
+  spatial = fill(jax.eval_shape(lambda: spatialnet.from_config(config).init(
+      jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)))
+  z = lambda *s: jnp.zeros(s)
+  temporal = fill(jax.eval_shape(lambda: temporalnet.from_config(config).init(
+      jax.random.key(1), z(1, h, h, c), z(1, h, h, c), z(1, h, h, J), z(1, h, h, J),
+      z(1, h, h, 2), z(1, h, h, 2), z(1, 2, 4), z(1, 2, 4), train=False)))
+
+  def save(workdir, variables, frozen):
+    state = train_lib.TrainState(step=jnp.asarray(3, jnp.int32), params=variables['params'],
+                                 batch_stats=variables['batch_stats'], opt_state={},
+                                 frozen=frozen, skipped_steps=jnp.zeros((), jnp.int32),
+                                 consecutive_skips=jnp.zeros((), jnp.int32))
+    manager = train_lib.create_checkpoint_manager(str(workdir), config.train)
+    train_lib.save_checkpoint(manager, state, force=True)
+    manager.wait_until_finished()
+    manager.close()
+
+  save(tmp / 'temporal', temporal, spatial)
+  save(tmp / 'spatial', spatial, {})
+  return str(path), config, source, str(tmp / 'temporal'), str(tmp / 'spatial')
+
+
+def _read(path):
+  return formats.read_posetrack18(path)
+
+
+def _frames_keypoints(seq):
+  return [np.stack([p.keypoints for p in fr.people]) if fr.people else np.zeros((0, J, 3))
+          for fr in seq.frames]
+
+
+def test_network_rows_share_poses(setup, tmp_path, capsys):
+  _, config, source, temporal, _ = setup
+  out = tmp_path / 'runs'
+  results = evaluate_lib.evaluate_tracking(config, temporal_workdir=temporal, out_dir=str(out),
+                                           max_sequences=1, source=source)
+  name = synthetic.sequence_name('val', 0)
+  table4 = ['oks', 'iou', 'ke', 'ke_sie', 'he', 'tie', 'he_tie', 'he_tie_pgg']
+  # The default config trains with the auxiliary loss: its KE+SIE decoding is that row.
+  table3 = ['ke', 'sie', 'ke_sie_aux', 'ke_pgg', 'sie_pgg', 'ke_sie_aux_pgg']
+  assert sorted(results['mota']) == sorted(table4)
+  assert sorted(results['ap']) == sorted(table3) == sorted(results['coco'])
+  assert (out / 'gt' / f'{name}.json').is_file()
+  for row in table4:
+    assert (out / 'pred' / row / f'{name}.json').is_file()
+    saved = json.loads((out / 'eval' / f'posetrack_mota_{row}.json').read_text())
+    assert saved['row'] == row and saved['num_sequences'] == 1
+    assert saved['num_labeled_frames'] == 8 and saved['sequences'] == [name]
+    assert set(saved['mota']) >= {'Head', 'Total'} and 'ap' in saved
+    timing = saved['timing']
+    assert timing['frames'] == 8
+    assert {'networks', 'pgg', 'decoding', 'tracking', 'total'} <= set(timing)
+    assert timing['networks'] > 0 and timing['decoding'] > 0 and timing['tracking'] > 0
+    assert timing['total'] == pytest.approx(timing['networks'] + timing['pgg']
+                                            + timing['decoding'] + timing['tracking'])
+    assert (timing['pgg'] > 0) == row.endswith('_pgg')
+  for row in table3:
+    for prefix in ('posetrack_ap_', 'coco_ap_'):
+      saved = json.loads((out / 'eval' / f'{prefix}{row}.json').read_text())
+      assert saved['note'] == evaluate_lib.DECODE_ABLATION_NOTE
+      assert saved['trained_with']['use_aux'] is True
+    assert 0 <= results['coco'][row]['AP'] <= 1
+
+  # Rows without PGG: the same poses in the same order, only track ids may differ; they are the
+  # Table 3 KE+SIE poses. The PGG row tracks the KE+SIE+PGG poses.
+  reference = _read(out / 'pred_ap' / 'ke_sie_aux' / f'{name}.json')
+  reference_pgg = _read(out / 'pred_ap' / 'ke_sie_aux_pgg' / f'{name}.json')
+  ids = {}
+  for row in table4:
+    seq = _read(out / 'pred' / row / f'{name}.json')
+    expected = reference_pgg if row.endswith('_pgg') else reference
+    assert len(seq.frames) == 8
+    for a, b in zip(_frames_keypoints(seq), _frames_keypoints(expected)):
+      np.testing.assert_array_equal(a, b)
+    for fa, fb in zip(seq.frames, expected.frames):
+      np.testing.assert_array_equal([p.scores for p in fa.people], [p.scores for p in fb.people])
+    ids[row] = [[p.track_id for p in fr.people] for fr in seq.frames]
+    # AP does not read track ids: every row's AP is its poses' Table 3 AP.
+    ap_row = 'ke_sie_aux_pgg' if row.endswith('_pgg') else 'ke_sie_aux'
+    assert results['mota'][row]['ap'] == results['ap'][ap_row]['ap']
+  # Track ids: frame 0 numbers the people 0..n-1 in every row; unique within each frame.
+  for row, per_frame in ids.items():
+    assert per_frame[0] == list(range(len(per_frame[0])))
+    assert all(len(set(f)) == len(f) for f in per_frame)
+  # Keypoints are in the original 64 x 64 frame (the network saw it letterboxed to 32).
+  found = np.concatenate([k[k[..., 2] > 0] for k in _frames_keypoints(reference)])
+  assert found[:, :2].min() > -3 and found[:, :2].max() < 67 and found[:, :2].max() > 32
+  printed = capsys.readouterr().out
+  assert '== Table 4 (tracking): he_tie_pgg' in printed and 'Multiple Object Tracking' in printed
+
+
+class GroundTruthNetworks:
+  """Frame function from the ground truth: exact poses, tags and one-hot HE of the track id."""
+
+  def __init__(self, skip_variants=(), has_temporal=False):
+    self.has_temporal = has_temporal
+    self.by_image = {}
+    for index in range(2):
+      seq, _ = synthetic.generate_clip('val', index, 8, 64, 0)
+      for fr in seq.frames:
+        self.by_image[fr.image_id] = fr
+    self.skip_variants = skip_variants
+
+  def reset(self):
+    pass
+
+  def __call__(self, record):
+    frame = self.by_image[int(record['image_id'])]
+    poses, observations = [], []
+    for p in frame.people:
+      labelled = p.keypoints[:, 2] > 0
+      if not labelled.any():
+        continue
+      keypoints = np.where(labelled[:, None],
+                           np.concatenate([p.keypoints[:, :2], np.ones((J, 1))], 1), 0.0)
+      centre = p.keypoints[labelled, :2].mean(0)
+      poses.append(dict(keypoints=keypoints.astype(np.float32), score=1.0))
+      observations.append(PoseObservation(
+          keypoints=keypoints, score=1.0, tag=np.array([float(p.track_id)]), center=centre,
+          he=np.eye(100)[p.track_id], sie=np.tile(centre, (J, 1))))
+    names = ('ke', 'sie', 'ke_sie', 'ke_pgg', 'sie_pgg', 'ke_sie_pgg')
+    return evaluate_lib.FrameOutputs(
+        poses={n: poses for n in names if n not in self.skip_variants},
+        observations={'ke_sie': FrameObservations(observations)},
+        seconds={'spatialnet': 0.001, 'decode_ke_sie': 0.001})
+
+
+def test_perfect_observations_score_100(setup, tmp_path):
+  _, config, source, _, _ = setup
+  out = tmp_path / 'runs'
+  results = evaluate_lib.evaluate_tracking(
+      config, out_dir=str(out), similarities=('oks', 'ke_sie', 'he'), use_pgg=(False,),
+      max_sequences=2, networks=GroundTruthNetworks(has_temporal=True), source=source,
+      print_tables=False)
+  assert sorted(results['ap']) == ['ke', 'ke_sie_aux', 'sie']
+  for row in ('oks', 'ke_sie', 'he'):
+    result = results['mota'][row]
+    assert result['num_sequences'] == 2 and result['num_labeled_frames'] == 16
+    assert result['ap']['Total'] == pytest.approx(100.0)
+    assert result['num_misses']['total'] == 0
+    assert result['num_false_positives']['total'] == 0
+    objects = np.array([result['num_objects'][n] for n in SK.names], float)
+    switches = np.array([result['num_switches'][n] for n in SK.names], float)
+    np.testing.assert_allclose([result['mota'][n] for n in SK.names],
+                               100 * (1 - switches / objects))
+  # Exact identities (the track id as tag, one-hot HE): no switch at all. OKS is not an
+  # identity: on these 64 px clips a small, fast person and one leaving the view start new
+  # tracks, which MOTA counts as switches.
+  for row in ('ke_sie', 'he'):
+    assert results['mota'][row]['num_switches']['total'] == 0
+    assert results['mota'][row]['mota']['Total'] == pytest.approx(100.0)
+  assert results['ap']['ke_sie_aux']['ap']['Total'] == pytest.approx(100.0)
+  assert results['coco']['ke_sie_aux']['AP'] == pytest.approx(1.0)
+  # The predictions carry the ground truth's frames and image ids.
+  for index in range(2):
+    name = synthetic.sequence_name('val', index)
+    gt = _read(out / 'gt' / f'{name}.json')
+    pred = _read(out / 'pred' / 'oks' / f'{name}.json')
+    assert [f.image_id for f in gt.frames] == [f.image_id for f in pred.frames]
+
+
+def test_errors(setup, tmp_path):
+  _, config, source, _, spatial = setup
+  with pytest.raises(ValueError, match=r"\['he'\] need TemporalNet"):
+    evaluate_lib.evaluate_tracking(config, out_dir=str(tmp_path), similarities=('oks', 'he'),
+                                   networks=GroundTruthNetworks(), source=source)
+  with pytest.raises(ValueError, match='unknown similarity'):
+    evaluate_lib.evaluate_tracking(config, out_dir=str(tmp_path), similarities=('okss',),
+                                   networks=GroundTruthNetworks(), source=source)
+  with pytest.raises(ValueError, match='temporal-stage checkpoint'):
+    evaluate_lib.load_networks(config, spatial_workdir=setup[3])
+  # A record that disagrees with the regenerated ground truth.
+  records = [source[i] for i in range(8)]
+  records[5] = dict(records[5], keypoints=records[5]['keypoints'] + 1.0)
+  with pytest.raises(ValueError, match=r'record 5 .*frame 5.*keypoints differs'):
+    evaluate_lib.evaluate_tracking(config, out_dir=str(tmp_path), similarities=('oks',),
+                                   use_pgg=(False,), max_sequences=1,
+                                   networks=GroundTruthNetworks(), source=records)
+  code = evaluate_lib.main(['--workdir', str(tmp_path / 'nowhere'), '--out', str(tmp_path),
+                            '--config', setup[0]])
+  assert code == 2
