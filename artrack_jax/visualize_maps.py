@@ -513,6 +513,8 @@ def tracked_frames_figure(images: Sequence[np.ndarray], sequence: types.Sequence
     keypoints.append(np.stack([p.keypoints for p in frame.people]) if frame.people
                      else np.zeros((0, skeleton.num_joints, 3), np.float32))
     ids.append([int(p.track_id) for p in frame.people])
-    titles.append(f'frame {frame.frame_id}: ids {sorted(ids[-1])}')
+    # Long id lists would run into the neighbouring titles.
+    titles.append(f'frame {frame.frame_id}: ids {sorted(ids[-1])}' if len(ids[-1]) <= 5
+                  else f'frame {frame.frame_id}: {len(ids[-1])} people')
   return poses_figure([images[i] for i in picked], keypoints, ids, skeleton, titles=titles,
                       columns=columns)

@@ -248,15 +248,15 @@ def test_tracked_frames_figure_picks_evenly_spaced_frames():
     kp = np.zeros((J, 3), np.float32)
     kp[:, :2] = 20 + t
     kp[:, 2] = 1
-    people = [types.Person(track_id=3, keypoints=kp, bbox=np.zeros(4),
-                              bbox_head=None)] if t % 2 == 0 else []
+    people = [types.Person(track_id=3 + k, keypoints=kp, bbox=np.zeros(4), bbox_head=None)
+              for k in range(1 if t % 2 == 0 else 6 * (t == 9))]
     frames.append(types.Frame(image_path=f'{t}.jpg', frame_id=t, is_labeled=True,
                               people=people))
     images.append(np.zeros((48, 48, 3), np.uint8))
   sequence = types.Sequence(name='clip', frames=frames, skeleton='posetrack')
   fig = vm.tracked_frames_figure(images, sequence, SK, max_frames=4)
   assert [ax.get_title() for ax in fig.axes if ax.images] == [
-      'frame 0: ids [3]', 'frame 3: ids []', 'frame 6: ids [3]', 'frame 9: ids []']
+      'frame 0: ids [3]', 'frame 3: ids []', 'frame 6: ids [3]', 'frame 9: 6 people']
   with pytest.raises(ValueError, match="sequence 'clip' has 10 frames"):
     vm.tracked_frames_figure(images[:3], sequence, SK)
 

@@ -1,0 +1,167 @@
+"""The Colab notebooks: the quick start runs end to end at tiny size; the real-data notebook
+(no data here) is validated and every package name it uses must exist."""
+import ast
+import importlib
+import importlib.util
+import pathlib
+import re
+import sys
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+COLAB = ROOT / 'colab'
+NOTEBOOKS = ('quickstart.ipynb', 'real_data.ipynb')
+
+
+def _read(name):
+  return nbformat.read(COLAB / name, as_version=4)
+
+
+def _code_cells(notebook):
+  return [cell for cell in notebook.cells if cell.cell_type == 'code']
+
+
+def _python_source(cell) -> str:
+  """A code cell without IPython magics (`%...`), which are not Python."""
+  return '\n'.join('' if line.lstrip().startswith('%') else line
+                   for line in cell.source.splitlines())
+
+
+def _load_config_module(name):
+  spec = importlib.util.spec_from_file_location(f'test_configs_{name}',
+                                                ROOT / 'configs' / f'{name}.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def _package_references(notebook):
+  """(dotted reference, object it should resolve in) for every `artrack_jax` name used.
+
+  Names come from `from artrack_jax... import x` (x bound to a module or an attribute) and are
+  followed through attribute chains (`tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS`);
+  `config_module('name').attr` is checked against configs/name.py.
+  """
+  bound, references = {}, []
+  trees = [ast.parse(_python_source(cell)) for cell in _code_cells(notebook)]
+  for tree in trees:
+    for node in ast.walk(tree):
+      if isinstance(node, ast.ImportFrom) and (node.module or '').startswith('artrack_jax'):
+        module = importlib.import_module(node.module)
+        for alias in node.names:
+          name = alias.asname or alias.name
+          full = f'{node.module}.{alias.name}'
+          if hasattr(module, alias.name):
+            bound[name] = getattr(module, alias.name)
+          else:
+            bound[name] = importlib.import_module(full)   # a submodule
+          references.append((full, bound[name]))
+  for tree in trees:
+    for node in ast.walk(tree):
+      if not isinstance(node, ast.Attribute):
+        continue
+      chain, base = [], node
+      while isinstance(base, ast.Attribute):
+        chain.append(base.attr)
+        base = base.value
+      chain.reverse()
+      if isinstance(base, ast.Name) and base.id in bound:
+        target, path = bound[base.id], base.id
+      elif (isinstance(base, ast.Call) and isinstance(base.func, ast.Name)
+            and base.func.id == 'config_module' and isinstance(base.args[0], ast.Constant)):
+        target = _load_config_module(base.args[0].value)
+        path = f'configs/{base.args[0].value}.py'
+      else:
+        continue
+      for attr in chain:
+        path = f'{path}.{attr}'
+        assert hasattr(target, attr), f'{path} does not exist'
+        target = getattr(target, attr)
+      references.append((path, target))
+  return references
+
+
+@pytest.mark.parametrize('name', NOTEBOOKS)
+def test_notebook_is_valid_stripped_and_built_from_the_generator(name):
+  notebook = _read(name)
+  nbformat.validate(notebook)
+  for cell in _code_cells(notebook):
+    assert cell.outputs == [] and cell.execution_count is None, f'{name}: outputs not stripped'
+  builder = importlib.util.spec_from_file_location('build_notebooks',
+                                                   COLAB / 'build_notebooks.py')
+  module = importlib.util.module_from_spec(builder)
+  builder.loader.exec_module(module)
+  assert (COLAB / name).read_text(encoding='utf-8') == module.render(module.NOTEBOOKS[name]), (
+      f'colab/{name} differs from colab/build_notebooks.py: run python colab/build_notebooks.py')
+
+
+@pytest.mark.parametrize('name', NOTEBOOKS)
+def test_notebook_references_exist(name):
+  notebook = _read(name)
+  references = dict(_package_references(notebook))
+  # The notebooks train, track and evaluate through the package.
+  for required in ('train_lib.train_and_evaluate', 'train_lib.evaluate', 'track.track_video',
+                   'posetrack.print_tables'):
+    assert required in references, f'{name} does not call {required}'
+  for call in re.findall(r"config_module\('(\w+)'\)", '\n'.join(
+      cell.source for cell in _code_cells(notebook))):
+    assert (ROOT / 'configs' / f'{call}.py').is_file(), f'{name}: configs/{call}.py missing'
+  # The install cell comes first and the package logic stays in the package: no cell defines
+  # a function except the config loader.
+  assert 'pip' in _code_cells(notebook)[0].source
+  for cell in _code_cells(notebook):
+    defined = [n.name for n in ast.walk(ast.parse(_python_source(cell)))
+               if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    assert defined in ([], ['config_module']), f'{name} defines {defined}'
+
+
+def test_reference_check_catches_a_missing_name():
+  notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+      'from artrack_jax import track\ntrack.track_video_that_does_not_exist(1)')])
+  with pytest.raises(AssertionError, match='track.track_video_that_does_not_exist does not'):
+    _package_references(notebook)
+
+
+@pytest.mark.slow
+def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
+  """Every cell of the quick start at tiny size: data, 3 training stages, maps, tracking, tables.
+
+  Compiling the three train steps dominates the run (minutes on 2 busy cores); JAX's persistent
+  compilation cache, kept in pytest's cache directory, lets later runs skip recompiling
+  programs that have not changed. The cells still all run.
+  """
+  from nbclient import NotebookClient   # pylint: disable=g-import-not-at-top
+  monkeypatch.setenv('ARTRACK_NOTEBOOK_TINY', '1')
+  monkeypatch.setenv('ARTRACK_NOTEBOOK_WORKDIR', str(tmp_path / 'work'))
+  monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
+  monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR',
+                     str(request.config.cache.mkdir('jax_compilation_cache')))
+  notebook = _read('quickstart.ipynb')
+  client = NotebookClient(notebook, timeout=600, kernel_name='python3',
+                          resources={'metadata': {'path': str(tmp_path)}})
+  client.execute()   # raises CellExecutionError naming the failing cell
+
+  def text(cell):
+    return ''.join(out.get('text', '') for out in cell.outputs if out.output_type == 'stream')
+
+  def images(cell):
+    return sum('image/png' in out.get('data', {}) for out in cell.outputs
+               if out.output_type in ('display_data', 'execute_result'))
+
+  cells = _code_cells(notebook)
+  everything = '\n'.join(text(cell) for cell in cells)
+  assert 'TINY = True' in everything
+  # Three stages trained, each with its checkpoint.
+  for stage in ('spatial', 'pgg', 'temporal'):
+    assert any((tmp_path / 'work' / stage / 'checkpoints').iterdir()), stage
+  # Figures: ground truth, curves, maps, ordinal maps, PGG effect, poses, tracked frames.
+  assert sum(images(cell) for cell in cells) >= 7
+  # The evaluation tables were printed with numbers.
+  assert re.search(r'^AP\s+-?\d+\.\d\d$', everything, re.MULTILINE), 'no COCO AP line'
+  assert 'Average Precision (AP) metric:' in everything
+  assert 'Multiple Object Tracking (MOT) metrics:' in everything
+  for similarity in ('oks', 'ke_sie', 'he_tie'):
+    assert re.search(rf'^{similarity}\s+MOTA\s+-?[\d.]+', everything, re.MULTILINE), similarity
+  assert re.search(r'SIE spread per person: before PGG', everything)
