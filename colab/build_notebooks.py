@@ -54,20 +54,6 @@ _INSTALL = _code('''
       sys.path.insert(0, str(ROOT))  # this kernel started before the install
     ''')
 
-# Shared: config files are a directory of modules (configs/*.py), loaded by path like train.py.
-_CONFIG_LOADER = '''
-    CONFIG_DIR = pathlib.Path(train_lib.__file__).resolve().parents[1] / 'configs'
-
-
-    def config_module(name):
-      """configs/<name>.py as a module (its get_config(), and to_pgg / to_temporal)."""
-      spec = importlib.util.spec_from_file_location(f'configs_{name}', CONFIG_DIR / f'{name}.py')
-      module = importlib.util.module_from_spec(spec)
-      spec.loader.exec_module(module)
-      return module
-    '''
-
-
 def quickstart() -> nbformat.NotebookNode:
   cells = [
       _md('''
@@ -107,45 +93,34 @@ def quickstart() -> nbformat.NotebookNode:
           import jax
           import numpy as np
 
-          from artrack_jax import inference, plots, skeletons, track, train_lib, visualize_maps
+          from artrack_jax import (inference, plots, quickstart, skeletons, track, train_lib,
+                                   visualize_maps)
           from artrack_jax.data import pipeline, synthetic, tfds_builders
-          from artrack_jax.evaluation import coco, posetrack
+          from artrack_jax.evaluation import coco
           from artrack_jax.grouping import decode, pgg
+          from artrack_jax.tracking import evaluate as tracking_evaluate
 
           TINY = os.environ.get('ARTRACK_NOTEBOOK_TINY', '0') == '1'
-          # Training steps per stage at tiny size.
-          TINY_STEPS = 2
           WORKDIR = pathlib.Path(os.environ.get('ARTRACK_NOTEBOOK_WORKDIR',
                                                 '/tmp/artrack_quickstart_notebook'))
-          DATA_DIR = WORKDIR / 'tensorflow_datasets'
-          WORKDIRS = {stage: str(WORKDIR / stage) for stage in ('spatial', 'pgg', 'temporal')}
-          # Similarities compared when tracking (Table 4): baselines and the paper's HE + TIE.
-          SIMILARITIES = ('oks', 'ke_sie', 'he_tie')
+          STAGES = ('spatial', 'pgg', 'temporal')
 
           logging.set_verbosity(logging.INFO)   # training progress lines
           train_lib.quiet_checkpoint_logs()
           print('TINY =', TINY, '| devices:', jax.devices(), '| workdir:', WORKDIR)
           '''),
-      _code(_CONFIG_LOADER, '''
-
-          if TINY:
-            tiny = config_module('tiny')
-            configs = {'spatial': tiny.get_config(),
-                       'pgg': config_module('pgg').to_pgg(tiny.get_config()),
-                       'temporal': config_module('temporal').to_temporal(tiny.get_config())}
-            for config in configs.values():
-              config.train.num_steps = TINY_STEPS
-          else:
-            configs = {'spatial': config_module('quickstart').get_config(),
-                       'pgg': config_module('quickstart_pgg').get_config(),
-                       'temporal': config_module('quickstart_temporal').get_config()}
-          for config in configs.values():
-            config.data.data_dir = str(DATA_DIR)
-          # Stage 2 starts from stage 1's SpatialNet, stage 3 freezes stage 2's.
-          configs['pgg'].train.init_from = WORKDIRS['spatial']
-          configs['temporal'].train.init_from = WORKDIRS['pgg']
+      _code('''
+          # The configs and workdir layout of the main job (python -m artrack_jax.quickstart):
+          # configs/quickstart.py, quickstart_pgg.py, quickstart_temporal.py, each pointed at
+          # this workdir's data and at the previous stage (train.init_from); TINY shrinks them.
+          JOB = quickstart.Job(str(WORKDIR), tiny=TINY)
+          configs = {stage: JOB.config(stage) for stage in STAGES}
+          WORKDIRS = {stage: JOB.stage_workdir(stage) for stage in STAGES}
           SKELETON = skeletons.get(configs['spatial'].data.skeleton)
-          print(configs['spatial'].data)
+          for stage in STAGES:
+            print(f'{stage:9s} steps {configs[stage].train.num_steps:5d}  '
+                  f'init_from {configs[stage].train.init_from or "-"}')
+          print(configs['spatial'].model)
           '''),
       _md('''
           ## 1. The synthetic benchmark
@@ -178,14 +153,13 @@ def quickstart() -> nbformat.NotebookNode:
           SpatialNet frozen. Re-running a cell resumes from the workdir's last checkpoint.
           '''),
       _code('''
-          for stage in ('spatial', 'pgg', 'temporal'):
+          for stage in STAGES:
             print(f'--- stage {stage}: {configs[stage].train.num_steps} steps -> {WORKDIRS[stage]}')
             train_lib.train_and_evaluate(configs[stage], WORKDIRS[stage])
           '''),
       _code('''
           curves_png = str(WORKDIR / 'training_curves.png')
-          plots.plot_training_curves([WORKDIRS[s] for s in ('spatial', 'pgg', 'temporal')],
-                                     curves_png)
+          plots.plot_training_curves([WORKDIRS[stage] for stage in STAGES], curves_png)
           display(Image(filename=curves_png))
           '''),
       _md('''
@@ -245,54 +219,44 @@ def quickstart() -> nbformat.NotebookNode:
           display(visualize_maps.decoded_poses_figure(images, poses, SKELETON))
           '''),
       _md('''
-          ## 6. Tracking the validation clips
+          ## 6. Tracking a validation clip
 
           TemporalNet's human embeddings (HE) and temporal instance embeddings (TIE) feed the
-          online tracker (Eq. 8-9, Hungarian matching). Colours and numbers are track ids.
-          The same clips are tracked with the OKS and KE+SIE baselines for Table 4.
+          online tracker (Eq. 8-9, Hungarian matching); `track.track_video` is what
+          `python -m artrack_jax.track` runs on a user's video. Colours and numbers are track
+          ids.
           '''),
       _code('''
-          val_clips = list(synthetic.generate_split(
-              'val', dict(DATA_CONFIG.clips)['val'], DATA_CONFIG.num_frames,
-              DATA_CONFIG.image_size, DATA_CONFIG.seed))
-          ground_truth = [sequence for sequence, _ in val_clips]
-          predictions = {}
-          for similarity in SIMILARITIES:
-            config = configs['temporal'].copy_and_resolve_references()
-            config.track.similarity = similarity
-            infer_fn = track.load_inference_fn(WORKDIRS['temporal'], config)
-            predictions[similarity] = []
-            for sequence, frames in val_clips:
-              infer_fn.reset()
-              predictions[similarity].append(
-                  track.track_video(frames, infer_fn, config, name=sequence.name))
-          tracked = predictions['he_tie'][0]
-          print(f'{tracked.name}: {len({p.track_id for f in tracked.frames for p in f.people})} '
-                'track ids')
-          display(visualize_maps.tracked_frames_figure(val_clips[0][1], tracked, SKELETON))
+          sequence, frames = synthetic.generate_clip(
+              'val', 0, DATA_CONFIG.num_frames, DATA_CONFIG.image_size, DATA_CONFIG.seed)
+          infer_fn = track.load_inference_fn(WORKDIRS['temporal'], configs['temporal'])
+          tracked = track.track_video(frames, infer_fn, configs['temporal'], name=sequence.name)
+          print(f'{tracked.name}: {len(frames)} frames, '
+                f'{len({p.track_id for f in tracked.frames for p in f.people})} track ids '
+                f'(ground truth: {len({p.track_id for f in sequence.frames for p in f.people})})')
+          display(visualize_maps.tracked_frames_figure(frames, tracked, SKELETON))
           '''),
       _md('''
           ## 7. Evaluation
 
-          COCO-style keypoint AP of SpatialNet on the validation frames, then the PoseTrack
-          tables (the official toolkit's AP and MOTA, per joint group) of the tracked clips, and
-          MOTA per tracking similarity.
+          COCO-style keypoint AP of SpatialNet on the validation frames after stages 1 and 2.
+          Then the PoseTrack toolkit's AP and MOTA tables of every validation clip
+          (`tracking.evaluate`): Table 4 tracks the same poses with each similarity (OKS, IoU,
+          KE, KE+SIE, HE, TIE, HE+TIE, and HE+TIE with PGG), Table 3 decodes with KE, SIE and
+          KE+SIE, without and with PGG. Results are written under the workdir (`eval/`), where
+          `python -m artrack_jax.report` reads them.
           '''),
       _code('''
-          coco_metrics = train_lib.evaluate(configs['pgg'], WORKDIRS['pgg'])
-          print('COCO-style keypoint AP (validation frames):')
-          print(coco.format_stats(coco_metrics))
+          for stage in ('spatial', 'pgg'):
+            coco_metrics = train_lib.evaluate(configs[stage], WORKDIRS[stage])
+            print(f'COCO-style keypoint AP after stage {stage} (validation frames):')
+            print(coco.format_stats(coco_metrics))
           '''),
       _code('''
-          result = posetrack.evaluate_sequences(ground_truth, predictions['he_tie'])
-          print('PoseTrack evaluation, HE + TIE tracking:')
-          posetrack.print_tables(result)
-          print()
-          print('MOTA by tracking similarity (Table 4):')
-          for similarity in SIMILARITIES:
-            scores = posetrack.evaluate_sequences(ground_truth, predictions[similarity], ap=False)
-            print(f'{similarity:8s} MOTA {scores["mota"]["Total"]:6.1f}   '
-                  f'ID switches {scores["num_switches"]["total"]}')
+          results = tracking_evaluate.evaluate_tracking(
+              configs['temporal'], WORKDIRS['pgg'], WORKDIRS['temporal'], out_dir=JOB.workdir,
+              split='val', print_tables=False)
+          print(tracking_evaluate.format_summary(results))
           '''),
   ]
   return v4.new_notebook(cells=cells, metadata=_METADATA)
@@ -338,23 +302,25 @@ def real_data() -> nbformat.NotebookNode:
       _md('''
           ## Parameters
 
-          Edit the paths. `DATASET` picks what SpatialNet trains on: `'posetrack'` (15 joints,
-          tracking and the PoseTrack evaluation) or `'coco_keypoints'` (17 COCO joints, COCO AP
-          only; PoseTrack tracking needs the `posetrack` skeleton).
+          Edit the paths. `SPATIAL_DATA` picks what SpatialNet (stages 1 and 2) trains on:
+          `'posetrack'` (15 joints; the whole pipeline) or `'coco_keypoints'` (17 COCO joints,
+          COCO AP only: TemporalNet and the PoseTrack evaluation need a SpatialNet of the
+          `posetrack` skeleton, so stage 3 and section 4 are skipped).
           '''),
       _code('''
           %matplotlib inline
-          import os
 
           from absl import logging
           from IPython.display import Image, display
           import jax
           import numpy as np
 
-          from artrack_jax import plots, skeletons, track, train_lib, visualize_maps
+          from artrack_jax import (configs_util, plots, report, skeletons, track, train_lib,
+                                   visualize_maps)
           from artrack_jax.data import formats, tfds_builders
           from artrack_jax.data.tfds_builders import common
-          from artrack_jax.evaluation import coco, posetrack
+          from artrack_jax.evaluation import coco
+          from artrack_jax.tracking import evaluate as tracking_evaluate
 
           DRIVE = pathlib.Path('/content/drive/MyDrive/artrack')
           POSETRACK_DIR = DRIVE / 'posetrack2018'
@@ -362,7 +328,9 @@ def real_data() -> nbformat.NotebookNode:
           COCO_DIR = DRIVE / 'coco2017'
           DATA_DIR = DRIVE / 'tensorflow_datasets'
           WORKDIR = DRIVE / 'runs'
-          DATASET = 'posetrack'                # or 'coco_keypoints'
+          SPATIAL_DATA = 'posetrack'           # or 'coco_keypoints'
+          STAGES = ('spatial', 'pgg', 'temporal') if SPATIAL_DATA == 'posetrack' else (
+              'spatial', 'pgg')
           WORKDIRS = {stage: str(WORKDIR / stage) for stage in ('spatial', 'pgg', 'temporal')}
 
           logging.set_verbosity(logging.INFO)
@@ -371,29 +339,23 @@ def real_data() -> nbformat.NotebookNode:
           print(tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS)
           print(tfds_builders.CocoKeypoints.MANUAL_DOWNLOAD_INSTRUCTIONS)
           '''),
-      _code(_CONFIG_LOADER, '''
-
-          configs = {'spatial': config_module('default').get_config(),
-                     'pgg': config_module('pgg').get_config(),
-                     'temporal': config_module('temporal').get_config()}
-          for config in configs.values():
-            config.data.data_dir = str(DATA_DIR)
-            if DATASET == 'posetrack':
-              config.data.name = 'posetrack'
-              config.data.manual_dir = str(POSETRACK_DIR)
-              config.data.builder_config = POSETRACK_VERSION
-            else:
-              config.data.name = 'coco_keypoints'
-              config.data.manual_dir = str(COCO_DIR)
-              config.data.builder_config = ''
-              config.data.skeleton = 'coco'
-          # TemporalNet learns from videos: stage 3 always reads PoseTrack.
-          configs['temporal'].data.name = 'posetrack'
-          configs['temporal'].data.manual_dir = str(POSETRACK_DIR)
-          configs['temporal'].data.builder_config = POSETRACK_VERSION
-          configs['temporal'].data.skeleton = 'posetrack'
-          configs['pgg'].train.init_from = WORKDIRS['spatial']
-          configs['temporal'].train.init_from = WORKDIRS['pgg']
+      _code('''
+          # The paper's configs (configs/default.py, pgg.py, temporal.py) pointed at the Drive.
+          posetrack_data = {'data.name': 'posetrack', 'data.manual_dir': str(POSETRACK_DIR),
+                            'data.builder_config': POSETRACK_VERSION,
+                            'data.data_dir': str(DATA_DIR)}
+          coco_data = {'data.name': 'coco_keypoints', 'data.manual_dir': str(COCO_DIR),
+                       'data.builder_config': '', 'data.skeleton': 'coco',
+                       'data.data_dir': str(DATA_DIR)}
+          spatial_data = posetrack_data if SPATIAL_DATA == 'posetrack' else coco_data
+          configs = {
+              'spatial': configs_util.load_config('default', spatial_data),
+              'pgg': configs_util.load_config(
+                  'pgg', {**spatial_data, 'train.init_from': WORKDIRS['spatial']}),
+              # TemporalNet learns from videos: stage 3 reads PoseTrack.
+              'temporal': configs_util.load_config(
+                  'temporal', {**posetrack_data, 'train.init_from': WORKDIRS['pgg']}),
+          }
           SKELETON = skeletons.get(configs['spatial'].data.skeleton)
           print(configs['spatial'])
           '''),
@@ -413,47 +375,58 @@ def real_data() -> nbformat.NotebookNode:
                                                      SKELETON))
           '''),
       _md('''
-          ## 2. Train the three stages with the paper's configuration
+          ## 2. Train with the paper's configuration
 
           Stage 1 (300k steps at batch 32) is long: run it on an accelerator runtime and re-run
           the cell after a disconnect; it resumes from the last checkpoint. Lower
           `configs[stage].train.num_steps` for a shorter run.
           '''),
       _code('''
-          for stage in ('spatial', 'pgg', 'temporal'):
+          for stage in STAGES:
             print(f'--- stage {stage}: {configs[stage].train.num_steps} steps -> {WORKDIRS[stage]}')
             train_lib.train_and_evaluate(configs[stage], WORKDIRS[stage])
           curves_png = str(WORKDIR / 'training_curves.png')
-          plots.plot_training_curves([WORKDIRS[s] for s in ('spatial', 'pgg', 'temporal')],
-                                     curves_png)
+          plots.plot_training_curves([WORKDIRS[stage] for stage in STAGES], curves_png)
           display(Image(filename=curves_png))
           '''),
       _md('''
-          ## 3. Evaluate
+          ## 3. COCO-style keypoint AP
 
-          COCO-style keypoint AP of SpatialNet on the validation split, then tracking of every
-          PoseTrack validation video and the toolkit's AP / MOTA tables.
+          SpatialNet after stages 1 and 2 on the validation split.
           '''),
       _code('''
-          coco_metrics = train_lib.evaluate(configs['pgg'], WORKDIRS['pgg'])
-          print(coco.format_stats(coco_metrics))
+          for stage in ('spatial', 'pgg'):
+            coco_metrics = train_lib.evaluate(configs[stage], WORKDIRS[stage])
+            print(f'after stage {stage}:')
+            print(coco.format_stats(coco_metrics))
+          '''),
+      _md('''
+          ## 4. Tracking and the PoseTrack tables
+
+          One tracked validation video, then every validation video with the toolkit's rules
+          (`tracking.evaluate`): Table 4 (MOTA per similarity, the same poses for every row)
+          and Table 3 (AP of KE / SIE / KE+SIE decoding, without and with PGG). Results go to
+          `WORKDIR/eval`, and `artrack_jax.report` turns them into the tables.
           '''),
       _code('''
-          config = configs['temporal'].copy_and_resolve_references()
-          gt_dir = POSETRACK_DIR / 'annotations' / 'val'
-          pred_dir = WORKDIR / 'posetrack_val_predictions'
-          pred_dir.mkdir(parents=True, exist_ok=True)
-          infer_fn = track.load_inference_fn(WORKDIRS['temporal'], config)
-          for sequence in formats.read_posetrack_dir(gt_dir):
+          if 'temporal' in STAGES:
+            first = sorted((POSETRACK_DIR / 'annotations' / 'val').glob('*.json'))[0]
+            sequence = formats.read_posetrack(first)
             frames = [common.load_image(str(POSETRACK_DIR / frame.image_path))
                       for frame in sequence.frames]
-            infer_fn.reset()
-            tracked = track.track_video(frames, infer_fn, config, name=sequence.name,
-                                        image_paths=[f.image_path for f in sequence.frames])
-            track.write_sequence(tracked, str(pred_dir / f'{sequence.name}.json'))
-          result = posetrack.evaluate(str(gt_dir), str(pred_dir))
-          posetrack.print_tables(result)
-          display(visualize_maps.tracked_frames_figure(frames, tracked, skeletons.get('posetrack')))
+            infer_fn = track.load_inference_fn(WORKDIRS['temporal'], configs['temporal'])
+            tracked = track.track_video(frames, infer_fn, configs['temporal'],
+                                        name=sequence.name)
+            display(visualize_maps.tracked_frames_figure(frames, tracked,
+                                                         skeletons.get('posetrack')))
+          '''),
+      _code('''
+          if 'temporal' in STAGES:
+            results = tracking_evaluate.evaluate_tracking(
+                configs['temporal'], WORKDIRS['pgg'], WORKDIRS['temporal'],
+                out_dir=str(WORKDIR), split='val', print_tables=False)
+            print(tracking_evaluate.format_summary(results))
+            print(report.build_report(str(WORKDIR)))
           '''),
   ]
   return v4.new_notebook(cells=cells, metadata=_METADATA)

@@ -29,20 +29,11 @@ def _python_source(cell) -> str:
                    for line in cell.source.splitlines())
 
 
-def _load_config_module(name):
-  spec = importlib.util.spec_from_file_location(f'test_configs_{name}',
-                                                ROOT / 'configs' / f'{name}.py')
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def _package_references(notebook):
   """(dotted reference, object it should resolve in) for every `artrack_jax` name used.
 
   Names come from `from artrack_jax... import x` (x bound to a module or an attribute) and are
-  followed through attribute chains (`tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS`);
-  `config_module('name').attr` is checked against configs/name.py.
+  followed through attribute chains (`tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS`).
   """
   bound, references = {}, []
   trees = [ast.parse(_python_source(cell)) for cell in _code_cells(notebook)]
@@ -67,14 +58,9 @@ def _package_references(notebook):
         chain.append(base.attr)
         base = base.value
       chain.reverse()
-      if isinstance(base, ast.Name) and base.id in bound:
-        target, path = bound[base.id], base.id
-      elif (isinstance(base, ast.Call) and isinstance(base.func, ast.Name)
-            and base.func.id == 'config_module' and isinstance(base.args[0], ast.Constant)):
-        target = _load_config_module(base.args[0].value)
-        path = f'configs/{base.args[0].value}.py'
-      else:
+      if not (isinstance(base, ast.Name) and base.id in bound):
         continue
+      target, path = bound[base.id], base.id
       for attr in chain:
         path = f'{path}.{attr}'
         assert hasattr(target, attr), f'{path} does not exist'
@@ -103,18 +89,18 @@ def test_notebook_references_exist(name):
   references = dict(_package_references(notebook))
   # The notebooks train, track and evaluate through the package.
   for required in ('train_lib.train_and_evaluate', 'train_lib.evaluate', 'track.track_video',
-                   'posetrack.print_tables'):
+                   'tracking_evaluate.evaluate_tracking'):
     assert required in references, f'{name} does not call {required}'
-  for call in re.findall(r"config_module\('(\w+)'\)", '\n'.join(
+  for config in re.findall(r"load_config\(\s*'(\w+)'", '\n'.join(
       cell.source for cell in _code_cells(notebook))):
-    assert (ROOT / 'configs' / f'{call}.py').is_file(), f'{name}: configs/{call}.py missing'
-  # The install cell comes first and the package logic stays in the package: no cell defines
-  # a function except the config loader.
+    assert (ROOT / 'configs' / f'{config}.py').is_file(), f'{name}: configs/{config}.py missing'
+  # The install cell comes first and the logic stays in the package: no cell defines a
+  # function or a class.
   assert 'pip' in _code_cells(notebook)[0].source
   for cell in _code_cells(notebook):
     defined = [n.name for n in ast.walk(ast.parse(_python_source(cell)))
                if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
-    assert defined in ([], ['config_module']), f'{name} defines {defined}'
+    assert not defined, f'{name} defines {defined}'
 
 
 def test_reference_check_catches_a_missing_name():
@@ -158,10 +144,12 @@ def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
     assert any((tmp_path / 'work' / stage / 'checkpoints').iterdir()), stage
   # Figures: ground truth, curves, maps, ordinal maps, PGG effect, poses, tracked frames.
   assert sum(images(cell) for cell in cells) >= 7
-  # The evaluation tables were printed with numbers.
-  assert re.search(r'^AP\s+-?\d+\.\d\d$', everything, re.MULTILINE), 'no COCO AP line'
+  # The evaluation tables were printed with numbers: COCO AP after stages 1 and 2, the
+  # toolkit's tables and one Table 4 row per similarity (and HE+TIE with PGG).
+  assert len(re.findall(r'^AP\s+-?\d+\.\d\d$', everything, re.MULTILINE)) == 2, 'COCO AP'
   assert 'Average Precision (AP) metric:' in everything
   assert 'Multiple Object Tracking (MOT) metrics:' in everything
-  for similarity in ('oks', 'ke_sie', 'he_tie'):
-    assert re.search(rf'^{similarity}\s+MOTA\s+-?[\d.]+', everything, re.MULTILINE), similarity
-  assert re.search(r'SIE spread per person: before PGG', everything)
+  for row in ('oks', 'iou', 'ke', 'ke_sie', 'he', 'tie', 'he_tie', 'he_tie_pgg'):
+    assert re.search(rf'^{row}\s+-?\d+\.\d\s', everything, re.MULTILINE), row
+  assert (tmp_path / 'work' / 'eval' / 'posetrack_mota_he_tie.json').is_file()
+  assert 'SIE spread per person: before PGG' in everything
