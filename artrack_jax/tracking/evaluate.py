@@ -59,16 +59,26 @@ import json
 import logging
 import math
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import jax
 import numpy as np
 
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax import track
+from artrack_jax import train_lib
+from artrack_jax.data import augment
+from artrack_jax.data import formats
+from artrack_jax.data import synthetic
 from artrack_jax.data import types
+from artrack_jax.evaluation import coco as coco_eval
+from artrack_jax.evaluation import posetrack
 from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.grouping import pgg
 from artrack_jax.tracking import similarity as similarity_lib
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation, Tracker
 
@@ -114,6 +124,11 @@ class DecodeVariant:
 ABLATION_GROUPINGS = ((True, False), (False, True), (True, True))   # KE, SIE, KE+SIE
 
 
+def _pgg_stage(parts: tuple[bool, bool]) -> str:
+  """Timing key of the PGG refinement of the embeddings ``parts`` = (KE, SIE)."""
+  return 'pgg_' + DecodeVariant(*parts, pgg=False).name
+
+
 def table3_row(variant: DecodeVariant, trained_with_aux: bool) -> str:
   """Row key of a decoding variant in Table 3 (``report.TABLE3_ROWS``)."""
   if variant.use_ke and variant.use_sie and trained_with_aux:
@@ -133,8 +148,10 @@ class FrameOutputs:
       with ``keypoints`` [J, 3] (x, y, score; score 0 where not found) and ``score``.
     observations: variant name -> tracker input (``FrameObservations``, image pixels) for the
       variants that feed the tracker.
-    seconds: stage -> seconds spent on this frame (``spatialnet``, ``pgg_spatial``,
-      ``temporalnet_tie``, ``pgg_temporal``, ``he_<variant>``, ``decode_<variant>``).
+    seconds: stage -> seconds spent on this frame: ``spatialnet`` (letterbox and SpatialNet),
+      ``pgg_<ke|sie|ke_sie>`` (PGG refinement of those embeddings), ``temporalnet_tie`` (TIE
+      maps of the pair), ``pgg_temporal`` (PGG refinement of both TIE maps), ``he_<variant>``
+      (human embeddings of a tracked variant's poses), ``decode_<variant>``.
   """
   poses: dict[str, list[dict]]
   observations: dict[str, FrameObservations]
@@ -147,7 +164,6 @@ FrameFn = Callable[[Mapping[str, Any]], FrameOutputs]
 
 def _pgg_refine_maps(heatmaps, ke, svf, pgg_config):
   """PGG-refined KE [B, h, w, J] and SIE [B, h, w, 2] of a batch (Sec. 3.2, Alg. 1)."""
-  from artrack_jax.grouping import pgg  # pylint: disable=g-import-not-at-top
   refined = pgg.pgg_refine({'heatmaps': heatmaps, 'ke': ke, 'svf': svf}, pgg_config)
   return refined['ke'], refined['sie']
 
@@ -158,8 +174,6 @@ def _pgg_refine_tie(tie, heatmaps, pgg_config):
   Sec. 3.3.2: TIE is grouped alone, in the space of ``pgg.sie_scale`` like the SIE (the space
   the grouping loss of ``pgg.pgg_temporal_loss`` trains).
   """
-  import jax  # pylint: disable=g-import-not-at-top
-  from artrack_jax.grouping import pgg  # pylint: disable=g-import-not-at-top
   scale = float(pgg_config['sie_scale'])
 
   def one(x, heat):
@@ -171,7 +185,6 @@ def _pgg_refine_tie(tie, heatmaps, pgg_config):
 
 def output_to_image(height: int, width: int, size: int, stride: float) -> np.ndarray:
   """[2, 3] affine: output-map pixels -> original frame pixels (the letterbox inverse)."""
-  from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
   # x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned; targets.output_to_input).
   out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
                         [0.0, 0.0, 1.0]])
@@ -198,7 +211,6 @@ class NetworkFrames:
 
   def __init__(self, model, config, variants: Sequence[DecodeVariant],
                tracked: Sequence[DecodeVariant]):
-    import jax  # pylint: disable=g-import-not-at-top
     missing = [v.name for v in tracked if v not in variants]
     if missing:
       raise ValueError(f'tracked variants {missing} are not among the decoded variants')
@@ -244,8 +256,6 @@ class NetworkFrames:
 
   def _spatial(self, frame: np.ndarray, seconds: dict[str, float]):
     """Merged maps per map set ('raw' and each PGG grouping) and the scale-1 raw maps."""
-    import jax  # pylint: disable=g-import-not-at-top
-    from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
     height, width = frame.shape[:2]
     keys = ('heatmaps', 'ke', 'sie')
     per_scale: dict[Any, list[dict]] = {}
@@ -261,13 +271,13 @@ class NetworkFrames:
       sets = {'raw': {k: np.asarray(v) for k, v in jax.device_get(
           {k: out[k] for k in keys}).items()}}
       seconds['spatialnet'] = seconds.get('spatialnet', 0.0) + time.perf_counter() - start
-      start = time.perf_counter()
       for parts, refine in self._pgg_spatial.items():
+        start = time.perf_counter()
         ke, sie = jax.device_get(refine(out['heatmaps'], out['ke'], out['svf']))
         sets[parts] = dict(heatmaps=sets['raw']['heatmaps'], ke=np.asarray(ke),
                            sie=np.asarray(sie))
-      if self._pgg_spatial:
-        seconds['pgg_spatial'] = seconds.get('pgg_spatial', 0.0) + time.perf_counter() - start
+        key = _pgg_stage(parts)
+        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
       for name, maps in sets.items():
         merged = {k: maps[k][:1] for k in keys}
         if self.flip_test:
@@ -288,7 +298,6 @@ class NetworkFrames:
     return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
 
   def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
-    import jax  # pylint: disable=g-import-not-at-top
     frame = np.asarray(record['image'])
     if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
       raise ValueError(f'record image must be uint8 [H, W, 3], got {frame.dtype} {frame.shape}')
@@ -394,9 +403,9 @@ def split_sequences(source, max_sequences: int | None = None,
 
 
 def _synthetic_ground_truth(config, split: str, seq: SequenceRecords) -> types.Sequence:
-  from artrack_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-  from artrack_jax.data.tfds_builders import synthetic_posetrack  # pylint: disable=g-import-not-at-top
-  builder = synthetic_posetrack.SyntheticPosetrack
+  # Imported here: tensorflow_datasets takes seconds to import.
+  from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
+  builder = tfds_builders.SyntheticPosetrack
   name = config.data.get('builder_config', '') or builder.DEFAULT_CONFIG_NAME
   configs = {c.name: c for c in builder.BUILDER_CONFIGS}
   if name not in configs:
@@ -408,7 +417,6 @@ def _synthetic_ground_truth(config, split: str, seq: SequenceRecords) -> types.S
 
 
 def _posetrack_ground_truth(config, split: str, seq: SequenceRecords) -> types.Sequence:
-  from artrack_jax.data import formats  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.expanduser(config.data.manual_dir), 'annotations', split,
                       f'{seq.name}.json')
   if not os.path.isfile(path):
@@ -529,13 +537,14 @@ def _row_timing(stages: Mapping[str, float], variant: DecodeVariant, similarity:
                 tracking: float | None) -> dict[str, float]:
   """Seconds per frame of the stages a row uses."""
   networks = stages.get('spatialnet', 0.0)
-  pgg = stages.get('pgg_spatial', 0.0) if variant.pgg else 0.0
+  pgg_seconds = stages.get(_pgg_stage(variant.parts), 0.0) if variant.pgg else 0.0
   if similarity in TIE_SIMILARITIES:
     networks += stages.get('temporalnet_tie', 0.0)
-    pgg += stages.get('pgg_temporal', 0.0) if variant.pgg else 0.0
+    pgg_seconds += stages.get('pgg_temporal', 0.0) if variant.pgg else 0.0
   if similarity in HE_SIMILARITIES:
     networks += stages.get(f'he_{variant.name}', 0.0)
-  out = {'networks': networks, 'pgg': pgg, 'decoding': stages.get(f'decode_{variant.name}', 0.0)}
+  out = {'networks': networks, 'pgg': pgg_seconds,
+         'decoding': stages.get(f'decode_{variant.name}', 0.0)}
   if tracking is not None:
     out['tracking'] = tracking
   out['total'] = sum(out.values())
@@ -543,8 +552,6 @@ def _row_timing(stages: Mapping[str, float], variant: DecodeVariant, similarity:
 
 
 def _machine() -> dict[str, Any]:
-  import platform  # pylint: disable=g-import-not-at-top
-  import jax  # pylint: disable=g-import-not-at-top
   device = jax.devices()[0]
   return {'platform': device.platform, 'device_kind': device.device_kind,
           'device_count': jax.device_count(), 'cpu_count': os.cpu_count(),
@@ -565,7 +572,6 @@ def load_networks(config, spatial_workdir: str | None = None,
   Raises:
     ValueError: no workdir, a workdir of the wrong stage, or SpatialNets that differ.
   """
-  from artrack_jax import track, train_lib  # pylint: disable=g-import-not-at-top
   cfg = config.copy_and_resolve_references()
   if temporal_workdir:
     cfg.track.similarity = 'he_tie'
@@ -578,7 +584,6 @@ def load_networks(config, spatial_workdir: str | None = None,
       loaded = train_lib.conform_variables(
           {'params': saved['params'], 'batch_stats': saved['batch_stats']},
           networks.model.spatial_variables, f'{spatial_workdir} SpatialNet')
-      import jax  # pylint: disable=g-import-not-at-top
       for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(loaded),
                               jax.tree_util.tree_leaves(networks.model.spatial_variables)):
         if not np.array_equal(np.asarray(a), np.asarray(b)):
@@ -674,8 +679,6 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
     ValueError: a similarity that needs TemporalNet without one, unknown options, data that
       does not match its ground truth.
   """
-  from artrack_jax import track  # pylint: disable=g-import-not-at-top
-  from artrack_jax.evaluation import posetrack  # pylint: disable=g-import-not-at-top
   if networks is None:
     model = load_networks(config, spatial_workdir, temporal_workdir)
     has_temporal = model.has_temporal
@@ -711,7 +714,6 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
     networks = NetworkFrames(model, config, variants, tracked)
 
   if source is None:
-    from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
     source = train_lib.data_source(config, split)
   what = f'{config.data.name} {split}'
   sequences = split_sequences(source, max_sequences, what)
@@ -802,8 +804,6 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
       results['ap'][row] = result
       coco_poses[row] = (meta, per_image)
     if skeleton.name in ('posetrack', 'coco'):
-      from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
-      from artrack_jax.evaluation import coco as coco_eval  # pylint: disable=g-import-not-at-top
       coco_gt = train_lib.coco_ground_truth(source, [i for i, _ in labelled_records],
                                             image_ids, skeleton)
       _write_json(os.path.join(out_dir, 'coco', 'ground_truth.json'), coco_gt)
@@ -838,7 +838,6 @@ def _resolve_similarities(names, has_temporal: bool, what: str) -> tuple[str, ..
 
 def format_summary(results: Mapping[str, Mapping[str, Any]]) -> str:
   """Every row's toolkit tables, then one line per row (Total MOTA / AP, seconds per frame)."""
-  from artrack_jax.evaluation import posetrack  # pylint: disable=g-import-not-at-top
   lines = []
   for table, rows in (('Table 4 (tracking)', results.get('mota', {})),
                       ('Table 3 (pose estimation)', results.get('ap', {}))):
@@ -889,7 +888,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-  from artrack_jax import track  # pylint: disable=g-import-not-at-top
   args = build_parser().parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   try:
