@@ -11,6 +11,7 @@ serves every batch of the same shape.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Mapping
 
 import jax
@@ -168,8 +169,8 @@ def restore(workdir: str, config: ml_collections.ConfigDict,
   model = InferenceModel(config, spatial, temporal)
   # Fail here, with the workdir named, rather than at the first image.
   size = int(config.data.image_size)
-  expected = jax.eval_shape(model.spatial_model.init, jax.random.key(0),
-                            jnp.zeros((1, size, size, 3)), train=False)
+  expected = jax.eval_shape(functools.partial(model.spatial_model.init, train=False),
+                            jax.random.key(0), jnp.zeros((1, size, size, 3)))
   what = f'{workdir} (step {saved["step"]})'
   model.spatial_variables = train_lib.conform_variables(
       spatial, {'params': expected['params'], 'batch_stats': expected.get('batch_stats', {})},
