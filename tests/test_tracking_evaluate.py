@@ -246,3 +246,40 @@ def test_errors(setup, tmp_path):
   code = evaluate_lib.main(['--workdir', str(tmp_path / 'nowhere'), '--out', str(tmp_path),
                             '--config', setup[0]])
   assert code == 2
+
+
+def test_row_names():
+  variant = evaluate_lib.DecodeVariant
+  assert variant(True, True, True).name == 'ke_sie_pgg'
+  assert variant(False, True, False).name == 'sie'
+  assert evaluate_lib.table3_row(variant(True, True, True), trained_with_aux=True) == \
+      'ke_sie_aux_pgg'
+  assert evaluate_lib.table3_row(variant(True, True, False), trained_with_aux=False) == 'ke_sie'
+  assert evaluate_lib.table3_row(variant(True, False, True), trained_with_aux=True) == 'ke_pgg'
+  with pytest.raises(ValueError, match='KE or SIE'):
+    variant(False, False, False)
+
+
+def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
+  config_path, _, _, temporal, _ = setup
+  calls = []
+  monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
+                      lambda config, spatial, temporal_dir, **kw: calls.append(
+                          (config.data.image_size, spatial, temporal_dir, kw)))
+  assert evaluate_lib.main(['--temporal-workdir', temporal, '--config', config_path, '--out',
+                            str(tmp_path), '--similarity', 'oks, he_tie', '--pgg', 'only',
+                            '--pgg-similarity', 'tie,he_tie', '--max-sequences', '3',
+                            '--no-ablations']) == 0
+  size, spatial, temporal_dir, kw = calls[-1]
+  assert (size, spatial, temporal_dir) == (32, None, temporal)
+  assert kw == dict(out_dir=str(tmp_path), split='val', similarities=['oks', 'he_tie'],
+                    use_pgg=(True,), pgg_similarities=['tie', 'he_tie'],
+                    decode_ablations=False, max_sequences=3)
+  assert evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out',
+                            str(tmp_path)]) == 0
+  kw = calls[-1][3]
+  assert kw['similarities'] is None and kw['pgg_similarities'] is None
+  assert kw['use_pgg'] == (False, True) and kw['decode_ablations'] is True
+  evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out', str(tmp_path),
+                     '--pgg-similarity', 'none', '--pgg', 'off'])
+  assert calls[-1][3]['pgg_similarities'] == () and calls[-1][3]['use_pgg'] == (False,)

@@ -694,6 +694,9 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
   pgg_similarities = _resolve_similarities(pgg_similarities, has_temporal, 'pgg_similarities')
 
   skeleton = skeletons_lib.get(config.data.skeleton)
+  if skeleton.name != 'posetrack':
+    raise ValueError(f'config.data.skeleton = {skeleton.name!r}: the video data sets are '
+                     'annotated with the posetrack skeleton the networks must predict')
   base = DecodeVariant(bool(config.decode.get('use_ke', True)),
                        bool(config.decode.get('use_sie', True)), False)
   base_pgg = dataclasses.replace(base, pgg=True)
@@ -764,7 +767,8 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
       track.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
                            os.path.join(pred_dir, f'{gt.name}.json'))
     result = posetrack.evaluate(gt_dir, pred_dir)
-    poses = (f'decoded with {variant.name.upper().replace("_", "+")}'
+    grouping = DecodeVariant(*variant.parts, pgg=False).name.upper().replace('_', '+')
+    poses = (f'decoded with {grouping} grouping'
              + (' after PGG refinement: this row\'s poses differ from the rows without PGG'
                 if variant.pgg else ', shared by every Table 4 row without PGG'))
     result.update(common, row=row, similarity=similarity, pgg=variant.pgg,
@@ -778,7 +782,7 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
   # Table 3: per-frame poses of each decoding variant.
   if ablations:
     trained_with = _trained_with(config, spatial_workdir, temporal_workdir)
-    coco_gt, image_ids, coco_poses = None, [i for _, i in labelled_records], {}
+    image_ids, coco_poses = [i for _, i in labelled_records], {}
     for variant in ablations:
       row = table3_row(variant, bool(trained_with['use_aux']))
       pred_dir = os.path.join(out_dir, 'pred_ap', row)
@@ -803,17 +807,17 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
       _write_json(os.path.join(out_dir, 'eval', f'posetrack_ap_{row}.json'), result)
       results['ap'][row] = result
       coco_poses[row] = (meta, per_image)
-    if skeleton.name in ('posetrack', 'coco'):
-      coco_gt = train_lib.coco_ground_truth(source, [i for i, _ in labelled_records],
-                                            image_ids, skeleton)
-      _write_json(os.path.join(out_dir, 'coco', 'ground_truth.json'), coco_gt)
-      for row, (meta, per_image) in coco_poses.items():
-        detections = decode_lib.coco_results(image_ids, per_image, skeleton)
-        _write_json(os.path.join(out_dir, 'coco', f'{row}.json'), detections)
-        stats = dict(coco_eval.evaluate_keypoints(coco_gt, detections))
-        stats.update(meta, num_images=len(image_ids))
-        _write_json(os.path.join(out_dir, 'eval', f'coco_ap_{row}.json'), stats)
-        results['coco'][row] = stats
+    # COCO-style OKS AP of the same labelled frames (crowd regions as iscrowd boxes).
+    coco_gt = train_lib.coco_ground_truth(source, [i for i, _ in labelled_records], image_ids,
+                                          skeleton)
+    _write_json(os.path.join(out_dir, 'coco', 'ground_truth.json'), coco_gt)
+    for row, (meta, per_image) in coco_poses.items():
+      detections = decode_lib.coco_results(image_ids, per_image, skeleton)
+      _write_json(os.path.join(out_dir, 'coco', f'{row}.json'), detections)
+      stats = dict(coco_eval.evaluate_keypoints(coco_gt, detections))
+      stats.update(meta, num_images=len(image_ids))
+      _write_json(os.path.join(out_dir, 'eval', f'coco_ap_{row}.json'), stats)
+      results['coco'][row] = stats
 
   if print_tables:
     print(format_summary(results))
