@@ -12,6 +12,9 @@ the paper unless overridden) this measures, in one run and on one device:
   both sides achieve with it, and the FLOP/s of a large float32 matmul measured in the same run
   (the practical peak of the device), so "% of matmul" says how well the step uses the device.
 
+The JAX step is timed once per ``--weight-grad`` choice of ``hourglass.Conv`` (XLA's
+backward-filter convolution, or an im2col matmul for the kernel gradient; see there).
+
 Both sides use the same loss, a mean squared error over every stack's predictions against a
 fixed random target: the loss costs well under 1% of the step, and identical losses keep the
 comparison about the network. PyTorch is optional: without it the PyTorch columns say so.
@@ -46,6 +49,9 @@ def parse_args():
   parser.add_argument('--depth', type=int, default=4)
   parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
                       help='JAX compute dtype (PyTorch runs float32, or autocast bf16 on GPU)')
+  parser.add_argument('--weight-grad', default='xla,matmul',
+                      help="comma-separated JAX convolution kernel-gradient implementations to "
+                           "time side by side (hourglass.Conv: xla, matmul)")
   parser.add_argument('--steps', type=int, default=5, help='timed steps (after 2 warm-up)')
   parser.add_argument('--matmul-size', type=int, default=0,
                       help='n of the n x n matmul for the peak (default 2048 CPU, 8192 GPU)')
@@ -82,36 +88,42 @@ def machine() -> str:
           f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}')
 
 
-def median_time(fn, steps, warmup=2):
-  """Median wall seconds of ``fn()`` (which must block until its work is done)."""
+def interleaved_median_times(fns, steps, warmup=2):
+  """Median wall seconds of each ``fn()`` (each must block until its work is done).
+
+  The functions run in turns (a, b, c, a, b, c, ...) so that a machine shared with other work
+  slows each of them alike, which keeps their ratio meaningful.
+  """
   for _ in range(warmup):
-    fn()
-  times = []
+    for fn in fns:
+      fn()
+  times = [[] for _ in fns]
   for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
+    for fn, t in zip(fns, times):
+      start = time.perf_counter()
+      fn()
+      t.append(time.perf_counter() - start)
+  return [statistics.median(t) for t in times]
 
 
-def matmul_flops_per_second(n: int, steps: int) -> float:
+def matmul_fn(n: int):
+  """A jitted n x n matmul to time; returns (fn, flops)."""
   dtype = jnp.bfloat16 if ARGS.dtype == 'bfloat16' else jnp.float32
   a = jax.random.normal(jax.random.key(0), (n, n), dtype)
   b = jax.random.normal(jax.random.key(1), (n, n), dtype)
   f = jax.jit(jnp.dot)
-  seconds = median_time(lambda: f(a, b).block_until_ready(), steps)
-  return 2.0 * n ** 3 / seconds
+  return (lambda: f(a, b).block_until_ready()), 2.0 * n ** 3
 
 
 # --------------------------------------------------------------------------------------- JAX
 
 
-def jax_step(stacks, size, batch):
-  """Returns (seconds per step, XLA flops per step, parameter count)."""
+def jax_step(stacks, size, batch, weight_grad):
+  """Returns (step function to time, XLA flops per step, parameter count)."""
   dtype = jnp.bfloat16 if ARGS.dtype == 'bfloat16' else jnp.float32
   model = hourglass.StackedHourglass(head_channels=HEAD_CHANNELS, stacks=stacks,
                                      features=ARGS.features, increase=ARGS.increase,
-                                     depth=ARGS.depth, dtype=dtype)
+                                     depth=ARGS.depth, dtype=dtype, weight_grad=weight_grad)
   images = jax.random.normal(jax.random.key(0), (batch, size, size, 3))
   target = jax.random.normal(jax.random.key(1), (stacks, batch, size // 4, size // 4,
                                                  HEAD_CHANNELS))
@@ -145,16 +157,15 @@ def jax_step(stacks, size, batch):
     holder[0], loss = compiled(holder[0], images, target)
     loss.block_until_ready()
 
-  seconds = median_time(run, ARGS.steps)
   count = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(variables['params']))
-  return seconds, flops, count
+  return run, flops, count
 
 
 # ----------------------------------------------------------------------------------- PyTorch
 
 
 def torch_step(stacks, size, batch):
-  """Returns (seconds per step, parameter count) or raises ImportError without PyTorch."""
+  """Returns (step function to time, parameter count); ImportError without PyTorch."""
   import torch
   from torch import nn
 
@@ -241,41 +252,51 @@ def torch_step(stacks, size, batch):
     else:
       loss.item()
 
-  seconds = median_time(run, ARGS.steps)
-  return seconds, sum(p.numel() for p in net.parameters())
+  return run, sum(p.numel() for p in net.parameters())
 
 
 def main():
   print(machine())
   n = ARGS.matmul_size or (8192 if ARGS.device == 'gpu' else 2048)
-  peak = matmul_flops_per_second(n, ARGS.steps)
-  print(f'{n}x{n} {ARGS.dtype} matmul: {peak / 1e9:.1f} GFLOP/s\n')
-  header = (f'{"config":>14} {"JAX ms":>9} {"torch ms":>9} {"torch/JAX":>9} {"GFLOP":>8} '
-            f'{"JAX GF/s":>9} {"torch GF/s":>10} {"JAX %mm":>8} {"torch %mm":>9}')
+  matmul, matmul_flops = matmul_fn(n)
+  print(f'peak reference: {n}x{n} {ARGS.dtype} matmul, timed in turns with each step\n')
+  header = (f'{"config":>14} {"wgrad":>6} {"JAX ms":>9} {"torch ms":>9} {"torch/JAX":>9} '
+            f'{"GFLOP":>8} {"JAX GF/s":>9} {"torch GF/s":>10} {"mm GF/s":>8} {"JAX %mm":>8} '
+            f'{"torch %mm":>9}')
   print(header)
+  variants = ARGS.weight_grad.split(',')
   for spec in ARGS.configs.split(','):
     stacks, size, batch = (int(v) for v in spec.lower().split('x'))
     name = f'{stacks}s {size}px b{batch}'
-    seconds, flops, count = jax_step(stacks, size, batch)
-    torch_cols = f'{"-":>9} {"-":>9}'
-    torch_rate = f'{"-":>10}'
-    torch_pct = f'{"-":>9}'
-    note = ''
-    if not ARGS.no_torch:
+    steps = [jax_step(stacks, size, batch, v) for v in variants]
+    count = steps[0][2]
+    run_torch, note = None, ''
+    if ARGS.no_torch:
+      note = '  (PyTorch side not requested)'
+    else:
       try:
-        torch_seconds, torch_count = torch_step(stacks, size, batch)
+        run_torch, torch_count = torch_step(stacks, size, batch)
       except ImportError:
         note = '  (PyTorch not installed: PyTorch side skipped)'
       else:
         if torch_count != count:
           raise RuntimeError(f'{name}: parameter counts differ (JAX {count}, PyTorch '
                              f'{torch_count}): the two networks are not the same')
+    fns = [run for run, _, _ in steps] + [matmul] + ([run_torch] if run_torch else [])
+    times = interleaved_median_times(fns, ARGS.steps)
+    peak = matmul_flops / times[len(steps)]
+    for variant, (_, flops, _), seconds in zip(variants, steps, times):
+      torch_cols = f'{"-":>9} {"-":>9}'
+      torch_rate, torch_pct = f'{"-":>10}', f'{"-":>9}'
+      if run_torch:
+        torch_seconds = times[-1]
         torch_cols = f'{torch_seconds * 1e3:9.1f} {torch_seconds / seconds:9.2f}'
         torch_rate = f'{flops / torch_seconds / 1e9:10.1f}'
         torch_pct = f'{100 * flops / torch_seconds / peak:8.1f}%'
-    print(f'{name:>14} {seconds * 1e3:9.1f} {torch_cols} {flops / 1e9:8.1f} '
-          f'{flops / seconds / 1e9:9.1f} {torch_rate} {100 * flops / seconds / peak:7.1f}% '
-          f'{torch_pct}{note}  [{count / 1e6:.2f}M params]', flush=True)
+      print(f'{name:>14} {variant:>6} {seconds * 1e3:9.1f} {torch_cols} {flops / 1e9:8.1f} '
+            f'{flops / seconds / 1e9:9.1f} {torch_rate} {peak / 1e9:8.1f} '
+            f'{100 * flops / seconds / peak:7.1f}% {torch_pct}{note}  '
+            f'[{count / 1e6:.2f}M params]', flush=True)
   print('\ntorch/JAX > 1 means the JAX step is faster. GFLOP = XLA cost analysis of the JAX '
         'step (forward + backward + Adam).')
 

@@ -119,6 +119,36 @@ def test_pool_and_upsample_helpers():
   np.testing.assert_array_equal(up, x.repeat(2, axis=1).repeat(2, axis=2))
 
 
+@pytest.mark.parametrize('kernel_size', [1, 3, 7])
+def test_conv_weight_grad_variants_agree(kernel_size):
+  """'matmul' and 'xla' kernel gradients, and the 1x1 matmul path, equal XLA's convolution."""
+  rng = np.random.default_rng(kernel_size)
+  x = jnp.asarray(rng.normal(size=(2, 6, 5, 4)).astype(np.float32))
+  kernel = jnp.asarray(rng.normal(size=(kernel_size, kernel_size, 4, 3)).astype(np.float32))
+  params = {'params': {'kernel': kernel, 'bias': jnp.arange(3.0)}}
+  target = jnp.asarray(rng.normal(size=(2, 6, 5, 3)).astype(np.float32))
+
+  def reference(x, kernel):
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
+                                        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+  def loss(apply, x, p):
+    return (((apply(x, p) - target) ** 2) * target).sum()
+
+  expected = jax.grad(lambda x, k: loss(lambda x, k: reference(x, k) + jnp.arange(3.0), x, k),
+                      argnums=(0, 1))(x, kernel)
+  for mode in ('xla', 'matmul'):
+    conv = hourglass.Conv(3, kernel_size, weight_grad=mode)
+    np.testing.assert_allclose(conv.apply(params, x), reference(x, kernel) + jnp.arange(3.0),
+                               atol=1e-4)
+    grads = jax.grad(lambda x, p: loss(lambda x, p: conv.apply(p, x), x, p), argnums=(0, 1))(
+        x, params)
+    np.testing.assert_allclose(grads[0], expected[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(grads[1]['params']['kernel'], expected[1], rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='weight_grad'):
+    hourglass.Conv(3, 3, weight_grad='auto').init(_key(0), x)
+
+
 def test_svf_to_sie():
   svf = np.random.default_rng(0).normal(size=(2, 3, 4, 2)).astype(np.float32)
   sie = np.asarray(spatialnet.svf_to_sie(jnp.asarray(svf)))

@@ -13,9 +13,106 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 Dtype = Any
+
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
+def _conv(x, kernel, strides):
+  """'SAME' convolution, NHWC input, HWIO kernel."""
+  return jax.lax.conv_general_dilated(x, kernel, (strides, strides), 'SAME',
+                                      dimension_numbers=_NHWC)
+
+
+def _patches(x, k):
+  """im2col of a stride-1 'SAME' k x k convolution: [B, H, W, C] -> [B, H, W, k*k*C].
+
+  The channel order (row, column, channel) matches ``kernel.reshape(k*k*C, out)`` of an HWIO
+  kernel.
+  """
+  b, h, w, _ = x.shape
+  p = k // 2
+  padded = jnp.pad(x, ((0, 0), (p, k - 1 - p), (p, k - 1 - p), (0, 0)))
+  return jnp.concatenate([padded[:, i:i + h, j:j + w, :] for i in range(k) for j in range(k)],
+                         axis=-1)
+
+
+@jax.custom_vjp
+def conv_matmul_weight_grad(x, kernel):
+  """Stride-1 'SAME' convolution whose weight gradient is one matmul (im2col).
+
+  Forward and input gradient are XLA's convolutions; only the kernel gradient differs. On CPU
+  XLA's backward-filter convolution was 1.4-2x slower than this matmul for one layer in
+  isolation (a 3x3, 256 -> 384 layer at 32 x 32, batch 4); in the whole hourglass step
+  the gain did not show (benchmarks/bench_train_step.py), so it is an option, not the default.
+  The price is a transient [B, H, W, k*k*C] buffer per layer in the backward pass. Values equal
+  ``_conv(x, kernel, 1)`` and its gradients.
+  """
+  return _conv(x, kernel, 1)
+
+
+def _conv_fwd(x, kernel):
+  return _conv(x, kernel, 1), (x, kernel)
+
+
+def _conv_bwd(residuals, grad):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda v: _conv(v, kernel, 1), x)
+  (dx,) = input_vjp(grad)
+  k, _, c, out = kernel.shape
+  cols = _patches(x, k).reshape(-1, k * k * c)
+  dkernel = jnp.dot(cols.T, grad.reshape(-1, out), preferred_element_type=jnp.float32)
+  return dx, dkernel.reshape(kernel.shape).astype(kernel.dtype)
+
+
+conv_matmul_weight_grad.defvjp(_conv_fwd, _conv_bwd)
+
+
+class Conv(nn.Module):
+  """2-D convolution, NHWC, 'SAME' padding; parameters like ``nn.Conv`` (kernel HWIO, bias).
+
+  Attributes:
+    features: output channels.
+    kernel_size: square kernel size (odd).
+    strides: square stride.
+    use_bias: add a bias (off before BatchNorm).
+    dtype: compute dtype; parameters are float32.
+    weight_grad: how the kernel gradient is computed: 'xla' (XLA's convolution) or 'matmul'
+      (im2col matmul, see ``conv_matmul_weight_grad``; stride 1 only). 1x1 convolutions are
+      always a plain matmul. benchmarks/bench_train_step.py times both.
+  """
+  features: int
+  kernel_size: int = 3
+  strides: int = 1
+  use_bias: bool = True
+  dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
+
+  @nn.compact
+  def __call__(self, x):
+    k, c = self.kernel_size, x.shape[-1]
+    kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, c, self.features),
+                        jnp.float32).astype(self.dtype)
+    x = x.astype(self.dtype)
+    if k == 1 and self.strides == 1:
+      y = jnp.dot(x, kernel[0, 0])
+    elif self.strides == 1 and _use_matmul_weight_grad(self.weight_grad):
+      y = conv_matmul_weight_grad(x, kernel)
+    else:
+      y = _conv(x, kernel, self.strides)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,),
+                         jnp.float32).astype(self.dtype)
+    return y
+
+
+def _use_matmul_weight_grad(mode: str) -> bool:
+  if mode not in ('xla', 'matmul'):
+    raise ValueError(f"weight_grad must be 'xla' or 'matmul', got {mode!r}")
+  return mode == 'matmul'
 
 
 def max_pool_2x2(x):
@@ -44,12 +141,12 @@ class ConvBNReLU(nn.Module):
   kernel_size: int = 3
   strides: int = 1
   dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = nn.Conv(self.features, (self.kernel_size, self.kernel_size),
-                strides=(self.strides, self.strides), padding='SAME', use_bias=False,
-                dtype=self.dtype, param_dtype=jnp.float32, name='conv')(x)
+    x = Conv(self.features, self.kernel_size, self.strides, use_bias=False, dtype=self.dtype,
+             weight_grad=self.weight_grad, name='conv')(x)
     # axis_name=None: under jit over a sharded batch the mean is already global.
     x = nn.BatchNorm(use_running_average=not train, axis_name=None, momentum=0.9,
                      epsilon=1e-5, dtype=self.dtype, param_dtype=jnp.float32, name='bn')(x)
@@ -60,6 +157,7 @@ class Residual(nn.Module):
   """Pre-activation bottleneck residual block (BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1)."""
   features: int
   dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -71,8 +169,7 @@ class Residual(nn.Module):
       return nn.relu(y)
 
     def conv(y, features, k, name):
-      return nn.Conv(features, (k, k), padding='SAME', dtype=self.dtype,
-                     param_dtype=jnp.float32, name=name)(y)
+      return Conv(features, k, dtype=self.dtype, weight_grad=self.weight_grad, name=name)(y)
 
     y = conv(bn_relu(x, 'bn1'), mid, 1, 'conv1')
     y = conv(bn_relu(y, 'bn2'), mid, 3, 'conv2')
@@ -87,15 +184,17 @@ class Stem(nn.Module):
   """Image [B, H, W, 3] -> low-level features [B, H/4, W/4, features]."""
   features: int
   dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, images, train: bool):
+    kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
     x = images.astype(self.dtype)
-    x = ConvBNReLU(64, kernel_size=7, strides=2, dtype=self.dtype, name='conv7x7')(x, train)
-    x = Residual(128, dtype=self.dtype, name='res1')(x, train)
+    x = ConvBNReLU(64, kernel_size=7, strides=2, name='conv7x7', **kw)(x, train)
+    x = Residual(128, name='res1', **kw)(x, train)
     x = max_pool_2x2(x)
-    x = Residual(128, dtype=self.dtype, name='res2')(x, train)
-    return Residual(self.features, dtype=self.dtype, name='res3')(x, train)
+    x = Residual(128, name='res2', **kw)(x, train)
+    return Residual(self.features, name='res3', **kw)(x, train)
 
 
 class Hourglass(nn.Module):
@@ -107,18 +206,19 @@ class Hourglass(nn.Module):
   features: int
   increase: int = 128
   dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, x, train: bool):
+    kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
     inner = self.features + self.increase
-    up1 = ConvBNReLU(self.features, dtype=self.dtype, name='up1')(x, train)
-    low = ConvBNReLU(inner, dtype=self.dtype, name='low1')(max_pool_2x2(x), train)
+    up1 = ConvBNReLU(self.features, name='up1', **kw)(x, train)
+    low = ConvBNReLU(inner, name='low1', **kw)(max_pool_2x2(x), train)
     if self.depth > 1:
-      low = Hourglass(self.depth - 1, inner, self.increase, dtype=self.dtype,
-                      name='low2')(low, train)
+      low = Hourglass(self.depth - 1, inner, self.increase, name='low2', **kw)(low, train)
     else:
-      low = ConvBNReLU(inner, dtype=self.dtype, name='low2')(low, train)
-    low = ConvBNReLU(self.features, dtype=self.dtype, name='low3')(low, train)
+      low = ConvBNReLU(inner, name='low2', **kw)(low, train)
+    low = ConvBNReLU(self.features, name='low3', **kw)(low, train)
     return up1 + upsample_nearest_2x(low)
 
 
@@ -129,6 +229,7 @@ class StackedHourglass(nn.Module):
     head_channels: output channels of each stack's 1x1 prediction head.
     stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
     dtype: compute dtype.
+    weight_grad: kernel-gradient implementation of the convolutions (see ``Conv``).
 
   ``__call__(images [B, H, W, 3], train)`` returns ``(predictions, features)``:
   predictions float32 [S, B, H/4, W/4, head_channels] (every stack, for intermediate
@@ -140,27 +241,26 @@ class StackedHourglass(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Dtype = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, images, train: bool):
     _check_input_size(images.shape, self.depth)
-    low_level = Stem(self.features, dtype=self.dtype, name='stem')(images, train)
+    kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
+    low_level = Stem(self.features, name='stem', **kw)(images, train)
     x = low_level
     predictions = []
     for s in range(self.stacks):
-      y = Hourglass(self.depth, self.features, self.increase, dtype=self.dtype,
-                    name=f'hourglass_{s}')(x, train)
-      y = ConvBNReLU(self.features, dtype=self.dtype, name=f'feature_{s}_0')(y, train)
-      y = ConvBNReLU(self.features, dtype=self.dtype, name=f'feature_{s}_1')(y, train)
-      pred = nn.Conv(self.head_channels, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
-                     name=f'head_{s}')(y)
+      y = Hourglass(self.depth, self.features, self.increase, name=f'hourglass_{s}', **kw)(
+          x, train)
+      y = ConvBNReLU(self.features, name=f'feature_{s}_0', **kw)(y, train)
+      y = ConvBNReLU(self.features, name=f'feature_{s}_1', **kw)(y, train)
+      pred = Conv(self.head_channels, 1, name=f'head_{s}', **kw)(y)
       predictions.append(pred)
       if s < self.stacks - 1:
         # Merge: predictions and features are mapped back to the trunk width and added.
-        x = (x + nn.Conv(self.features, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
-                         name=f'merge_predictions_{s}')(pred)
-             + nn.Conv(self.features, (1, 1), dtype=self.dtype, param_dtype=jnp.float32,
-                       name=f'merge_features_{s}')(y))
+        x = (x + Conv(self.features, 1, name=f'merge_predictions_{s}', **kw)(pred)
+             + Conv(self.features, 1, name=f'merge_features_{s}', **kw)(y))
     return jnp.stack(predictions).astype(jnp.float32), low_level
 
 

@@ -45,6 +45,8 @@ class SpatialNet(nn.Module):
     num_joints: J, joints of the skeleton.
     stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
     dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
+    weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``:
+      'xla' or 'matmul').
   """
   num_joints: int
   stacks: int = 4
@@ -52,6 +54,7 @@ class SpatialNet(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Any = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -69,8 +72,8 @@ class SpatialNet(nn.Module):
     j = self.num_joints
     predictions, features = hourglass.StackedHourglass(
         head_channels=2 * j + 2 + len(AUX_TASKS), stacks=self.stacks, features=self.features,
-        increase=self.increase, depth=self.depth, dtype=self.dtype, name='backbone')(images,
-                                                                                     train)
+        increase=self.increase, depth=self.depth, dtype=self.dtype,
+        weight_grad=self.weight_grad, name='backbone')(images, train)
     return dict(
         heatmaps=predictions[..., :j],
         ke=predictions[..., j:2 * j],
@@ -93,4 +96,4 @@ def from_config(config) -> SpatialNet:
   m = config.model
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
-                    dtype=_dtype(m.dtype))
+                    dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'xla'))

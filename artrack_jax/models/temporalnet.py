@@ -77,14 +77,14 @@ class HumanEmbeddingHead(nn.Module):
   channels: int = 256
   normalize: bool = True
   dtype: Any = jnp.float32
+  weight_grad: str = 'xla'
 
   @nn.compact
   def __call__(self, rois):
     x = rois.astype(self.dtype)
-    x = nn.relu(nn.Conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype,
-                        param_dtype=jnp.float32, name='conv1')(x))
-    x = nn.relu(nn.Conv(self.channels, (3, 3), padding='SAME', dtype=self.dtype,
-                        param_dtype=jnp.float32, name='conv2')(x))
+    kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
+    x = nn.relu(hourglass.Conv(self.channels, 3, name='conv1', **kw)(x))
+    x = nn.relu(hourglass.Conv(self.channels, 3, name='conv2', **kw)(x))
     x = x.mean(axis=(-3, -2))
     x = nn.Dense(self.he_dim, dtype=self.dtype, param_dtype=jnp.float32, name='embed')(x)
     x = x.astype(jnp.float32)
@@ -105,6 +105,7 @@ class TemporalNet(nn.Module):
     normalize_he: L2-normalise the human embeddings (see HumanEmbeddingHead).
     stacks, features, increase, depth: the TIE hourglass (paper: 1 stack).
     dtype: compute dtype; outputs are float32.
+    weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``).
   """
   he_dim: int = 3072
   roi_size: int = 7
@@ -115,22 +116,21 @@ class TemporalNet(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Any = jnp.float32
+  weight_grad: str = 'xla'
 
   def setup(self):
-    self.he_head = HumanEmbeddingHead(self.he_dim, self.he_channels, self.normalize_he,
-                                      dtype=self.dtype)
-    self.tie_input = hourglass.ConvBNReLU(self.features, kernel_size=1, dtype=self.dtype)
+    kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
+    self.he_head = HumanEmbeddingHead(self.he_dim, self.he_channels, self.normalize_he, **kw)
+    self.tie_input = hourglass.ConvBNReLU(self.features, kernel_size=1, **kw)
     self.tie_hourglasses = [
-        hourglass.Hourglass(self.depth, self.features, self.increase, dtype=self.dtype)
+        hourglass.Hourglass(self.depth, self.features, self.increase, **kw)
         for _ in range(self.stacks)]
     self.tie_features = [
-        (hourglass.ConvBNReLU(self.features, dtype=self.dtype),
-         hourglass.ConvBNReLU(self.features, dtype=self.dtype)) for _ in range(self.stacks)]
+        (hourglass.ConvBNReLU(self.features, **kw), hourglass.ConvBNReLU(self.features, **kw))
+        for _ in range(self.stacks)]
     # Forward (x, y) then backward (x, y) TVF; the last stack is the output.
-    self.tie_heads = [nn.Conv(4, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)
-                      for _ in range(self.stacks)]
-    self.tie_merges = [nn.Conv(self.features, (1, 1), dtype=self.dtype, param_dtype=jnp.float32)
-                       for _ in range(self.stacks - 1)]
+    self.tie_heads = [hourglass.Conv(4, 1, **kw) for _ in range(self.stacks)]
+    self.tie_merges = [hourglass.Conv(self.features, 1, **kw) for _ in range(self.stacks - 1)]
 
   def human_embedding(self, features, boxes):
     """HE of each box (Sec. 3.3.1).
@@ -204,4 +204,5 @@ def from_config(config) -> TemporalNet:
                      he_channels=m.get('he_channels', 256),
                      normalize_he=m.get('normalize_he', True), stacks=m.temporal_stacks,
                      features=m.features, increase=m.increase, depth=m.depth,
-                     dtype=spatialnet._dtype(m.dtype))
+                     dtype=spatialnet._dtype(m.dtype),
+                     weight_grad=m.get('conv_weight_grad', 'xla'))
