@@ -49,9 +49,30 @@ TEMPORAL_SIMILARITIES = ('he', 'tie', 'he_tie')
 # ----------------------------------------------------------------------------------------------
 # 1. Host-side tracking.
 
-def observation_to_person(obs: PoseObservation, track_id: int) -> types.Person:
-  """A tracked observation as a prediction ``Person`` (v = 1 on found joints)."""
-  return decode_lib.pose_to_person(dict(keypoints=obs.keypoints, score=obs.score), track_id)
+def observation_to_person(obs: PoseObservation, track_id: int,
+                          min_joint_score: float = 0.0) -> types.Person:
+  """A tracked observation as a prediction ``Person`` (v = 1 on found joints).
+
+  Joints scored below ``min_joint_score`` are left out of the prediction.
+  """
+  keypoints = np.asarray(obs.keypoints, np.float32).copy()
+  keypoints[keypoints[:, 2] < min_joint_score, 2] = 0.0
+  return decode_lib.pose_to_person(dict(keypoints=keypoints, score=obs.score), track_id)
+
+
+def predicted_people(observations: list[PoseObservation], track_ids, track_config
+                     ) -> list[types.Person]:
+  """The tracked poses of a frame that go into the output file.
+
+  The tracker sees every decoded pose, but poses scored below ``track.min_pose_score`` and joints
+  below ``track.min_joint_score`` are not written: every written joint is a hypothesis for
+  PoseTrack's MOTA, where an unconfident joint can only add a false positive. (AP, which ranks
+  joints by score, loses little from the cut.)
+  """
+  min_pose = float(track_config.get('min_pose_score', 0.0))
+  min_joint = float(track_config.get('min_joint_score', 0.0))
+  return [observation_to_person(o, int(t), min_joint)
+          for o, t in zip(observations, track_ids) if float(o.score) >= min_pose]
 
 
 def track_video(frames: Iterable[np.ndarray], infer_fn: InferFn, config, *,
@@ -88,8 +109,7 @@ def track_video(frames: Iterable[np.ndarray], infer_fn: InferFn, config, *,
     ids = tracker.update(result, index)
     path = next(paths) if paths is not None else f'{name}/{index:06d}.jpg'
     frame = types.Frame(image_path=path, frame_id=index, is_labeled=True,
-                        people=[observation_to_person(o, int(t))
-                                for o, t in zip(observations, ids)],
+                        people=predicted_people(observations, ids, config.track),
                         width=int(image.shape[1]), height=int(image.shape[0]), image_id=index)
     out.append(frame)
     if on_frame is not None:

@@ -96,6 +96,8 @@ def get_config() -> ml_collections.ConfigDict:
   tr.reid_cost = 1.0            # gate for re-identifying a lost track by HE
   tr.tag_threshold = 1.0        # KE tag distance scale for the 'ke'/'ke_sie' options
   tr.max_missed = 0
+  tr.min_pose_score = 0.0        # poses/joints below these scores are tracked but not written
+  tr.min_joint_score = 0.0       # (each written joint is a MOTA hypothesis)
   tr.reid_window = 30
 
   c.distributed = False         # jax.distributed.initialize() on multi-host

@@ -761,8 +761,8 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
     for gt, seq_outputs in zip(gts, outputs):
       ids, spent = track_row(seq_outputs, variant.name, similarity, config, skeleton)
       seconds += spent
-      people = [[track.observation_to_person(o, int(t))
-                 for o, t in zip(out.observations[variant.name].observations, frame_ids)]
+      people = [track.predicted_people(out.observations[variant.name].observations, frame_ids,
+                                       config.track)
                 for out, frame_ids in zip(seq_outputs, ids)]
       track.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
                            os.path.join(pred_dir, f'{gt.name}.json'))
