@@ -17,10 +17,10 @@ def _observation(score, joint_scores):
 def test_low_scores_are_not_written_and_the_rest_is_unchanged():
   scores = np.linspace(0.0, 0.7, 15)
   obs = [_observation(0.5, scores), _observation(0.1, scores), _observation(0.3, scores)]
-  config = ml_collections.ConfigDict({'min_pose_score': 0.3, 'min_joint_score': 0.25})
+  config = ml_collections.ConfigDict({'min_pose_score': 0.3, 'min_joint_score': 0.27})
   people = track.predicted_people(obs, np.array([7, 8, 9]), config)
   assert [p.track_id for p in people] == [7, 9]
-  kept = scores >= 0.25
+  kept = scores >= 0.27
   for p in people:
     np.testing.assert_array_equal(p.keypoints[:, 2], kept.astype(np.float32))
     np.testing.assert_array_equal(p.keypoints[kept, :2], obs[0].keypoints[kept, :2])
