@@ -151,7 +151,9 @@ def create_optimizer(
   parts = []
   if optim_config.get('grad_clip', 0.0) > 0:
     parts.append(optax.clip_by_global_norm(optim_config.grad_clip))
-  parts.append(optax.adam(schedule))
+  # eps: Adam's denominator floor; a parameter whose gradient is pure rounding noise (a conv
+  # bias before BatchNorm) moves by about +-learning_rate when |gradient| >> eps.
+  parts.append(optax.adam(schedule, eps=float(optim_config.get('eps', 1e-8))))
   return optax.chain(*parts), schedule
 
 
