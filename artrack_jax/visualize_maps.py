@@ -63,7 +63,15 @@ def instance_agnostic_heat(heatmaps: np.ndarray) -> np.ndarray:
 
 
 def pose_mask(heatmaps: np.ndarray, tau: float = DEFAULT_TAU) -> np.ndarray:
-  """The instance-agnostic pose mask M = C_bar > tau (Sec. 3.2). [..., h, w, J] -> bool [..., h, w]."""
+  """The instance-agnostic pose mask M = C_bar > tau (Sec. 3.2).
+
+  Args:
+    heatmaps: [..., h, w, J].
+    tau: the threshold (paper: 0.2).
+
+  Returns:
+    bool [..., h, w].
+  """
   return instance_agnostic_heat(heatmaps) > tau
 
 

@@ -127,7 +127,11 @@ def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
   notebook = _read('quickstart.ipynb')
   client = NotebookClient(notebook, timeout=600, kernel_name='python3',
                           resources={'metadata': {'path': str(tmp_path)}})
-  client.execute()   # raises CellExecutionError naming the failing cell
+  try:
+    client.execute()   # raises CellExecutionError naming the failing cell
+  finally:
+    # The executed notebook, to look at after a failure.
+    nbformat.write(notebook, tmp_path / 'quickstart_executed.ipynb')
 
   def text(cell):
     return ''.join(out.get('text', '') for out in cell.outputs if out.output_type == 'stream')
@@ -138,18 +142,19 @@ def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
 
   cells = _code_cells(notebook)
   everything = '\n'.join(text(cell) for cell in cells)
-  assert 'TINY = True' in everything
+  assert 'TINY = True' in everything, 'the notebook did not read ARTRACK_NOTEBOOK_TINY'
   # Three stages trained, each with its checkpoint.
   for stage in ('spatial', 'pgg', 'temporal'):
-    assert any((tmp_path / 'work' / stage / 'checkpoints').iterdir()), stage
+    assert any((tmp_path / 'work' / stage / 'checkpoints').iterdir()), f'{stage}: no checkpoint'
   # Figures: ground truth, curves, maps, ordinal maps, PGG effect, poses, tracked frames.
-  assert sum(images(cell) for cell in cells) >= 7
+  num_images = sum(images(cell) for cell in cells)
+  assert num_images >= 7, f'{num_images} figures shown'
   # The evaluation tables were printed with numbers: COCO AP after stages 1 and 2, the
   # toolkit's tables and one Table 4 row per similarity (and HE+TIE with PGG).
   assert len(re.findall(r'^AP\s+-?\d+\.\d\d$', everything, re.MULTILINE)) == 2, 'COCO AP'
-  assert 'Average Precision (AP) metric:' in everything
-  assert 'Multiple Object Tracking (MOT) metrics:' in everything
+  assert 'Average Precision (AP) metric:' in everything, 'no AP table'
+  assert 'Multiple Object Tracking (MOT) metrics:' in everything, 'no MOT table'
   for row in ('oks', 'iou', 'ke', 'ke_sie', 'he', 'tie', 'he_tie', 'he_tie_pgg'):
-    assert re.search(rf'^{row}\s+-?\d+\.\d\s', everything, re.MULTILINE), row
-  assert (tmp_path / 'work' / 'eval' / 'posetrack_mota_he_tie.json').is_file()
-  assert 'SIE spread per person: before PGG' in everything
+    assert re.search(rf'^{row}\s+-?\d+\.\d\s', everything, re.MULTILINE), f'no row {row}'
+  assert (tmp_path / 'work' / 'eval' / 'posetrack_mota_he_tie.json').is_file(), 'no MOTA file'
+  assert 'SIE spread per person: before PGG' in everything, 'no PGG spread'
