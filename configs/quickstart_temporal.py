@@ -1,10 +1,9 @@
 """CPU quick start, stage 3: TemporalNet on frame pairs with the quick-start SpatialNet frozen.
 
 Run (after configs/quickstart_pgg.py trained in /tmp/artrack_quickstart_pgg):
-  python train.py --config configs/quickstart_temporal.py \
-      --workdir /tmp/artrack_quickstart_temporal \
+  python train.py --config configs/quickstart_temporal.py --workdir /tmp/artrack_qs_temporal \
       --config.train.init_from=/tmp/artrack_quickstart_pgg
-Then track:  python -m artrack_jax.track --workdir /tmp/artrack_quickstart_temporal \
+Then track:  python -m artrack_jax.track --workdir /tmp/artrack_qs_temporal \
       --config configs/quickstart_temporal.py --video VIDEO --out OUT
 
 400 steps at 1e-3 (a short run needs a larger step than the paper's 2e-4), 256-d human
