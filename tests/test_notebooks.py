@@ -3,9 +3,9 @@
 import ast
 import importlib
 import importlib.util
+import os
 import pathlib
 import re
-import sys
 
 import nbformat
 import pytest
@@ -122,8 +122,9 @@ def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
   monkeypatch.setenv('ARTRACK_NOTEBOOK_TINY', '1')
   monkeypatch.setenv('ARTRACK_NOTEBOOK_WORKDIR', str(tmp_path / 'work'))
   monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
-  monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR',
-                     str(request.config.cache.mkdir('jax_compilation_cache')))
+  cache = getattr(request.config, 'cache', None)   # None under -p no:cacheprovider
+  if cache is not None and 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR', str(cache.mkdir('jax_compilation_cache')))
   notebook = _read('quickstart.ipynb')
   client = NotebookClient(notebook, timeout=600, kernel_name='python3',
                           resources={'metadata': {'path': str(tmp_path)}})
