@@ -110,6 +110,35 @@ def test_reference_check_catches_a_missing_name():
     _package_references(notebook)
 
 
+def test_real_data_setup_cells_run(tmp_path):
+  """The real-data notebook up to its configs (no data needed): the paper's configs accept the
+  Drive overrides, for PoseTrack and for COCO."""
+  from nbclient import NotebookClient   # pylint: disable=g-import-not-at-top
+  notebook = _read('real_data.ipynb')
+  cells = _code_cells(notebook)
+  last = next(k for k, cell in enumerate(cells) if 'configs_util.load_config' in cell.source)
+  report = ("print('|'.join(f'{stage}:{c.stage}:{c.data.name}:{c.data.skeleton}:'\n"
+            "               f'{c.data.manual_dir}:{c.data.builder_config}:{c.train.init_from}'\n"
+            "               for stage, c in configs.items()))")
+  notebook.cells = cells[:last + 1] + [
+      nbformat.v4.new_code_cell(report),
+      nbformat.v4.new_code_cell("SPATIAL_DATA = 'coco_keypoints'"),
+      nbformat.v4.new_code_cell(cells[last].source),
+      nbformat.v4.new_code_cell(report)]
+  NotebookClient(notebook, timeout=300, kernel_name='python3',
+                 resources={'metadata': {'path': str(tmp_path)}}).execute()
+  lines = [out['text'].strip() for cell in notebook.cells[-4::3] for out in cell.outputs
+           if out.output_type == 'stream' and out.name == 'stdout']
+  drive = '/content/drive/MyDrive/artrack'
+  posetrack = f'posetrack:posetrack:{drive}/posetrack2018:2018'
+  coco = f'coco_keypoints:coco:{drive}/coco2017:'
+  assert lines == [
+      f'spatial:spatial:{posetrack}:|pgg:pgg:{posetrack}:{drive}/runs/spatial|'
+      f'temporal:temporal:{posetrack}:{drive}/runs/pgg',
+      f'spatial:spatial:{coco}:|pgg:pgg:{coco}:{drive}/runs/spatial|'
+      f'temporal:temporal:{posetrack}:{drive}/runs/pgg'], lines
+
+
 @pytest.mark.slow
 def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
   """Every cell of the quick start at tiny size: data, 3 training stages, maps, tracking, tables.
