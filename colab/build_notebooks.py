@@ -70,10 +70,11 @@ def quickstart() -> nbformat.NotebookNode:
              PoseTrack AP / MOTA tables).
 
           **In Colab:** clone this repository into the Colab machine, `%cd` into the clone and
-          run this notebook from there; the next cell installs the package from the clone. With
-          a GPU runtime the quick-start configs train in a few minutes; on a CPU about half an
-          hour. Every cell calls the `artrack_jax` package: nothing here is specific to the
-          notebook.
+          run this notebook from there; the next cell installs the package from the clone. The
+          quick-start configs are sized for a CPU (`configs/quickstart.py`: stage 1 in about 15
+          minutes on 2 cores, stages 2 and 3 shorter); an accelerator runtime is faster. Every
+          cell calls the `artrack_jax` package, as `python -m artrack_jax.quickstart` (the
+          same pipeline in one command) does.
           '''),
       _INSTALL,
       _md('''
