@@ -537,7 +537,11 @@ def restore_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
   items = {'state': ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct,
                                                           state))}
   if data_iterator is not None:
-    items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    if os.path.isdir(os.path.join(os.fspath(manager.directory), str(step), 'input')):
+      items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    else:
+      logging.warning('%s/%d holds no input position (it was not written by training); the '
+                      'input starts from its beginning.', manager.directory, step)
   try:
     restored = manager.restore(step, args=ocp.args.Composite(**items))
   except (ValueError, KeyError) as e:
@@ -619,9 +623,9 @@ def initialize_from_previous_stage(state: TrainState, config: ml_collections.Con
   put = lambda tree: jax.device_put(tree, replicated_sharding(mesh))
   if config.stage == 'pgg':
     # The optimiser state starts afresh: Adam's moments of stage 1 describe another loss.
-    return state.replace(params=put(conform_variables(previous['params'], state.params, what)),
-                         batch_stats=put(conform_variables(previous['batch_stats'], state.batch_stats,
-                                                  what)))
+    params = conform_variables(previous['params'], state.params, what)
+    batch_stats = conform_variables(previous['batch_stats'], state.batch_stats, what)
+    return state.replace(params=put(params), batch_stats=put(batch_stats))
   if config.stage == 'temporal':
     spatial = {'params': previous['params'], 'batch_stats': previous['batch_stats']}
     return state.replace(frozen=put(conform_variables(spatial, state.frozen, what)))

@@ -9,7 +9,10 @@ import importlib.util
 import json
 import os
 import pathlib
+import re
 import struct
+import subprocess
+import sys
 
 import grain
 import jax
@@ -27,7 +30,8 @@ from artrack_jax.data import pipeline
 from artrack_jax.data import synthetic
 from artrack_jax.grouping import decode as decode_lib
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / 'configs'
 
 
 def load_config(name):
@@ -397,3 +401,56 @@ def test_evaluate_model_gives_high_ap_for_ground_truth_maps(tmp_path):
   labelled = [k for k in records[0]['keypoints'] if (k[:, 2] > 0).any()]
   assert len(people) == len(labelled)
   np.testing.assert_allclose(np.reshape(people[0]['keypoints'], (-1, 3)), labelled[0])
+
+
+# -------------------------------------------------------------------------------------------
+# Command lines.
+
+
+def _run(args, timeout=900):
+  env = dict(os.environ, JAX_PLATFORMS='cpu')
+  return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=timeout)
+
+
+def test_eval_py_dispatches_prediction_files(tmp_path):
+  skeleton = skeletons.get('posetrack')
+  keypoints = np.zeros((skeleton.num_joints, 3))
+  keypoints[:, 0] = np.linspace(20, 40, skeleton.num_joints)
+  keypoints[:, 1] = np.linspace(10, 90, skeleton.num_joints)
+  keypoints[:, 2] = 2
+  ground_truth = {
+      'images': [{'id': 7, 'width': 64, 'height': 100}],
+      'annotations': [{'id': 1, 'image_id': 7, 'category_id': 1,
+                       'keypoints': keypoints.ravel().tolist(), 'num_keypoints': 15,
+                       'bbox': [20, 10, 20, 80], 'area': 1600.0, 'iscrowd': 0}],
+      'categories': [{'id': 1, 'name': 'person', 'keypoints': list(skeleton.names)}]}
+  results = [{'image_id': 7, 'category_id': 1, 'keypoints': keypoints.ravel().tolist(),
+              'score': 0.9}]
+  (tmp_path / 'gt.json').write_text(json.dumps(ground_truth))
+  (tmp_path / 'res.json').write_text(json.dumps(results))
+  proc = _run(['eval.py', '--coco-gt', str(tmp_path / 'gt.json'), '--coco-pred',
+               str(tmp_path / 'res.json')], timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert re.search(r'^AP\s+100\.00$', proc.stdout, re.M), proc.stdout
+
+
+@pytest.mark.slow
+def test_train_py_then_eval_py(tmp_path):
+  """train.py with overrides on the tiny synthetic TFDS data, then eval.py on its workdir."""
+  common = ['--config', 'configs/tiny.py', '--workdir', str(tmp_path / 'run'),
+            f'--config.data.data_dir={tmp_path / "tfds"}']
+  proc = _run(['train.py', *common, '--config.train.num_steps=2'])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'step 2/2' in proc.stderr
+  records = metrics_writer.read_metrics(tmp_path / 'run')
+  assert [r['step'] for r in records if 'train/loss' in r] == [1, 2]
+  assert [r['step'] for r in records if 'val/AP' in r] == [2]
+  config = json.loads((tmp_path / 'run' / 'config.json').read_text())
+  assert config['train']['num_steps'] == 2 and config['stage'] == 'spatial'
+  assert os.path.isfile(tmp_path / 'run' / 'eval' / 'results_val_2.json')
+  proc = _run(['eval.py', *common])
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  assert re.search(r'^AP\s+\d+\.\d\d$', proc.stdout, re.M), proc.stdout
+  evaluated = [r for r in metrics_writer.read_metrics(tmp_path / 'run') if 'eval/AP' in r]
+  assert len(evaluated) == 1 and evaluated[0]['step'] == 2
