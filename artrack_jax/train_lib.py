@@ -509,9 +509,14 @@ def create_checkpoint_manager(workdir: str, train_config: ml_collections.ConfigD
 
 
 def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
-                    data_iterator: Any = None, force: bool = False) -> bool:
-  """Saves at `state.step` when the manager's interval says so (or `force`)."""
-  step = int(jax.device_get(state.step))
+                    data_iterator: Any = None, force: bool = False,
+                    step: int | None = None) -> bool:
+  """Saves at `step` (default: `state.step`) when the manager's interval says so (or `force`).
+
+  Orbax copies the arrays to the host before returning and writes them in the background, so
+  the state may be donated to the next step right away.
+  """
+  step = int(jax.device_get(state.step)) if step is None else int(step)
   items = {'state': ocp.args.StandardSave(state)}
   if data_iterator is not None:
     items['input'] = grain.checkpoint.CheckpointSave(data_iterator)
@@ -947,7 +952,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
         logging.info('%s', metrics_writer_lib.format_progress(step, num_steps, steps_per_second,
                                                               scalars))
 
-      save_checkpoint(manager, state, train_iter, force=step == num_steps)
+      # Only a saving step waits for the state (reading state.step would wait every step).
+      if step == num_steps or manager.should_save(step):
+        save_checkpoint(manager, state, train_iter, force=step == num_steps, step=step)
 
       if evaluate_fn is not None and ((eval_every > 0 and step % eval_every == 0)
                                       or step == num_steps):
