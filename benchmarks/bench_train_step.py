@@ -26,14 +26,18 @@ PyTorch CPU wheel, if not installed:  pip install --target /tmp/torch_cpu torch 
              then PYTHONPATH=/tmp/torch_cpu python benchmarks/bench_train_step.py
 XLA flags can be tried with XLA_FLAGS=... in the environment; the run prints them.
 
-Measured (2-core AMD EPYC shared with other jobs, load average about 7, so absolute numbers
-are low and noisy; the turns keep the ratios fair; jax 0.10.2, torch 2.13.0+cpu, float32):
-  --configs 1x128x4 --steps 3:   JAX 8.3 s (xla) / 9.8 s (matmul), PyTorch 11.7 s,
-                                 torch/JAX 1.40 / 1.20; 84 GFLOP/step; JAX 44% of matmul.
-  --configs 4x256x1 --steps 2 --weight-grad xla:  JAX 20.4 s, PyTorch 36.5 s, torch/JAX 1.79;
-                                 315 GFLOP/step; JAX 65% of matmul FLOP/s, PyTorch 36%.
-(--torch-channels-last did not make PyTorch faster here.) The paper's 512 px step is about
-4x the 256 px one per image.
+Measured on a 2-core AMD EPYC shared with other jobs (jax 0.10.2, torch 2.13.0+cpu, float32;
+the turns keep ratios fair, absolute numbers move with the load):
+  --configs 1x128x4 --steps 3 (load ~5):   JAX 3.16 s (xla) / 2.83 s (matmul), PyTorch 6.78 s;
+      torch/JAX 2.15 / 2.39; 84 GFLOP/step; JAX 55% / 63% of the matmul's FLOP/s, PyTorch 26%.
+      (An earlier run at load ~7 had xla / matmul the other way round, 8.3 / 9.8 s, PyTorch
+      11.7 s: at this size the two are within the machine's noise.)
+  --configs 4x256x1 --steps 2 --no-torch (load ~7):  JAX 19.2 s (xla) / 13.7 s (matmul),
+      315 GFLOP/step, 61% / 87% of the matmul's FLOP/s.
+  --configs 4x256x1 --steps 2 --weight-grad xla (load ~7):  JAX 20.4 s, PyTorch 36.5 s
+      (torch/JAX 1.79).
+--torch-channels-last did not make PyTorch faster here. The paper's 512 px step costs about 4x
+the 256 px one per image.
 """
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ def parse_args():
                       help='JAX compute dtype (PyTorch runs float32, or autocast bf16 on GPU)')
   parser.add_argument('--weight-grad', default='xla,matmul',
                       help="comma-separated JAX convolution kernel-gradient implementations to "
-                           "time side by side (hourglass.Conv: xla, matmul)")
+                           "time side by side (hourglass.Conv: xla, matmul, auto)")
   parser.add_argument('--steps', type=int, default=5, help='timed steps (after 2 warm-up)')
   parser.add_argument('--matmul-size', type=int, default=0,
                       help='n of the n x n matmul for the peak (default 2048 CPU, 8192 GPU)')

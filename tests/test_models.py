@@ -146,7 +146,7 @@ def test_conv_weight_grad_variants_agree(kernel_size):
     np.testing.assert_allclose(grads[0], expected[0], rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(grads[1]['params']['kernel'], expected[1], rtol=1e-4, atol=1e-4)
   with pytest.raises(ValueError, match='weight_grad'):
-    hourglass.Conv(3, 3, weight_grad='auto').init(_key(0), x)
+    hourglass.Conv(3, 3, weight_grad='fast').init(_key(0), x)
 
 
 def test_svf_to_sie():

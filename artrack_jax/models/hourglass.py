@@ -46,10 +46,11 @@ def conv_matmul_weight_grad(x, kernel):
 
   Forward and input gradient are XLA's convolutions; only the kernel gradient differs. On CPU
   XLA's backward-filter convolution was 1.4-2x slower than this matmul for one layer in
-  isolation (a 3x3, 256 -> 384 layer at 32 x 32, batch 4); in the whole hourglass step
-  the gain did not show (benchmarks/bench_train_step.py), so it is an option, not the default.
-  The price is a transient [B, H, W, k*k*C] buffer per layer in the backward pass. Values equal
-  ``_conv(x, kernel, 1)`` and its gradients.
+  isolation (a 3x3, 256 -> 384 layer at 32 x 32, batch 4), and the whole train step is
+  1.1-1.4x faster with it (benchmarks/bench_train_step.py), so it is the CPU default. On GPU
+  the vendor library's backward-filter convolution is used. The price is a transient
+  [B, H, W, k*k*C] buffer per layer in the backward pass. Values equal ``_conv(x, kernel, 1)``
+  and its gradients.
   """
   return _conv(x, kernel, 1)
 
@@ -80,16 +81,17 @@ class Conv(nn.Module):
     strides: square stride.
     use_bias: add a bias (off before BatchNorm).
     dtype: compute dtype; parameters are float32.
-    weight_grad: how the kernel gradient is computed: 'xla' (XLA's convolution) or 'matmul'
-      (im2col matmul, see ``conv_matmul_weight_grad``; stride 1 only). 1x1 convolutions are
-      always a plain matmul. benchmarks/bench_train_step.py times both.
+    weight_grad: how the kernel gradient is computed: 'xla' (XLA's convolution), 'matmul'
+      (im2col matmul, see ``conv_matmul_weight_grad``; stride 1 only) or 'auto' (matmul on
+      CPU, XLA elsewhere). 1x1 convolutions are always a plain matmul.
+      benchmarks/bench_train_step.py times the choices side by side.
   """
   features: int
   kernel_size: int = 3
   strides: int = 1
   use_bias: bool = True
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, x):
@@ -110,8 +112,10 @@ class Conv(nn.Module):
 
 
 def _use_matmul_weight_grad(mode: str) -> bool:
+  if mode == 'auto':
+    return jax.default_backend() == 'cpu'
   if mode not in ('xla', 'matmul'):
-    raise ValueError(f"weight_grad must be 'xla' or 'matmul', got {mode!r}")
+    raise ValueError(f"weight_grad must be 'auto', 'xla' or 'matmul', got {mode!r}")
   return mode == 'matmul'
 
 
@@ -141,7 +145,7 @@ class ConvBNReLU(nn.Module):
   kernel_size: int = 3
   strides: int = 1
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -157,7 +161,7 @@ class Residual(nn.Module):
   """Pre-activation bottleneck residual block (BN-ReLU-1x1, BN-ReLU-3x3, BN-ReLU-1x1)."""
   features: int
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -184,7 +188,7 @@ class Stem(nn.Module):
   """Image [B, H, W, 3] -> low-level features [B, H/4, W/4, features]."""
   features: int
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -206,7 +210,7 @@ class Hourglass(nn.Module):
   features: int
   increase: int = 128
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -241,7 +245,7 @@ class StackedHourglass(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Dtype = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):

@@ -46,7 +46,7 @@ class SpatialNet(nn.Module):
     stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
     dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
     weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``:
-      'xla' or 'matmul').
+      'auto' = im2col matmul on CPU, XLA's convolution elsewhere).
   """
   num_joints: int
   stacks: int = 4
@@ -54,7 +54,7 @@ class SpatialNet(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Any = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -96,4 +96,4 @@ def from_config(config) -> SpatialNet:
   m = config.model
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
-                    dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'xla'))
+                    dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'auto'))

@@ -77,7 +77,7 @@ class HumanEmbeddingHead(nn.Module):
   channels: int = 256
   normalize: bool = True
   dtype: Any = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, rois):
@@ -116,7 +116,7 @@ class TemporalNet(nn.Module):
   increase: int = 128
   depth: int = 4
   dtype: Any = jnp.float32
-  weight_grad: str = 'xla'
+  weight_grad: str = 'auto'
 
   def setup(self):
     kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
@@ -205,4 +205,4 @@ def from_config(config) -> TemporalNet:
                      normalize_he=m.get('normalize_he', True), stacks=m.temporal_stacks,
                      features=m.features, increase=m.increase, depth=m.depth,
                      dtype=spatialnet._dtype(m.dtype),
-                     weight_grad=m.get('conv_weight_grad', 'xla'))
+                     weight_grad=m.get('conv_weight_grad', 'auto'))
