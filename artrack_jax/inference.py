@@ -92,16 +92,39 @@ class InferenceModel:
     """
     return self._spatial(self.spatial_variables, jnp.asarray(images, jnp.float32))
 
-  def decode_maps(self, images, flip_test: bool | None = None) -> dict[str, np.ndarray]:
-    """Host maps for `decode.decode`: `heatmaps`, `ke`, `sie`, with the flip test merged.
+  def decode_maps(self, images, flip_test: bool | None = None,
+                  scales: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+    """Host maps for `decode.decode`: `heatmaps`, `ke`, `sie`, test-time augmentation merged.
 
     Args:
       images: float32 [B, H, W, 3] normalised.
       flip_test: also run the mirrored images and merge (`decode.merge_flip`); defaults to
         `config.decode.flip_test`.
+      scales: input scales whose maps are averaged at the scale-1 size
+        (`decode.merge_scales`); defaults to `config.decode.scales`. Each scaled input is
+        rounded to a multiple of 4 * 2**depth.
+
+    Returns:
+      `heatmaps` [B, h, w, J], `ke` [B, h, w, J] or [B, h, w, J, L] (one tag per flip and
+      scale), `sie` [B, h, w, 2], output pixels of the scale-1 maps.
     """
     flip_test = bool(self.config.decode.flip_test) if flip_test is None else flip_test
+    scales = tuple(self.config.decode.get('scales', (1.0,))) if scales is None else scales
     images = np.asarray(images, np.float32)
+    b, height, width, _ = images.shape
+    multiple = 4 * 2 ** int(self.config.model.depth)
+    per_scale = []
+    for scale in scales:
+      size = tuple(max(multiple, int(round(scale * n / multiple)) * multiple)
+                   for n in (height, width))
+      scaled = images if size == (height, width) else np.asarray(
+          jax.image.resize(images, (b,) + size + (3,), 'linear'))
+      per_scale.append(self._flip_merged_maps(scaled, flip_test))
+    if len(per_scale) == 1 and per_scale[0]['heatmaps'].shape[1:3] == (height // 4, width // 4):
+      return per_scale[0]
+    return decode_lib.merge_scales(per_scale, (height // 4, width // 4))
+
+  def _flip_merged_maps(self, images: np.ndarray, flip_test: bool) -> dict[str, np.ndarray]:
     keys = ('heatmaps', 'ke', 'sie')
     if not flip_test:
       outputs = jax.device_get(self.spatial_infer(images))

@@ -309,8 +309,21 @@ def test_inference_matches_the_network(resumed_and_uninterrupted, spatial):
   np.testing.assert_allclose(maps['features'], direct['features'], atol=1e-5)
   xs, ys = np.meshgrid(np.arange(16), np.arange(16))
   np.testing.assert_allclose(maps['sie'], np.stack([xs, ys], -1) - maps['svf'], atol=1e-5)
-  flipped = model.decode_maps(images, flip_test=True)
+  flipped = model.decode_maps(images, flip_test=True, scales=(1.0,))
   assert flipped['ke'].shape == (2, 16, 16, 15, 2)
+  # The flip test averages a map with its mirror image's, joints swapped left/right.
+  mirrored = jax.device_get(model.spatial_infer(images[:, :, ::-1]))['heatmaps'][:, :, ::-1]
+  perm = skeletons.get('posetrack').flip_permutation
+  np.testing.assert_allclose(flipped['heatmaps'],
+                             0.5 * (maps['heatmaps'] + mirrored[..., perm]), atol=1e-5)
+  two_scales = model.decode_maps(images, flip_test=False, scales=(1.0, 0.5))
+  assert two_scales['heatmaps'].shape == (2, 16, 16, 15)
+  assert two_scales['ke'].shape == (2, 16, 16, 15, 2)     # one tag per scale
+  half = jax.device_get(model.spatial_infer(
+      np.asarray(jax.image.resize(images, (2, 32, 32, 3), 'linear'))))['heatmaps']
+  upsampled = np.asarray(jax.image.resize(half, (2, 16, 16, 15), 'linear', antialias=False))
+  np.testing.assert_allclose(two_scales['heatmaps'], 0.5 * (maps['heatmaps'] + upsampled),
+                             atol=1e-5)
   with pytest.raises(ValueError, match='no TemporalNet'):
     model.temporal_infer(maps, maps)
 
@@ -345,6 +358,17 @@ def test_temporal_step_leaves_spatialnet_unchanged(resumed_and_uninterrupted, sp
   changed = [not np.array_equal(a, b) for a, b in
              zip(jax.tree.leaves(copy_tree(state.params)), jax.tree.leaves(before.params))]
   assert all(changed)
+  # A stage-3 workdir restores both networks: TemporalNet trained, SpatialNet frozen.
+  manager = train_lib.create_checkpoint_manager(str(root / 'c'), config.train)
+  train_lib.save_checkpoint(manager, state, force=True)
+  manager.wait_until_finished()
+  manager.close()
+  model = inference.restore(str(root / 'c'), config)
+  assert model.has_temporal
+  assert_trees_equal(model.spatial_variables, spatial_variables)
+  assert_trees_equal(model.temporal_variables,
+                     {'params': copy_tree(state.params),
+                      'batch_stats': copy_tree(state.batch_stats)})
 
 
 # -------------------------------------------------------------------------------------------
