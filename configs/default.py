@@ -33,6 +33,9 @@ def get_config() -> ml_collections.ConfigDict:
   m.depth = 4                   # hourglass levels
   m.dtype = 'float32'           # compute dtype ('bfloat16' on accelerators)
   m.he_dim = 3072               # Human Embedding size
+  m.he_channels = 256           # HE head width
+  m.normalize_he = True         # unit-length HE (the triplet margin 0.3 then has a fixed scale)
+  m.conv_weight_grad = 'auto'   # 'auto' (im2col matmul on CPU), 'xla', 'matmul'
   m.roi_size = 7                # ROI-Align output size
   m.temporal_stacks = 1         # TemporalNet uses a 1-stack hourglass
 
@@ -46,6 +49,7 @@ def get_config() -> ml_collections.ConfigDict:
   l.use_aux = True
   l.pgg_weight = 1e-3           # grouping loss on PGG outputs (stage 2/3)
   l.he_margin = 0.3             # Eq. 6
+  l.he_weight = 1.0
   l.tie_weight = 1e-4
 
   c.pgg = p = ml_collections.ConfigDict()
@@ -73,6 +77,10 @@ def get_config() -> ml_collections.ConfigDict:
   t.eval_every = 5000
   t.checkpoint_every = 1000
   t.keep_checkpoints = 3
+  t.eval_split = 'val'
+  t.eval_batches = 0            # 0: the whole split
+  t.eval_batch_size = 0         # 0: train.batch_size
+  t.max_consecutive_skips = 10  # stop after this many non-finite steps in a row
   t.init_from = ''              # stage 2/3: workdir of the previous stage
 
   c.decode = dc = ml_collections.ConfigDict()
