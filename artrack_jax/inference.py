@@ -22,6 +22,7 @@ import numpy as np
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax import train_lib
 from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.grouping import pgg as pgg_lib
 from artrack_jax.models import spatialnet
 from artrack_jax.models import temporalnet
 
@@ -47,6 +48,7 @@ class InferenceModel:
     self.temporal_model = (temporalnet.from_config(config)
                            if temporal_variables is not None else None)
     self._spatial = jax.jit(self._spatial_maps)
+    self._pgg_refine = jax.jit(lambda maps: pgg_lib.pgg_refine(maps, config.pgg))
     if self.temporal_model is not None:
       self._he = jax.jit(self._human_embedding)
       self._tvf = jax.jit(self._temporal_maps)
@@ -93,13 +95,16 @@ class InferenceModel:
     return self._spatial(self.spatial_variables, jnp.asarray(images, jnp.float32))
 
   def decode_maps(self, images, flip_test: bool | None = None,
-                  scales: tuple[float, ...] | None = None) -> dict[str, np.ndarray]:
+                  scales: tuple[float, ...] | None = None,
+                  pgg_refine: bool | None = None) -> dict[str, np.ndarray]:
     """Host maps for `decode.decode`: `heatmaps`, `ke`, `sie`, test-time augmentation merged.
 
     Args:
       images: float32 [B, H, W, 3] normalised.
       flip_test: also run the mirrored images and merge (`decode.merge_flip`); defaults to
         `config.decode.flip_test`.
+      pgg_refine: refine KE and SIE with PGG before decoding (Sec. 3.2, the model trained in
+        stage 2); defaults to `config.pgg.enabled`.
       scales: input scales whose maps are averaged at the scale-1 size
         (`decode.merge_scales`); defaults to `config.decode.scales`. Each scaled input is
         rounded to a multiple of 4 * 2**depth.
@@ -110,6 +115,7 @@ class InferenceModel:
     """
     flip_test = bool(self.config.decode.flip_test) if flip_test is None else flip_test
     scales = tuple(self.config.decode.get('scales', (1.0,))) if scales is None else scales
+    pgg_refine = bool(self.config.pgg.enabled) if pgg_refine is None else pgg_refine
     images = np.asarray(images, np.float32)
     b, height, width, _ = images.shape
     multiple = 4 * 2 ** int(self.config.model.depth)
@@ -119,19 +125,25 @@ class InferenceModel:
                    for n in (height, width))
       scaled = images if size == (height, width) else np.asarray(
           jax.image.resize(images, (b,) + size + (3,), 'linear'))
-      per_scale.append(self._flip_merged_maps(scaled, flip_test))
+      per_scale.append(self._flip_merged_maps(scaled, flip_test, pgg_refine))
     if len(per_scale) == 1 and per_scale[0]['heatmaps'].shape[1:3] == (height // 4, width // 4):
       return per_scale[0]
     return decode_lib.merge_scales(per_scale, (height // 4, width // 4))
 
-  def _flip_merged_maps(self, images: np.ndarray, flip_test: bool) -> dict[str, np.ndarray]:
+  def _flip_merged_maps(self, images: np.ndarray, flip_test: bool,
+                        pgg_refine: bool) -> dict[str, np.ndarray]:
     keys = ('heatmaps', 'ke', 'sie')
+    if flip_test:
+      # One batch of 2B images: the originals, then their mirrors.
+      images = np.concatenate([images, images[:, :, ::-1]])
+    outputs = self.spatial_infer(images)
+    if pgg_refine:
+      # Each image (and each mirror) is grouped on its own maps; the flip merge follows.
+      outputs = self._pgg_refine({k: outputs[k] for k in ('heatmaps', 'ke', 'svf')})
+    outputs = jax.device_get(outputs)
     if not flip_test:
-      outputs = jax.device_get(self.spatial_infer(images))
       return {k: np.asarray(outputs[k]) for k in keys}
-    # One batch of 2B images: the originals, then their mirrors.
-    outputs = jax.device_get(self.spatial_infer(np.concatenate([images, images[:, :, ::-1]])))
-    b = images.shape[0]
+    b = images.shape[0] // 2
     return decode_lib.merge_flip({k: np.asarray(outputs[k][:b]) for k in keys},
                                  {k: np.asarray(outputs[k][b:]) for k in keys}, self.skeleton)
 

@@ -29,6 +29,7 @@ from artrack_jax import train_lib
 from artrack_jax.data import pipeline
 from artrack_jax.data import synthetic
 from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.grouping import pgg
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / 'configs'
@@ -324,6 +325,11 @@ def test_inference_matches_the_network(resumed_and_uninterrupted, spatial):
   upsampled = np.asarray(jax.image.resize(half, (2, 16, 16, 15), 'linear', antialias=False))
   np.testing.assert_allclose(two_scales['heatmaps'], 0.5 * (maps['heatmaps'] + upsampled),
                              atol=1e-5)
+  refined = model.decode_maps(images, flip_test=False, scales=(1.0,), pgg_refine=True)
+  expected = pgg.pgg_refine({k: maps[k] for k in ('heatmaps', 'ke', 'svf')}, config.pgg)
+  for key in ('ke', 'sie'):
+    np.testing.assert_allclose(refined[key], expected[key], atol=1e-5)
+  assert not np.allclose(refined['sie'], maps['sie'], atol=1e-3)   # PGG moved the SIE
   with pytest.raises(ValueError, match='no TemporalNet'):
     model.temporal_infer(maps, maps)
 
