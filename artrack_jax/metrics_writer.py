@@ -100,7 +100,7 @@ def read_metrics(workdir: str) -> list[dict[str, float]]:
 
 def format_progress(step: int, num_steps: int, steps_per_second: float,
                     scalars: Mapping[str, float]) -> str:
-  """One human-readable progress line: step, steps/s, loss, learning rate and ETA.
+  """One human-readable progress line: step, steps/s, loss, learning rate, skips and ETA.
 
   Example: `step 1200/300000 | 3.41 steps/s | loss 0.00213 | lr 2.0e-04 | eta 1d 00:16:40`.
   """
@@ -111,6 +111,9 @@ def format_progress(step: int, num_steps: int, steps_per_second: float,
     parts.append(f"loss {scalars['loss']:.5g}")
   if 'learning_rate' in scalars:
     parts.append(f"lr {scalars['learning_rate']:.1e}")
+  if scalars.get('skipped_steps', 0) > 0:
+    # Steps whose loss or gradient was not finite and whose update was dropped.
+    parts.append(f"skipped {int(scalars['skipped_steps'])}")
   if steps_per_second > 0 and math.isfinite(steps_per_second):
     parts.append('eta ' + _format_duration((num_steps - step) / steps_per_second))
   return ' | '.join(parts)

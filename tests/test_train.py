@@ -215,6 +215,8 @@ def test_progress_line():
   assert line == 'step 1200/3000 | 2.00 steps/s | loss 0.0123 | lr 2.0e-04 | eta 00:15:00'
   assert 'eta 1d 00:00:00' in metrics_writer.format_progress(0, 86400, 1.0, {})
   assert 'steps/s' not in metrics_writer.format_progress(1, 10, float('nan'), {})
+  line = metrics_writer.format_progress(5, 10, 1.0, {'loss': 1.0, 'skipped_steps': 2.0})
+  assert line == 'step 5/10 | 1.00 steps/s | loss 1 | skipped 2 | eta 00:00:05'
 
 
 # -------------------------------------------------------------------------------------------
