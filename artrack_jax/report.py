@@ -32,12 +32,12 @@ import glob
 import json
 import math
 import os
-import platform
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artrack_jax.evaluation import posetrack
+from artrack_jax.machine import format_machine, machine_info
 
 EVAL_DIR = 'eval'
 TIMINGS_FILE = 'timings.json'
@@ -242,35 +242,6 @@ def table4(runs_dir: str) -> str | None:
 
 # ---------------------------------------------------------------------------------------------
 # Machine and wall time.
-
-
-def cpu_model() -> str:
-  """The CPU's model name (Linux /proc/cpuinfo, else what `platform` knows)."""
-  try:
-    with open('/proc/cpuinfo', encoding='utf-8') as f:
-      for line in f:
-        if line.lower().startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.processor() or platform.machine() or 'unknown CPU'
-
-
-def machine_info() -> dict[str, Any]:
-  """The machine this process runs on, for `timings.json` and the report's machine line."""
-  import jax  # pylint: disable=g-import-not-at-top
-  kinds = collections.Counter(f'{d.platform} ({d.device_kind})' for d in jax.devices())
-  return {'platform': platform.platform(), 'cpu': cpu_model(), 'cpu_count': os.cpu_count(),
-          'python': platform.python_version(), 'jax': jax.__version__,
-          'devices': [f'{n} x {kind}' for kind, n in kinds.items()]}
-
-
-def format_machine(info: Mapping[str, Any]) -> str:
-  devices = info.get('devices')
-  devices = ', '.join(devices) if isinstance(devices, list) else devices
-  return (f"{info.get('platform', '?')}; CPU {info.get('cpu', '?')}, "
-          f"{info.get('cpu_count', '?')} cores; jax {info.get('jax', '?')}; devices: "
-          f"{devices or '?'}")
 
 
 def format_duration(seconds: float) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -28,26 +27,12 @@ import jax
 import ml_collections
 import numpy as np
 
+from artrack_jax import machine
 from artrack_jax import skeletons
 from artrack_jax.grouping import decode as decode_lib
 
 SIZE = 128
 SIGMA = 2.0
-
-
-def machine() -> str:
-  cpu = platform.processor() or ''
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return (f'platform: {platform.platform()}\ncpu: {cpu} ({os.cpu_count()} logical cores)\n'
-          f'python {platform.python_version()}, jax {jax.__version__}, '
-          f'devices: {jax.devices()}')
 
 
 def crowd(num_people: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -105,7 +90,8 @@ def main():
   config = ml_collections.ConfigDict(dict(
       top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True, use_sie=True,
       sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
-  print(machine())
+  print(machine.host_description())
+  print(machine.jax_description())
   print(f'maps {SIZE}x{SIZE}x{sk.num_joints}, top_k {config.top_k}, tag dims '
         f'{2 if args.flip else 1}, median of {args.repeats}')
   print(f'{"people":>6} {"device ms":>10} {"host ms":>9} {"total ms":>9}')

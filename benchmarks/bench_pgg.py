@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -34,26 +33,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from artrack_jax import machine
 from artrack_jax import targets
 from artrack_jax.grouping import pgg as pgg_lib
 
 GIB = 2.0 ** 30
 MIB = 2.0 ** 20
-
-
-def machine() -> str:
-  cpu = platform.processor() or ''
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return (f'platform: {platform.platform()}\ncpu: {cpu} ({os.cpu_count()} logical cores)\n'
-          f'python {platform.python_version()}, jax {jax.__version__}, '
-          f'devices: {jax.devices()}')
 
 
 def buffer_bytes(compiled) -> dict:
@@ -267,7 +252,8 @@ def main(argv=None):
     args.sizes = [n for n in args.sizes if n <= 4096]
     args.clips = 5
   start = time.perf_counter()
-  print(machine())
+  print(machine.host_description())
+  print(machine.jax_description())
   runner = Runner(args.max_run_gib * GIB, args.max_seconds, args.repeats)
   results = bench_mean_shift(args, runner)
   bench_against_dense(args, runner, results)

@@ -31,26 +31,12 @@ import time  # pylint: disable=wrong-import-position
 import ml_collections  # pylint: disable=wrong-import-position
 import numpy as np
 
+from artrack_jax import machine
 from artrack_jax import skeletons
 from artrack_jax.tracking import similarity
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation, Tracker
 
 HE_DIM = 3072
-
-
-def machine() -> str:
-  cpu = platform.processor() or ''
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return (f'platform: {platform.platform()}\ncpu: {cpu} ({os.cpu_count()} logical cores)\n'
-          f'python {platform.python_version()}, numpy {np.__version__}, '
-          f'OPENBLAS_NUM_THREADS={os.environ.get("OPENBLAS_NUM_THREADS")}')
 
 
 def simulate(num_people: int, num_frames: int, rng: np.random.Generator):
@@ -103,7 +89,9 @@ def main():
   parser.add_argument('--options', nargs='+', default=['he_tie', 'he', 'tie', 'oks', 'iou'],
                       choices=similarity.SIMILARITIES)
   args = parser.parse_args()
-  print(machine())
+  print(machine.host_description())
+  print(f'python {platform.python_version()}, numpy {np.__version__}, '
+        f'OPENBLAS_NUM_THREADS={os.environ.get("OPENBLAS_NUM_THREADS")}')
   print(f'{args.frames} frames, HE dim {HE_DIM}, 15 joints; per frame: median CPU ms / median '
         'wall ms (identity switches). CPU time is the steadier figure on a shared machine.')
   print(f'{"people":>6} ' + ' '.join(f'{o:>20}' for o in args.options))

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 
@@ -83,22 +82,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from artrack_jax import machine  # noqa: E402
 from artrack_jax.models import hourglass  # noqa: E402
-
-
-def machine() -> str:
-  cpu = platform.processor() or ''
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          cpu = line.split(':', 1)[1].strip()
-          break
-  except OSError:
-    pass
-  return (f'cpu: {cpu} ({os.cpu_count()} logical cores); python {platform.python_version()}, '
-          f'jax {jax.__version__}, devices {jax.devices()}\n'
-          f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}')
 
 
 def interleaved_median_times(fns, steps, warmup=2):
@@ -269,7 +254,9 @@ def torch_step(stacks, size, batch):
 
 
 def main():
-  print(machine())
+  print(machine.host_description())
+  print(machine.jax_description())
+  print(f'XLA_FLAGS={os.environ.get("XLA_FLAGS", "")!r}')
   n = ARGS.matmul_size or (8192 if ARGS.device == 'gpu' else 2048)
   matmul, matmul_flops = matmul_fn(n)
   print(f'peak reference: {n}x{n} {ARGS.dtype} matmul, timed in turns with each step\n')

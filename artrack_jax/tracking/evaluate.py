@@ -59,7 +59,6 @@ import json
 import logging
 import math
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -68,6 +67,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from artrack_jax import machine
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax import track
 from artrack_jax import train_lib
@@ -551,13 +551,6 @@ def _row_timing(stages: Mapping[str, float], variant: DecodeVariant, similarity:
   return out
 
 
-def _machine() -> dict[str, Any]:
-  device = jax.devices()[0]
-  return {'platform': device.platform, 'device_kind': device.device_kind,
-          'device_count': jax.device_count(), 'cpu_count': os.cpu_count(),
-          'python': platform.python_version(), 'jax': jax.__version__}
-
-
 # ----------------------------------------------------------------------------------------------
 # Networks from workdirs.
 
@@ -750,7 +743,7 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
             'builder_config': config.data.get('builder_config', ''),
             'sequences': [s.name for s in sequences],
             'checkpoints': {'spatial': spatial_workdir, 'temporal': temporal_workdir},
-            'machine': _machine()}
+            'machine': machine.machine_info()}
   results: dict[str, dict[str, Any]] = {'mota': {}, 'ap': {}, 'coco': {}}
 
   # Table 4: the tracker on the cached observations.
