@@ -41,6 +41,29 @@ def output_to_input(xy: np.ndarray, stride: float | np.ndarray) -> np.ndarray:
   return (np.asarray(xy, np.float32) + 0.5) * np.asarray(stride, np.float32) - 0.5
 
 
+def output_to_image_matrix(image_to_input: np.ndarray, stride: float) -> np.ndarray:
+  """[2, 3] affine: output-map pixels -> original image pixels.
+
+  The matrix form of ``output_to_input`` followed by the inverse of the image's letterbox.
+
+  Args:
+    image_to_input: [2, 3] or [3, 3] affine from original image pixels to network input pixels
+      (``augment.frame_matrix``; the pipeline's ``transform``).
+    stride: input pixels per output pixel.
+
+  Returns:
+    [2, 3] float64 affine; apply as ``xy @ m[:, :2].T + m[:, 2]``.
+  """
+  m = np.asarray(image_to_input, np.float64)
+  if m.shape not in ((2, 3), (3, 3)):
+    raise ValueError(f'image_to_input must be a [2, 3] or [3, 3] affine, got shape {m.shape}')
+  # x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned, as output_to_input).
+  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
+                        [0.0, 0.0, 1.0]])
+  in_to_image = np.linalg.inv(np.vstack([m[:2], [0.0, 0.0, 1.0]]))
+  return (in_to_image @ out_to_in)[:2]
+
+
 def _skeleton(skeleton: skeletons_lib.Skeleton | str) -> skeletons_lib.Skeleton:
   return skeletons_lib.get(skeleton) if isinstance(skeleton, str) else skeleton
 

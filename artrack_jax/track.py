@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax import targets
 from artrack_jax import video_io
 from artrack_jax import visualize
 from artrack_jax.data import types
@@ -135,11 +136,34 @@ def render_frame(image: np.ndarray, frame: types.Frame, skeleton: skeletons_lib.
 def _output_to_image(height: int, width: int, size: int, stride: float) -> np.ndarray:
   """[2, 3] affine: output-map pixels -> frame pixels (letterbox inverse after the stride)."""
   from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
-  # x_in = (x_out + 0.5) * stride - 0.5 (pixel centres; targets.output_to_input).
-  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
-                        [0.0, 0.0, 1.0]])
-  in_to_frame = augment.invert_affine(augment.frame_matrix(height, width, size))
-  return (in_to_frame @ out_to_in)[:2]
+  return targets.output_to_image_matrix(augment.frame_matrix(height, width, size), stride)
+
+
+def validated_scales(config) -> tuple[tuple[float, ...], int]:
+  """The test scales (``config.decode.scales``) and the multiple every input side must be.
+
+  Returns:
+    (scales, multiple): scales include 1.0 (TemporalNet reads the scale-1 maps, and the poses
+    are in its pixels); ``config.data.image_size`` is a multiple of ``multiple`` = 4 * 2^depth
+    (output stride 4 times the hourglass's downsampling).
+
+  Raises:
+    ValueError: naming the config field that breaks either rule.
+  """
+  scales = tuple(float(x) for x in config.decode.get('scales', (1.0,)))
+  if 1.0 not in scales:
+    raise ValueError(f'config.decode.scales = {scales} must include 1.0 (the scale '
+                     'whose maps TemporalNet reads and whose pixels the poses are in)')
+  multiple = 4 * 2 ** int(config.model.depth)
+  if int(config.data.image_size) % multiple:
+    raise ValueError(f'config.data.image_size = {config.data.image_size} is not a multiple of '
+                     f'{multiple} (output stride 4, hourglass depth {config.model.depth})')
+  return scales, multiple
+
+
+def input_size(size: int, scale: float, multiple: int) -> int:
+  """Network input side for a test scale: ``size * scale`` rounded to the nearest multiple."""
+  return max(multiple, int(round(size * scale / multiple)) * multiple)
 
 
 class NetworkInference:
@@ -168,16 +192,7 @@ class NetworkInference:
     self.size = int(self.config.data.image_size)
     self.flip_test = bool(self.config.decode.get('flip_test', False))
     self.max_people = int(self.config.decode.get('max_people', 30))
-    self.scales = tuple(float(x) for x in self.config.decode.get('scales', (1.0,)))
-    if 1.0 not in self.scales:
-      raise ValueError(f'config.decode.scales = {self.scales} must include 1.0 (the scale '
-                       'whose maps TemporalNet reads and whose pixels the poses are in)')
-    # Input sides must be multiples of the hourglass's total downsampling.
-    self._multiple = 4 * 2 ** int(self.config.model.depth)
-    if self.size % self._multiple:
-      raise ValueError(f'config.data.image_size = {self.size} is not a multiple of '
-                       f'{self._multiple} (output stride 4, hourglass depth '
-                       f'{self.config.model.depth})')
+    self.scales, self._multiple = validated_scales(self.config)
     self._previous = None
 
   @property
@@ -190,7 +205,7 @@ class NetworkInference:
 
   def _input_size(self, scale: float) -> int:
     """Network input side for a test scale, rounded to the nearest allowed size."""
-    return max(self._multiple, int(round(self.size * scale / self._multiple)) * self._multiple)
+    return input_size(self.size, scale, self._multiple)
 
   def _spatial(self, frame: np.ndarray):
     """Decoding maps (TTA merged) and the scale-1 unflipped maps for TemporalNet."""

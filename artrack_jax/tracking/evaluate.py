@@ -69,6 +69,7 @@ import numpy as np
 
 from artrack_jax import machine
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax import targets
 from artrack_jax import track
 from artrack_jax import train_lib
 from artrack_jax.data import augment
@@ -183,15 +184,6 @@ def _pgg_refine_tie(tie, heatmaps, pgg_config):
   return jax.vmap(one)(tie / scale, pgg.instance_agnostic_heat(heatmaps)) * scale
 
 
-def output_to_image(height: int, width: int, size: int, stride: float) -> np.ndarray:
-  """[2, 3] affine: output-map pixels -> original frame pixels (the letterbox inverse)."""
-  # x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned; targets.output_to_input).
-  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
-                        [0.0, 0.0, 1.0]])
-  in_to_frame = augment.invert_affine(augment.frame_matrix(height, width, size))
-  return (in_to_frame @ out_to_in)[:2]
-
-
 class NetworkFrames:
   """The networks run once per frame; every decoding variant and tracker input from that run.
 
@@ -222,15 +214,7 @@ class NetworkFrames:
     self.size = int(config.data.image_size)
     self.flip_test = bool(config.decode.get('flip_test', False))
     self.max_people = int(config.decode.get('max_people', 30))
-    self.scales = tuple(float(x) for x in config.decode.get('scales', (1.0,)))
-    if 1.0 not in self.scales:
-      raise ValueError(f'config.decode.scales = {self.scales} must include 1.0 (the scale '
-                       'whose maps TemporalNet reads)')
-    self._multiple = 4 * 2 ** int(config.model.depth)
-    if self.size % self._multiple:
-      raise ValueError(f'config.data.image_size = {self.size} is not a multiple of '
-                       f'{self._multiple} (output stride 4, hourglass depth '
-                       f'{config.model.depth})')
+    self.scales, self._multiple = track.validated_scales(config)
     base_decode = config.decode.to_dict()
     self._decode_config = {v: dict(base_decode, use_ke=v.use_ke, use_sie=v.use_sie)
                            for v in self.variants}
@@ -252,7 +236,7 @@ class NetworkFrames:
     self._previous = None
 
   def _input_size(self, scale: float) -> int:
-    return max(self._multiple, int(round(self.size * scale / self._multiple)) * self._multiple)
+    return track.input_size(self.size, scale, self._multiple)
 
   def _spatial(self, frame: np.ndarray, seconds: dict[str, float]):
     """Merged maps per map set ('raw' and each PGG grouping) and the scale-1 raw maps."""
@@ -305,7 +289,8 @@ class NetworkFrames:
     seconds: dict[str, float] = {}
     merged, base = self._spatial(frame, seconds)
     h = base['heatmaps'].shape[1]
-    to_image = output_to_image(height, width, self.size, self.size / h)
+    to_image = targets.output_to_image_matrix(augment.frame_matrix(height, width, self.size),
+                                              self.size / h)
     to_img = lambda xy: decode_lib.apply_affine(xy, to_image).astype(np.float32)
 
     poses_out, poses_img = {}, {}
