@@ -11,6 +11,8 @@ from artrack_jax import inference, skeletons, track, video_io, visualize
 from artrack_jax.data import formats
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
+import tiny_networks
+
 SK = skeletons.POSETRACK
 J = SK.num_joints
 
@@ -244,56 +246,13 @@ def test_output_to_image_inverts_the_input_transform():
 # ----------------------------------------------------------------------------------------------
 # Networks: a tiny SpatialNet + TemporalNet with fixed random weights (no training needed).
 
-_TINY_CONFIG = '''
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location('default_config', {default!r})
-_default = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_default)
-
-
-def get_config():
-  c = _default.get_config()
-  c.data.image_size = 32
-  c.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
-                      he_channels=8))
-  # Random weights give weak, possibly negative heat: keep every candidate.
-  c.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4, flip_test=True))
-  return c
-'''
-
-
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
   """(config file, config, spatial variables, temporal variables)."""
-  import jax
-  import jax.numpy as jnp
-  from artrack_jax.models import spatialnet, temporalnet
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  path = tmp_path_factory.mktemp('cfg') / 'tiny.py'
-  path.write_text(_TINY_CONFIG.format(default=os.path.join(root, 'configs', 'default.py')))
-  config = track.load_config(str(path))
-  rng = np.random.default_rng(0)
-
-  def fill(shapes):
-    def value(key_path, s):
-      name = jax.tree_util.keystr(key_path)
-      if 'var' in name:
-        return np.ones(s.shape, s.dtype)
-      if 'mean' in name or 'bias' in name:
-        return np.zeros(s.shape, s.dtype)
-      return (rng.normal(size=s.shape) * 0.3).astype(s.dtype)
-    # Device arrays, like restored checkpoints, so that both share the compiled functions.
-    return jax.device_put(jax.tree_util.tree_map_with_path(value, shapes))
-
-  h, c = 8, config.model.features
-  spatial = fill(jax.eval_shape(lambda: spatialnet.from_config(config).init(
-      jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)))
-  z = lambda *s: jnp.zeros(s)
-  temporal = fill(jax.eval_shape(lambda: temporalnet.from_config(config).init(
-      jax.random.key(1), z(1, h, h, c), z(1, h, h, c), z(1, h, h, J), z(1, h, h, J),
-      z(1, h, h, 2), z(1, h, h, 2), z(1, 2, 4), z(1, 2, 4), train=False)))
-  return str(path), config, spatial, temporal
+  path = tiny_networks.write_config(tmp_path_factory.mktemp('cfg') / 'tiny.py')
+  config = track.load_config(path)
+  spatial, temporal = tiny_networks.random_variables(config)
+  return path, config, spatial, temporal
 
 
 def test_network_inference_observations(tiny):
@@ -339,22 +298,9 @@ def test_network_inference_observations(tiny):
 
 
 def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
-  import jax.numpy as jnp
-  from artrack_jax import train_lib
   config_path, config, spatial, temporal = tiny
-
-  def save(workdir, params, batch_stats, frozen):
-    state = train_lib.TrainState(step=jnp.asarray(3, jnp.int32), params=params,
-                                 batch_stats=batch_stats, opt_state={}, frozen=frozen,
-                                 skipped_steps=jnp.zeros((), jnp.int32),
-                                 consecutive_skips=jnp.zeros((), jnp.int32))
-    manager = train_lib.create_checkpoint_manager(str(workdir), config.train)
-    train_lib.save_checkpoint(manager, state, force=True)
-    manager.wait_until_finished()
-    manager.close()
-
-  save(tmp_path / 'temporal', temporal['params'], temporal['batch_stats'], spatial)
-  save(tmp_path / 'spatial', spatial['params'], spatial['batch_stats'], {})
+  tiny_networks.save_checkpoint(tmp_path / 'temporal', config, temporal, spatial)
+  tiny_networks.save_checkpoint(tmp_path / 'spatial', config, spatial, {})
   video = tmp_path / 'walk.mp4'
   video_io.write_video(video, _pattern_frames(3, 40, 60), fps=10)
   # The workdir's config.json (as train_and_evaluate writes it) is the default config.

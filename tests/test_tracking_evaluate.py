@@ -1,6 +1,5 @@
 """Tests for tracking/evaluate.py: one network pass, every Table 3/4 row from it."""
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,81 +9,33 @@ from artrack_jax.data import formats, synthetic
 from artrack_jax.tracking import evaluate as evaluate_lib
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
+import tiny_networks
+
 SK = skeletons.POSETRACK
 J = SK.num_joints
 
-_TINY_CONFIG = '''
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location('default_config', {default!r})
-_default = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_default)
-
-
-def get_config():
-  c = _default.get_config()
+# The tiny networks' config, reading the tiny synthetic data.
+_EXTRA_CONFIG = """\
   c.data.builder_config = 'tiny_64'
   c.data.data_dir = {data_dir!r}
-  c.data.image_size = 32
-  c.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
-                      he_channels=8))
-  # Random weights give weak, possibly negative heat: keep every candidate, and let PGG see
-  # every pixel of the 8 x 8 maps.
-  c.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4, flip_test=True))
-  c.pgg.update(dict(num_slots=64, tau=-1e9, implementation='direct'))
-  return c
-'''
+  # Let PGG see every pixel of the 8 x 8 maps (weak, possibly negative heat).
+  c.pgg.update(dict(num_slots=64, tau=-1e9, implementation='direct'))"""
 
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
   """(config path, config, val source, temporal workdir, spatial workdir)."""
-  import jax
-  import jax.numpy as jnp
-  from artrack_jax import train_lib
   from artrack_jax.data import tfds_builders
-  from artrack_jax.models import spatialnet, temporalnet
-  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   tmp = tmp_path_factory.mktemp('evaluate')
-  path = tmp / 'tiny.py'
-  path.write_text(_TINY_CONFIG.format(default=os.path.join(root, 'configs', 'default.py'),
-                                      data_dir=str(tmp / 'tfds')))
-  config = track.load_config(str(path))
+  path = tiny_networks.write_config(tmp / 'tiny.py',
+                                    _EXTRA_CONFIG.format(data_dir=str(tmp / 'tfds')))
+  config = track.load_config(path)
   source = tfds_builders.load_split('synthetic_posetrack', 'val', str(tmp / 'tfds'),
                                     config='tiny_64')
-  rng = np.random.default_rng(0)
-
-  def fill(shapes):
-    def value(key_path, s):
-      name = jax.tree_util.keystr(key_path)
-      if 'var' in name:
-        return np.ones(s.shape, s.dtype)
-      if 'mean' in name or 'bias' in name:
-        return np.zeros(s.shape, s.dtype)
-      return (rng.normal(size=s.shape) * 0.3).astype(s.dtype)
-    return jax.tree_util.tree_map_with_path(value, shapes)
-
-  h, c = 8, config.model.features
-  spatial = fill(jax.eval_shape(lambda: spatialnet.from_config(config).init(
-      jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)))
-  z = lambda *s: jnp.zeros(s)
-  temporal = fill(jax.eval_shape(lambda: temporalnet.from_config(config).init(
-      jax.random.key(1), z(1, h, h, c), z(1, h, h, c), z(1, h, h, J), z(1, h, h, J),
-      z(1, h, h, 2), z(1, h, h, 2), z(1, 2, 4), z(1, 2, 4), train=False)))
-
-  def save(workdir, variables, frozen):
-    state = train_lib.TrainState(step=jnp.asarray(3, jnp.int32), params=variables['params'],
-                                 batch_stats=variables['batch_stats'], opt_state={},
-                                 frozen=frozen, skipped_steps=jnp.zeros((), jnp.int32),
-                                 consecutive_skips=jnp.zeros((), jnp.int32))
-    manager = train_lib.create_checkpoint_manager(str(workdir), config.train)
-    train_lib.save_checkpoint(manager, state, force=True)
-    manager.wait_until_finished()
-    manager.close()
-
-  save(tmp / 'temporal', temporal, spatial)
-  save(tmp / 'spatial', spatial, {})
-  return str(path), config, source, str(tmp / 'temporal'), str(tmp / 'spatial')
+  spatial, temporal = tiny_networks.random_variables(config)
+  tiny_networks.save_checkpoint(tmp / 'temporal', config, temporal, spatial)
+  tiny_networks.save_checkpoint(tmp / 'spatial', config, spatial, {})
+  return path, config, source, str(tmp / 'temporal'), str(tmp / 'spatial')
 
 
 def _read(path):
