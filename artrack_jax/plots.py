@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -30,6 +29,7 @@ from matplotlib import figure as mpl_figure
 from matplotlib.backends import backend_agg
 
 from artrack_jax import metrics_writer
+from artrack_jax import report
 from artrack_jax.evaluation import posetrack
 
 TRAINING_CURVES_FILE = 'training_curves.png'
@@ -287,16 +287,12 @@ def plot_training_curves(workdirs: Sequence[str], out_png: str, *, overlay: bool
 
 
 def load_result(path: str) -> dict[str, Any]:
-  """Reads a PoseTrack result JSON file (written by `evaluation.cli --out`)."""
-  try:
-    with open(path, encoding='utf-8') as f:
-      result = json.load(f)
-  except json.JSONDecodeError as e:
-    raise ValueError(f'{path}: not valid JSON: {e}') from None
-  if not isinstance(result, dict):
-    raise ValueError(f'{path}: expected a JSON object (a PoseTrack result), got '
-                     f'{type(result).__name__}')
-  return result
+  """Reads a PoseTrack result JSON file (written by `evaluation.cli --out`).
+
+  Raises:
+    ValueError: naming the file, when it is not JSON or not a JSON object.
+  """
+  return report.load_json_object(path)
 
 
 def column_values(result: Mapping[str, Any], metric: str, columns: Sequence[str],

@@ -80,7 +80,12 @@ class ReportInputError(ValueError):
 # Reading.
 
 
-def _load_json_object(path: str) -> dict[str, Any]:
+def load_json_object(path: str) -> dict[str, Any]:
+  """Reads a JSON file that must hold an object (a result dict, `timings.json`).
+
+  Raises:
+    ReportInputError: (a ValueError) naming the file, when it is not JSON or not an object.
+  """
   try:
     with open(path, encoding='utf-8') as f:
       data = json.load(f)
@@ -191,7 +196,7 @@ def table3_posetrack(runs_dir: str) -> str | None:
   rows, results = [], {}
   order = _ordered_rows(found, TABLE3_ROWS)
   for row in order:
-    result = _load_json_object(found[row])
+    result = load_json_object(found[row])
     results[row] = result
     values = _posetrack_columns(found[row], result, 'ap', posetrack.COLUMN_NAMES)
     rows.append([row_label(row)] + [format_value(v) for v in values])
@@ -209,7 +214,7 @@ def table3_coco(runs_dir: str) -> str | None:
   rows = []
   order = _ordered_rows(found, TABLE3_ROWS)
   for row in order:
-    values = _coco_columns(found[row], _load_json_object(found[row]))
+    values = _coco_columns(found[row], load_json_object(found[row]))
     rows.append([row_label(row)] + [format_value(v) for v in values])
   return '\n\n'.join([
       '## Table 3: pose estimation ablation (COCO-style keypoint AP, OKS, %)',
@@ -226,7 +231,7 @@ def table4(runs_dir: str) -> str | None:
   order = _ordered_rows(found, TABLE4_ROWS)
   for row in order:
     path = found[row]
-    result = _load_json_object(path)
+    result = load_json_object(path)
     results[row] = result
     values = _posetrack_columns(path, result, 'mota', posetrack.COLUMN_NAMES)
     totals = [_posetrack_columns(path, result, metric, ('Total',))[0]
@@ -257,7 +262,7 @@ def timings_section(runs_dir: str) -> str:
   if not os.path.exists(path):
     return '## Machine\n\nReport written on: ' + format_machine(machine_info()) + (
         f'. No `{TIMINGS_FILE}` in the runs directory, so no wall time.')
-  timings = _load_json_object(path)
+  timings = load_json_object(path)
   lines = ['## Machine and wall time', '']
   machine = timings.get('machine')
   if machine is not None:
