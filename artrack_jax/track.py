@@ -232,10 +232,7 @@ class NetworkInference:
     return maps, base
 
   def __call__(self, frame: np.ndarray) -> FrameObservations:
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-      raise ValueError(f'NetworkInference: frame must be uint8 [H, W, 3], got {frame.dtype} '
-                       f'{frame.shape}')
+    frame = video_io.rgb_frame(frame, 'NetworkInference: frame')
     height, width = frame.shape[:2]
     maps, base = self._spatial(frame)
     h = base['heatmaps'].shape[1]

@@ -123,6 +123,22 @@ def iter_frames(source: VideoSource) -> Iterator[np.ndarray]:
     raise VideoReadError(f'{source.path}: the video has no frames')
 
 
+def rgb_frame(frame, what: str) -> np.ndarray:
+  """``frame`` as an array, checked to be uint8 [H, W, 3] (RGB).
+
+  Args:
+    frame: array-like image.
+    what: names the frame in the error, e.g. ``'NetworkInference: frame'``.
+
+  Raises:
+    ValueError: '<what> must be uint8 [H, W, 3], got <dtype> <shape>'.
+  """
+  frame = np.asarray(frame)
+  if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+    raise ValueError(f'{what} must be uint8 [H, W, 3], got {frame.dtype} {frame.shape}')
+  return frame
+
+
 class VideoWriter:
   """Streams uint8 [H, W, 3] frames into a video file (H.264 in mp4 by default).
 
@@ -138,10 +154,7 @@ class VideoWriter:
     self._out = None
 
   def write(self, frame: np.ndarray) -> None:
-    frame = np.asarray(frame)
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-      raise ValueError(f'{self.path}: frames must be uint8 [H, W, 3], got {frame.dtype} '
-                       f'{frame.shape}')
+    frame = rgb_frame(frame, f'{self.path}: frames')
     h, w = frame.shape[:2]
     if h % 2 or w % 2:
       frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))

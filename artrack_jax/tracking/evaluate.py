@@ -72,6 +72,7 @@ from artrack_jax import skeletons as skeletons_lib
 from artrack_jax import targets
 from artrack_jax import track
 from artrack_jax import train_lib
+from artrack_jax import video_io
 from artrack_jax.data import augment
 from artrack_jax.data import formats
 from artrack_jax.data import synthetic
@@ -282,9 +283,7 @@ class NetworkFrames:
     return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
 
   def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
-    frame = np.asarray(record['image'])
-    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-      raise ValueError(f'record image must be uint8 [H, W, 3], got {frame.dtype} {frame.shape}')
+    frame = video_io.rgb_frame(record['image'], 'record image')
     height, width = frame.shape[:2]
     seconds: dict[str, float] = {}
     merged, base = self._spatial(frame, seconds)
