@@ -166,7 +166,65 @@ def input_size(size: int, scale: float, multiple: int) -> int:
   return max(multiple, int(round(size * scale / multiple)) * multiple)
 
 
-class NetworkInference:
+class FrameNetworks:
+  """Trained networks run on whole frames, with the test-time augmentation of ``config.decode``.
+
+  What ``NetworkInference`` and ``tracking.evaluate.NetworkFrames`` share: the letterboxed
+  network input at each test scale (``decode.scales``, checked by ``validated_scales``), with
+  the mirrored image too under ``decode.flip_test``; the human embeddings of decoded poses; the
+  previous frame that TemporalNet pairs with the current one.
+
+  Args:
+    model: an ``inference.InferenceModel``.
+    config: the full config (``data``, ``decode``, ``model``).
+  """
+
+  def __init__(self, model, config):
+    self.model = model
+    self.config = config
+    self.skeleton = skeletons_lib.get(config.data.skeleton)
+    self.size = int(config.data.image_size)
+    self.flip_test = bool(config.decode.get('flip_test', False))
+    self.max_people = int(config.decode.get('max_people', 30))
+    self.scales, self._multiple = validated_scales(config)
+    self._previous = None
+
+  @property
+  def has_temporal(self) -> bool:
+    return self.model.has_temporal
+
+  def reset(self):
+    """Forgets the previous frame (call between videos or sequences)."""
+    self._previous = None
+
+  def _input_size(self, scale: float) -> int:
+    """Network input side for a test scale, rounded to the nearest allowed size."""
+    return input_size(self.size, scale, self._multiple)
+
+  def _network_input(self, frame: np.ndarray, scale: float) -> np.ndarray:
+    """Normalised network input [1 or 2, S, S, 3] of a uint8 frame [H, W, 3] at a test scale.
+
+    The frame letterboxed to S = ``_input_size(scale)``; with ``flip_test`` the mirrored image
+    is the second of the batch.
+    """
+    from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
+    height, width = frame.shape[:2]
+    size = self._input_size(scale)
+    image = augment.normalize_image(
+        augment.warp_image(frame, augment.frame_matrix(height, width, size), size))[None]
+    if self.flip_test:
+      image = np.concatenate([image, image[:, :, ::-1]], axis=0)
+    return image
+
+  def _human_embeddings(self, features, keypoints: np.ndarray) -> np.ndarray:
+    """HE [K, E] of poses [K, J, 3] (output pixels), padded to ``max_people``: one compile."""
+    k, j = keypoints.shape[:2]
+    padded = np.zeros((1, self.max_people, j, 3), np.float32)
+    padded[0, :k] = keypoints[:self.max_people]
+    return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
+
+
+class NetworkInference(FrameNetworks):
   """``infer_fn`` of trained networks: frame -> FrameObservations.
 
   Per frame: letterbox to ``config.data.image_size``; SpatialNet; bottom-up decoding
@@ -186,39 +244,14 @@ class NetworkInference:
   """
 
   def __init__(self, model, config=None):
-    self.model = model
-    self.config = config if config is not None else model.config
-    self.skeleton = skeletons_lib.get(self.config.data.skeleton)
-    self.size = int(self.config.data.image_size)
-    self.flip_test = bool(self.config.decode.get('flip_test', False))
-    self.max_people = int(self.config.decode.get('max_people', 30))
-    self.scales, self._multiple = validated_scales(self.config)
-    self._previous = None
-
-  @property
-  def has_temporal(self) -> bool:
-    return self.model.has_temporal
-
-  def reset(self):
-    """Forgets the previous frame (call between videos)."""
-    self._previous = None
-
-  def _input_size(self, scale: float) -> int:
-    """Network input side for a test scale, rounded to the nearest allowed size."""
-    return input_size(self.size, scale, self._multiple)
+    super().__init__(model, config if config is not None else model.config)
 
   def _spatial(self, frame: np.ndarray):
     """Decoding maps (TTA merged) and the scale-1 unflipped maps for TemporalNet."""
-    from artrack_jax.data import augment  # pylint: disable=g-import-not-at-top
-    height, width = frame.shape[:2]
     keys = ('heatmaps', 'ke', 'sie')
     per_scale, base = [], None
     for scale in self.scales:
-      size = self._input_size(scale)
-      image = augment.normalize_image(
-          augment.warp_image(frame, augment.frame_matrix(height, width, size), size))[None]
-      if self.flip_test:
-        image = np.concatenate([image, image[:, :, ::-1]], axis=0)
+      image = self._network_input(frame, scale)
       out = {k: np.asarray(v) for k, v in self.model.spatial_infer(image).items()
              if k != 'aux'}
       maps = {k: out[k][:1] for k in keys}
@@ -270,14 +303,6 @@ class NetworkInference:
       for k, kp in enumerate(previous_keypoints):
         tie_backward[k] = to_img(similarity_lib.sample_at_joints(tie_bwd, kp))
     return FrameObservations(observations, tie_backward)
-
-  def _human_embeddings(self, features: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-    """HE [K, E] of the decoded poses (padded to ``max_people`` people: one compile)."""
-    k, j = keypoints.shape[:2]
-    padded = np.zeros((1, self.max_people, j, 3), np.float32)
-    padded[0, :k] = keypoints[:self.max_people]
-    return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
-
 
 def load_inference_fn(workdir: str, config, step: int | None = None) -> NetworkInference:
   """``NetworkInference`` from a training workdir's checkpoint.

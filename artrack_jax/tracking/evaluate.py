@@ -185,7 +185,7 @@ def _pgg_refine_tie(tie, heatmaps, pgg_config):
   return jax.vmap(one)(tie / scale, pgg.instance_agnostic_heat(heatmaps)) * scale
 
 
-class NetworkFrames:
+class NetworkFrames(track.FrameNetworks):
   """The networks run once per frame; every decoding variant and tracker input from that run.
 
   Per frame: letterbox to ``config.data.image_size``; SpatialNet (flip / multi-scale test as
@@ -207,15 +207,9 @@ class NetworkFrames:
     missing = [v.name for v in tracked if v not in variants]
     if missing:
       raise ValueError(f'tracked variants {missing} are not among the decoded variants')
-    self.model = model
-    self.config = config
+    super().__init__(model, config)
     self.variants = tuple(variants)
     self.tracked = tuple(tracked)
-    self.skeleton = skeletons_lib.get(config.data.skeleton)
-    self.size = int(config.data.image_size)
-    self.flip_test = bool(config.decode.get('flip_test', False))
-    self.max_people = int(config.decode.get('max_people', 30))
-    self.scales, self._multiple = track.validated_scales(config)
     base_decode = config.decode.to_dict()
     self._decode_config = {v: dict(base_decode, use_ke=v.use_ke, use_sie=v.use_sie)
                            for v in self.variants}
@@ -226,32 +220,15 @@ class NetworkFrames:
         for parts in sorted({v.parts for v in self.variants if v.pgg})}
     self._pgg_temporal = (jax.jit(functools.partial(_pgg_refine_tie, pgg_config=pgg_config))
                           if any(v.pgg for v in self.tracked) and self.has_temporal else None)
-    self._previous = None
-
-  @property
-  def has_temporal(self) -> bool:
-    return self.model.has_temporal
-
-  def reset(self):
-    """Forgets the previous frame (call between sequences)."""
-    self._previous = None
-
-  def _input_size(self, scale: float) -> int:
-    return track.input_size(self.size, scale, self._multiple)
 
   def _spatial(self, frame: np.ndarray, seconds: dict[str, float]):
     """Merged maps per map set ('raw' and each PGG grouping) and the scale-1 raw maps."""
-    height, width = frame.shape[:2]
     keys = ('heatmaps', 'ke', 'sie')
     per_scale: dict[Any, list[dict]] = {}
     base = None
     for scale in self.scales:
       start = time.perf_counter()
-      size = self._input_size(scale)
-      image = augment.normalize_image(
-          augment.warp_image(frame, augment.frame_matrix(height, width, size), size))[None]
-      if self.flip_test:
-        image = np.concatenate([image, image[:, :, ::-1]], axis=0)
+      image = self._network_input(frame, scale)
       out = self.model.spatial_infer(image)
       sets = {'raw': {k: np.asarray(v) for k, v in jax.device_get(
           {k: out[k] for k in keys}).items()}}
@@ -274,13 +251,6 @@ class NetworkFrames:
     merged = {name: maps[0] if len(maps) == 1 else decode_lib.merge_scales(maps, (h, w))
               for name, maps in per_scale.items()}
     return merged, base
-
-  def _human_embeddings(self, features, keypoints: np.ndarray) -> np.ndarray:
-    """HE [K, E] of poses [K, J, 3] (output pixels), padded to ``max_people``: one compile."""
-    k, j = keypoints.shape[:2]
-    padded = np.zeros((1, self.max_people, j, 3), np.float32)
-    padded[0, :k] = keypoints[:self.max_people]
-    return np.asarray(self.model.human_embedding(features, padded, padded[..., 2] > 0))[0, :k]
 
   def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
     frame = video_io.rgb_frame(record['image'], 'record image')
