@@ -13,7 +13,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.data = d = ml_collections.ConfigDict()
   d.name = 'synthetic_posetrack'  # or 'posetrack', 'coco_keypoints' (TFDS, manual_dir)
-  d.builder_config = ''         # TFDS builder config: 'small_128' (synthetic), '2017'/'2018' (posetrack)
+  # TFDS builder config: synthetic 'large_512' (the paper's input size) ... 'small_128';
+  # posetrack '2017' / '2018'; '' for the builder's default.
+  d.builder_config = 'large_512'
   d.data_dir = ''               # TFDS data_dir; '' -> ~/tensorflow_datasets
   d.manual_dir = ''             # real data sets: where the downloaded files are
   d.skeleton = 'posetrack'
@@ -69,6 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
   o.final_learning_rate = 1e-5
   o.decay_step = 250_000
   o.grad_clip = 0.0             # 0 disables
+  o.eps = 1e-8                  # Adam epsilon
 
   c.train = t = ml_collections.ConfigDict()
   t.batch_size = 32             # global batch
