@@ -22,6 +22,15 @@ def config_path(name_or_path: str | os.PathLike) -> pathlib.Path:
   return path
 
 
+def load_config_module(name_or_path: str | os.PathLike):
+  """Imports a config file as a module (configs/ is a directory of files, not a package)."""
+  path = config_path(name_or_path)
+  spec = importlib.util.spec_from_file_location(f'artrack_config_{path.stem}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def load_config(name_or_path: str | os.PathLike,
                 overrides: dict | None = None) -> ml_collections.ConfigDict:
   """Runs a config file's `get_config()` and applies `{'dotted.key': value}` overrides.
@@ -29,10 +38,7 @@ def load_config(name_or_path: str | os.PathLike,
   Overrides follow `--config.key=value` semantics: the key must exist.
   """
   path = config_path(name_or_path)
-  spec = importlib.util.spec_from_file_location(f'artrack_config_{path.stem}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = load_config_module(path).get_config()
   for key, value in (overrides or {}).items():
     node = config
     for part in key.split('.')[:-1]:

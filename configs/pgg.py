@@ -8,19 +8,9 @@ Starts from the stage-1 workdir's latest SpatialNet (a fresh Adam state) and add
 loss (Eq. 2-3 on the PGG-refined KE and SIE, R = 1 iteration) with weight loss.pgg_weight.
 The paper does not give the fine-tuning length or rate; we continue at stage 1's final rate.
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _load_sibling(name: str):
-  """Imports another file of configs/ (a directory of files, not a package) by path."""
-  path = pathlib.Path(__file__).with_name(f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from artrack_jax import configs_util
 
 
 def to_pgg(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -33,6 +23,6 @@ def to_pgg(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = to_pgg(_load_sibling('default').get_config())
+  c = to_pgg(configs_util.load_config_module('default').get_config())
   c.train.num_steps = 50_000
   return c

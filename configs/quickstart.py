@@ -12,23 +12,13 @@ steps. A 400-step check on 12 clips took the loss from 0.52 to 0.014 with the va
 still about 0: the detections form later, so judge the run at its end.
 Then: configs/quickstart_pgg.py (stage 2) and configs/quickstart_temporal.py (stage 3).
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _load_sibling(name: str):
-  """Imports another file of configs/ (a directory of files, not a package) by path."""
-  path = pathlib.Path(__file__).with_name(f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from artrack_jax import configs_util
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = _load_sibling('default').get_config()
+  c = configs_util.load_config_module('default').get_config()
   c.data.builder_config = 'small_128'   # 100 / 20 / 20 clips x 24 frames at 128 px
   c.data.image_size = 128               # output maps 32 x 32
   c.data.max_people = 10                # the synthetic clips have 1-10 people

@@ -10,19 +10,9 @@ about 45k ordered pairs) and batch 32 that is about 56k steps. The grouping loss
 PGG-refined TIE (Sec. 3.3.2) is on (pgg.enabled). The checkpoint then holds TemporalNet and the
 frozen SpatialNet, which `python -m artrack_jax.track --workdir /tmp/artrack_temporal` uses.
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _load_sibling(name: str):
-  """Imports another file of configs/ (a directory of files, not a package) by path."""
-  path = pathlib.Path(__file__).with_name(f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from artrack_jax import configs_util
 
 
 def to_temporal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -35,6 +25,6 @@ def to_temporal(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = to_temporal(_load_sibling('default').get_config())
+  c = to_temporal(configs_util.load_config_module('default').get_config())
   c.train.num_steps = 56_000
   return c

@@ -4,23 +4,13 @@ Run:  python train.py --config configs/tiny.py --workdir /tmp/artrack_tiny
 It trains 3 steps in seconds on a CPU; it checks that everything runs, not that anything is
 learned (configs/quickstart.py learns).
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _load_sibling(name: str):
-  """Imports another file of configs/ (a directory of files, not a package) by path."""
-  path = pathlib.Path(__file__).with_name(f'{name}.py')
-  spec = importlib.util.spec_from_file_location(f'artrack_configs_{name}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from artrack_jax import configs_util
 
 
 def get_config() -> ml_collections.ConfigDict:
-  c = _load_sibling('default').get_config()
+  c = configs_util.load_config_module('default').get_config()
   c.data.image_size = 64            # output maps 16 x 16
   c.data.max_people = 4
   c.model.stacks = 1
