@@ -44,6 +44,7 @@ import time
 
 import numpy as np
 
+from artrack_jax import machine
 from artrack_jax import skeletons
 from artrack_jax.evaluation import posetrack
 
@@ -288,17 +289,6 @@ def compare(ours, theirs):
   return worst, rows
 
 
-def _cpu_model():
-  try:
-    with open('/proc/cpuinfo') as f:
-      for line in f:
-        if line.startswith('model name'):
-          return line.split(':', 1)[1].strip()
-  except OSError:
-    pass
-  return platform.machine()
-
-
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--poseval', required=True, help='path of a poseval checkout')
@@ -355,7 +345,7 @@ def main(argv=None):
   print(f'CPU time:  ours {ours_seconds[1]:.3f} s, toolkit {toolkit_seconds[1]:.3f} s, '
         f'speed-up {toolkit_seconds[1] / ours_seconds[1]:.1f}x')
   print('both include reading the JSON files')
-  print(f'machine: {_cpu_model()}, {os.cpu_count()} CPUs visible, load average '
+  print(f'machine: {machine.cpu_model()}, {os.cpu_count()} CPUs visible, load average '
         f'{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, numpy {np.__version__}')
   return 0 if worst <= 1e-6 else 1
 
