@@ -42,6 +42,7 @@ import orbax.checkpoint as ocp
 from artrack_jax import losses
 from artrack_jax import metrics_writer as metrics_writer_lib
 from artrack_jax import skeletons
+from artrack_jax import targets
 from artrack_jax.data import pipeline
 from artrack_jax.evaluation import coco as coco_eval
 from artrack_jax.grouping import decode as decode_lib
@@ -679,14 +680,9 @@ def data_source(config: ml_collections.ConfigDict, split: str):
 def _output_to_image(transform: np.ndarray, stride: float) -> np.ndarray:
   """[2, 3] affine from output-map pixels to the original image's pixels.
 
-  `transform` maps original pixels to input pixels (the pipeline's letterbox); output pixels
-  map to input pixels as x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned).
+  `transform` maps original pixels to input pixels (the pipeline's letterbox).
   """
-  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
-                        [0.0, 0.0, 1.0]])
-  in_to_image = decode_lib.invert_affine(np.asarray(transform, np.float64))
-  in_to_image = np.vstack([in_to_image, [0.0, 0.0, 1.0]])
-  return (in_to_image @ out_to_in)[:2]
+  return targets.output_to_image_matrix(transform, stride)
 
 
 def coco_ground_truth(source, record_indices: list[int], image_ids: list[int],
