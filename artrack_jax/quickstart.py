@@ -169,10 +169,9 @@ class Job:
     if os.path.isdir(out) and not self.force:
       print(f'{out} exists; skipped')
       return
-    code = track.main(['--workdir', self.stage_workdir('temporal'), '--video', clip,
-                       '--out', out, '--frames'])
-    if code:
-      raise RuntimeError(f'tracking the validation clip {clip} failed (exit code {code})')
+    args = track.build_parser().parse_args(
+        ['--workdir', self.stage_workdir('temporal'), '--video', clip, '--out', out, '--frames'])
+    track.run(args, config=self.config('temporal'))
     print(f'rendered {clip} -> {out}')
 
   def report(self) -> None:
