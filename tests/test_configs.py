@@ -21,8 +21,11 @@ NAMES = ('tiny', 'quickstart', 'quickstart_pgg', 'quickstart_temporal', 'default
          'temporal')
 STAGE = {'tiny': 'spatial', 'quickstart': 'spatial', 'default': 'spatial', 'pgg': 'pgg',
          'quickstart_pgg': 'pgg', 'temporal': 'temporal', 'quickstart_temporal': 'temporal'}
-# The config of each stage whose step is compiled and run (the quick-start chain).
-RUN = ('quickstart', 'quickstart_pgg', 'quickstart_temporal')
+# Configs whose step is compiled and run here; the others are traced without compiling.
+# Compiling dominates the suite's time on CPU, and stage 1 and stage 3 steps are already
+# compiled and run by tests/test_train.py (resume, frozen SpatialNet) and by the quick-start
+# notebook test (every stage of the quick-start chain).
+RUN = ('quickstart_pgg',)
 
 
 def load(name):
