@@ -6,6 +6,11 @@
       PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables).
   python eval.py --coco-gt GT.json --coco-pred RESULTS.json
       COCO keypoint AP of a results file.
+  python eval.py --track --workdir STAGE2_DIR --temporal-workdir STAGE3_DIR --out RUNS \
+      [--similarity all|oks,iou,ke,ke_sie,he,tie,he_tie] [--pgg both|off|only]
+      The full tracker on the synthetic (or PoseTrack) val split: per-joint AP and MOTA through
+      the PoseTrack evaluator for each similarity (the paper's Table 4 rows) and the Table 3
+      decoding rows (`artrack_jax.tracking.evaluate`; its --help lists every option).
 
 The file modes are `artrack_jax.evaluation.cli` (see its --help for every option).
 """
@@ -18,6 +23,7 @@ from ml_collections import config_flags
 from artrack_jax import train_lib
 from artrack_jax.evaluation import cli as evaluation_cli
 from artrack_jax.evaluation import coco
+from artrack_jax.tracking import evaluate as tracking_evaluate
 
 FILE_MODE_FLAGS = ('--gt', '--pred', '--coco-gt', '--coco-pred')
 
@@ -43,6 +49,8 @@ def _is_file_mode(argv) -> bool:
 
 
 if __name__ == '__main__':
+  if '--track' in sys.argv[1:]:
+    sys.exit(tracking_evaluate.main([a for a in sys.argv[1:] if a != '--track']))
   if _is_file_mode(sys.argv):
     sys.exit(evaluation_cli.main(sys.argv[1:]))
   app.run(main)
