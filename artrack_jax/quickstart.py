@@ -110,7 +110,9 @@ class Job:
                                         config=config.data.builder_config)
       print(f'{config.data.name}/{config.data.builder_config} {split}: {len(source)} frames')
     gt_dir = os.path.join(self.files_dir, 'annotations', 'posetrack18', 'val')
-    if self.force or not os.path.isdir(gt_dir):
+    complete = os.path.join(self.files_dir, 'val_written')
+    # The marker is written last, so a run interrupted while writing writes the files again.
+    if self.force or not os.path.isfile(complete):
       # The same clips as the TFDS val split (same generator, seed and sizes), as files.
       builder_config = {c.name: c for c in synthetic_builder.SyntheticPosetrack.BUILDER_CONFIGS}[
           config.data.builder_config]
@@ -119,6 +121,8 @@ class Job:
           num_frames=builder_config.num_frames, image_size=builder_config.image_size,
           seed=builder_config.seed)
       sequences = written['val']
+      with open(complete, 'w', encoding='utf-8') as f:
+        f.write(f'{len(sequences)} clips\n')
     else:
       sequences = formats.read_posetrack_dir(gt_dir)
     print(stats.format_statistics(
