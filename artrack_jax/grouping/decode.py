@@ -45,6 +45,7 @@ import numpy as np
 import scipy.optimize
 
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax.data import augment
 from artrack_jax.data import types
 
 # Cost given to the padding columns (AE pads with a huge cost when candidates outnumber people).
@@ -468,15 +469,12 @@ def invert_affine(matrix: np.ndarray) -> np.ndarray:
   matrix = np.asarray(matrix, np.float64)
   if matrix.shape != (2, 3):
     raise ValueError(f'expected a 2x3 affine matrix, got shape {matrix.shape}')
-  a_inv = np.linalg.inv(matrix[:, :2])
-  return np.concatenate([a_inv, -a_inv @ matrix[:, 2:]], axis=1)
+  return augment.invert_affine(matrix)
 
 
 def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
   """Maps points [..., 2] (x, y) through a 2x3 affine transform."""
-  matrix = np.asarray(matrix, np.float64)
-  points = np.asarray(points, np.float64)
-  return points @ matrix[:, :2].T + matrix[:, 2]
+  return augment.apply_affine(matrix, points)
 
 
 def poses_to_image(poses: Sequence[dict], output_to_image: np.ndarray) -> list[dict]:
