@@ -101,23 +101,29 @@ def _l1_at_joints(field, joint_index, valid, target):
 # SpatialNet (Sec. 3.1).
 
 
-def heatmap_loss(heatmaps, target, loss_mask):
+def heatmap_loss(heatmaps, target, loss_mask, foreground_weight: float = 0.0):
   """Detection loss, Eq. 1: squared error to the ground-truth heatmaps.
 
   Eq. 1 sums over joints and pixels; here it is the mean over them (as in Associative
   Embedding, whose normalisation the paper's loss weights 1 : 1e-3 : 1e-4 assume), with pixels
   under ignore regions left out (``loss_mask`` 0) but still counted in the mean.
 
+  ``foreground_weight`` > 0 (not in the paper; 0 is Eq. 1) weighs each pixel's squared error
+  by ``1 + foreground_weight * C*``: the few pixels near joints then count as much as the many
+  background pixels, which a short training run needs (see configs/quickstart.py).
+
   Args:
     heatmaps: [S, B, h, w, J] predictions of every stack.
     target: [B, h, w, J] ground truth C*.
     loss_mask: [B, h, w] 0 inside ignore regions.
+    foreground_weight: extra weight of the pixels near joints (``config.loss.det_fg_weight``).
 
   Returns:
     (loss: sum over stacks of the batch mean, metrics: ``det_last_stack``).
   """
   _check_rank('heatmaps', heatmaps, 5, '[S, B, h, w, J]')
   sq = (heatmaps - target[None]) ** 2 * loss_mask[None, ..., None]
+  sq = sq * (1.0 + foreground_weight * target[None])   # weight 0: exactly Eq. 1
   per_stack = sq.mean(axis=(2, 3, 4)).mean(axis=1)                    # [S]
   return per_stack.sum(), dict(det_last_stack=per_stack[-1])
 
@@ -254,7 +260,8 @@ def spatial_loss(outputs, batch, loss_config):
     (loss scalar, metrics dict of scalars: each term before weighting plus ``loss``).
   """
   metrics = {}
-  det, m = heatmap_loss(outputs['heatmaps'], batch['heatmaps'], batch['loss_mask'])
+  det, m = heatmap_loss(outputs['heatmaps'], batch['heatmaps'], batch['loss_mask'],
+                        float(loss_config.get('det_fg_weight', 0.0)))
   metrics.update(m, det=det)
   total = _config_value(loss_config, 'det_weight') * det
   person_valid = batch['person_valid']

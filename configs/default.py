@@ -33,6 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.features = 256
   m.increase = 128
   m.depth = 4                   # hourglass levels
+  m.stem_widths = (64, 128)     # stem's 7x7 conv and first residuals (AE: 64, 128)
   m.dtype = 'float32'           # compute dtype ('bfloat16' on accelerators)
   m.he_dim = 3072               # Human Embedding size
   m.he_channels = 256           # HE head width
@@ -43,6 +44,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   c.loss = l = ml_collections.ConfigDict()
   l.det_weight = 1.0
+  l.det_fg_weight = 0.0          # 0: Eq. 1; > 0 weighs pixels by 1 + w * C* (not in the paper)
   l.ke_weight = 1e-3
   l.aux_weight = 1e-4
   l.sie_weight = 1e-4

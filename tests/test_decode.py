@@ -181,6 +181,40 @@ def test_adjust_quarter_pixel():
   np.testing.assert_allclose(out[0, 0], [2.25, 2.0, 1.0])
 
 
+@pytest.mark.parametrize('blur', [0.0, 1.0])
+def test_gaussian_subpixel_recovers_off_grid_centres(blur):
+  rng = np.random.default_rng(3)
+  centres = rng.uniform(3, 12, size=(6, 2))               # off-grid (x, y), output pixels
+  yy, xx = np.mgrid[0:16, 0:16].astype(np.float64)
+  heat = np.stack([np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / SIGMA ** 2) for x, y in centres],
+                  axis=-1)
+  joints = np.concatenate([np.floor(centres + 0.5), np.ones((6, 1))], axis=1)[None]
+  present = np.ones((1, 6), bool)
+  fine = decode_lib.gaussian_subpixel(joints, present, heat, blur_sigma=blur)
+  quarter = decode_lib.adjust(joints, present, heat)
+  fine_error = np.abs(fine[0, :, :2] - centres).max()
+  assert fine_error < (1e-6 if blur == 0 else 0.05)
+  assert np.abs(quarter[0, :, :2] - centres).max() > 5 * fine_error
+  np.testing.assert_array_equal(fine[..., 2], joints[..., 2])
+  # Absent joints and flat maps stay put.
+  absent = decode_lib.gaussian_subpixel(joints, np.zeros((1, 6), bool), heat)
+  np.testing.assert_array_equal(absent, joints)
+  flat = decode_lib.gaussian_subpixel(joints, present, np.ones_like(heat))
+  np.testing.assert_array_equal(flat, joints)
+
+
+def test_decode_subpixel_option():
+  people = [(_person((20.3, 30.6), 16), 0.0), (_person((50.7, 28.2), 16), 2.0)]
+  maps = perfect_maps(people, 64, 72)
+  for subpixel, tolerance in (('quarter', 0.5), ('gaussian', 0.02)):
+    poses = decode_lib.decode(maps, _config(subpixel=subpixel), SK)[0]
+    for keypoints, _ in people:
+      pose = min(poses, key=lambda p: np.abs(p['keypoints'][:, :2] - keypoints).max())
+      assert np.abs(pose['keypoints'][:, :2] - keypoints).max() <= tolerance, subpixel
+  with pytest.raises(ValueError, match='decode.subpixel'):
+    decode_lib.decode(maps, _config(subpixel='dark'), SK)
+
+
 def test_max_people_cap():
   people = [(_person((10 + 14 * (i % 6), 12 + 20 * (i // 6)), 10), float(i) * 2)
             for i in range(12)]

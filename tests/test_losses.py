@@ -193,6 +193,28 @@ def test_heatmap_loss_matches_loop(frame, outputs):
   assert 0 < metrics['det_last_stack'] < loss
 
 
+def test_heatmap_loss_foreground_weight_matches_loop(frame, outputs):
+  loss, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 4.0)
+  pred, target, mask = (np.asarray(frame_or_out, np.float64) for frame_or_out in (
+      outputs['heatmaps'], frame['heatmaps'], frame['loss_mask']))
+  total = 0.0
+  for s in range(S):
+    for b in range(B):
+      per_image = 0.0
+      for y in range(target.shape[1]):
+        for x in range(target.shape[2]):
+          for j in range(target.shape[3]):
+            weight = mask[b, y, x] * (1.0 + 4.0 * target[b, y, x, j])
+            per_image += weight * (pred[s, b, y, x, j] - target[b, y, x, j]) ** 2
+      total += per_image / target[b].size / B
+  np.testing.assert_allclose(loss, total, rtol=1e-5)
+  plain, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'])
+  assert loss > plain
+  # Zero weight is Eq. 1 exactly.
+  zero, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 0.0)
+  np.testing.assert_array_equal(zero, plain)
+
+
 def test_keypoint_embedding_loss_matches_loop(frame, outputs):
   loss, metrics = keypoint_embedding_loss(outputs['ke'], frame['joint_index'],
                                                  frame['joint_valid'], frame['person_valid'])

@@ -67,6 +67,22 @@ def test_stacks_and_dtype_shapes(images):
   assert low2['low1']['conv']['kernel'].shape == (3, 3, 24, 32)
 
 
+def test_stem_widths():
+  config = ml_collections.ConfigDict(dict(
+      data=dict(skeleton='posetrack'),
+      model=dict(stacks=1, features=16, increase=8, depth=2, dtype='float32',
+                 stem_widths=(8, 12))))
+  model = spatialnet.from_config(config)
+  images = jnp.zeros((1, 32, 32, 3))
+  variables = jax.eval_shape(lambda: model.init(_key(0), images, train=False))
+  stem = variables['params']['backbone']['stem']
+  assert stem['conv7x7']['conv']['kernel'].shape == (7, 7, 3, 8)
+  assert stem['res1']['conv3']['kernel'].shape == (1, 1, 6, 12)
+  assert stem['res3']['conv3']['kernel'].shape == (1, 1, 8, 16)
+  outputs = jax.eval_shape(lambda v: model.apply(v, images, train=False), variables)
+  assert outputs['features'].shape == (1, 8, 8, 16)
+
+
 def test_features_are_the_stem_output(spatial, spatial_variables, images):
   outputs = spatial[3](spatial_variables, images)
   stem_vars = {c: spatial_variables[c]['backbone']['stem'] for c in ('params', 'batch_stats')}

@@ -185,19 +185,26 @@ class Residual(nn.Module):
 
 
 class Stem(nn.Module):
-  """Image [B, H, W, 3] -> low-level features [B, H/4, W/4, features]."""
+  """Image [B, H, W, 3] -> low-level features [B, H/4, W/4, features].
+
+  ``widths`` are the channels of the 7x7 stride-2 convolution and of the two residuals before
+  the last one (AE: 64, 128). At half resolution the first residual is the network's most
+  expensive layer when the hourglass is narrow, so small configs narrow it.
+  """
   features: int
+  widths: Sequence[int] = (64, 128)
   dtype: Dtype = jnp.float32
   weight_grad: str = 'auto'
 
   @nn.compact
   def __call__(self, images, train: bool):
     kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
+    conv_width, res_width = self.widths
     x = images.astype(self.dtype)
-    x = ConvBNReLU(64, kernel_size=7, strides=2, name='conv7x7', **kw)(x, train)
-    x = Residual(128, name='res1', **kw)(x, train)
+    x = ConvBNReLU(conv_width, kernel_size=7, strides=2, name='conv7x7', **kw)(x, train)
+    x = Residual(res_width, name='res1', **kw)(x, train)
     x = max_pool_2x2(x)
-    x = Residual(128, name='res2', **kw)(x, train)
+    x = Residual(res_width, name='res2', **kw)(x, train)
     return Residual(self.features, name='res3', **kw)(x, train)
 
 
@@ -232,6 +239,7 @@ class StackedHourglass(nn.Module):
   Attributes:
     head_channels: output channels of each stack's 1x1 prediction head.
     stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
+    stem_widths: the stem's channels before its last residual (``Stem``; AE: 64, 128).
     dtype: compute dtype.
     weight_grad: kernel-gradient implementation of the convolutions (see ``Conv``).
 
@@ -244,6 +252,7 @@ class StackedHourglass(nn.Module):
   features: int = 256
   increase: int = 128
   depth: int = 4
+  stem_widths: Sequence[int] = (64, 128)
   dtype: Dtype = jnp.float32
   weight_grad: str = 'auto'
 
@@ -251,7 +260,7 @@ class StackedHourglass(nn.Module):
   def __call__(self, images, train: bool):
     _check_input_size(images.shape, self.depth)
     kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
-    low_level = Stem(self.features, name='stem', **kw)(images, train)
+    low_level = Stem(self.features, tuple(self.stem_widths), name='stem', **kw)(images, train)
     x = low_level
     predictions = []
     for s in range(self.stacks):

@@ -44,6 +44,7 @@ class SpatialNet(nn.Module):
   Attributes:
     num_joints: J, joints of the skeleton.
     stacks, features, increase, depth: hourglass configuration (paper: 4, 256, 128, 4).
+    stem_widths: channels of the stem's first layers (``hourglass.Stem``; AE: 64, 128).
     dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
     weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``:
       'auto' = im2col matmul on CPU, XLA's convolution elsewhere).
@@ -53,6 +54,7 @@ class SpatialNet(nn.Module):
   features: int = 256
   increase: int = 128
   depth: int = 4
+  stem_widths: tuple[int, int] = (64, 128)
   dtype: Any = jnp.float32
   weight_grad: str = 'auto'
 
@@ -72,7 +74,8 @@ class SpatialNet(nn.Module):
     j = self.num_joints
     predictions, features = hourglass.StackedHourglass(
         head_channels=2 * j + 2 + len(AUX_TASKS), stacks=self.stacks, features=self.features,
-        increase=self.increase, depth=self.depth, dtype=self.dtype,
+        increase=self.increase, depth=self.depth, stem_widths=tuple(self.stem_widths),
+        dtype=self.dtype,
         weight_grad=self.weight_grad, name='backbone')(images, train)
     return dict(
         heatmaps=predictions[..., :j],
@@ -96,4 +99,4 @@ def from_config(config) -> SpatialNet:
   m = config.model
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
-                    dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'auto'))
+                    stem_widths=tuple(m.get('stem_widths', (64, 128))), dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'auto'))
