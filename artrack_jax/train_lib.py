@@ -742,8 +742,8 @@ def evaluate_model(model, config: ml_collections.ConfigDict, source, *,
     config: the config (`data`, `decode`, `train.eval_batch_size`).
     source: the split's random-access records.
     index: `pipeline.build_index(source)`, built when None.
-    split: the split's name (any name not starting with 'train' is read without
-      augmentation).
+    split: the split's name (for messages; every split, 'train' included, is read once in
+      record order without augmentation).
     max_batches: evaluate only the first batches (0: all).
     results_path: where to write the COCO results JSON, if given.
 
@@ -755,7 +755,8 @@ def evaluate_model(model, config: ml_collections.ConfigDict, source, *,
   record_of = {(int(s), int(f)): i
                for i, (s, f) in enumerate(zip(index.sequence_index, index.frame_id))}
   batch_size = int(config.train.get('eval_batch_size', 0) or config.train.batch_size)
-  dataset = pipeline.frame_dataset(source, config, split, index=index, batch_size=batch_size,
+  # 'eval': the pipeline augments and repeats only splits named 'train...'.
+  dataset = pipeline.frame_dataset(source, config, 'eval', index=index, batch_size=batch_size,
                                    shard_index=0, shard_count=1)
   image_ids, record_indices, poses_per_image = [], [], []
   for n, batch in enumerate(dataset):

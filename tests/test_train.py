@@ -411,17 +411,20 @@ class _GroundTruthModel:
     return maps
 
 
-def test_evaluate_model_gives_high_ap_for_ground_truth_maps(tmp_path):
+@pytest.mark.parametrize('split', ['val', 'train'])
+def test_evaluate_model_gives_high_ap_for_ground_truth_maps(tmp_path, split):
   config = load_config('tiny')
   config.decode.use_ke = False        # the stand-in predicts SIE only
   config.train.eval_batch_size = 4
   records = synthetic_records('val', clips=1, num_frames=6)
   index = pipeline.build_index(records)
+  # The stand-in's maps come from unaugmented batches in record order: evaluating the
+  # training split must read it the same way (once, no augmentation), or AP collapses.
   batches = list(pipeline.frame_dataset(records, config, 'val', index=index, batch_size=4,
                                         shard_index=0, shard_count=1))
   results_path = tmp_path / 'results.json'
   metrics = train_lib.evaluate_model(_GroundTruthModel(batches), config, records, index=index,
-                                     results_path=str(results_path))
+                                     split=split, results_path=str(results_path))
   assert metrics['num_images'] == 6
   # Ground-truth maps decode to the annotated people up to the output stride's rounding.
   assert metrics['AP50'] > 0.9 and metrics['AP'] > 0.5
