@@ -92,6 +92,8 @@ def get_config() -> ml_collections.ConfigDict:
   dc.top_k = 30
   dc.nms_kernel = 3             # max-pool NMS window (AE: 3, mmpose: 5)
   dc.refine = True              # fill missing joints from the whole map (AE's refine)
+  dc.subpixel = 'quarter'       # AE's quarter-pixel adjust, or 'gaussian' (log-parabola fit)
+  dc.subpixel_blur = 0.0        # 'gaussian': smooth the maps first (std, output px; DARK)
   dc.det_threshold = 0.1
   dc.tag_threshold = 1.0
   dc.use_ke = True
