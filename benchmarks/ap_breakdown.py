@@ -1,0 +1,138 @@
+"""Where a SpatialNet's keypoint AP goes: detection (heatmaps) versus grouping (KE / SIE).
+
+Runs a trained workdir's SpatialNet once over a split, then decodes the same maps several
+ways and reports the COCO-style keypoint AP (pycocotools, the skeleton's OKS sigmas) of each:
+
+* ``predicted``: the network's heatmaps, KE and SIE, decoded with the config's settings;
+* ``quarter`` / ``gaussian``: the same maps with the other sub-pixel step (``decode.subpixel``);
+* ``ke only`` / ``sie only``: one embedding for grouping (``decode.use_ke`` / ``use_sie``);
+* ``GT heatmaps``: the ground-truth heatmaps (Eq. 1 targets) with the predicted KE and SIE,
+  i.e. perfect detection, the network's grouping;
+* ``GT grouping``: the predicted heatmaps with a tag map that holds, at every pixel, the index
+  of the person whose joint of that type is nearest (SIE off), i.e. the network's detection,
+  perfect grouping;
+* ``GT both``: both ground truths (checks the coordinate chain: near 1 up to rounding).
+
+Run:  python benchmarks/ap_breakdown.py --config configs/quickstart.py \\
+          --workdir runs/quickstart/spatial --data_dir runs/quickstart/tfds
+      (--split train --max_frames 480 reads training frames without augmentation)
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import io
+import time
+
+import numpy as np
+
+from artrack_jax import configs_util
+from artrack_jax import inference
+from artrack_jax import machine
+from artrack_jax import skeletons
+from artrack_jax import train_lib
+from artrack_jax.data import pipeline
+from artrack_jax.evaluation import coco as coco_eval
+from artrack_jax.grouping import decode as decode_lib
+
+
+def ground_truth_tags(batch) -> np.ndarray:
+  """[B, h, w, J] tag maps whose value is the index (x 3) of the person nearest per joint type.
+
+  Tags of different people differ by 3, beyond the decoder's tag threshold of 1, so grouping
+  by them is the ground-truth grouping of whatever the heatmaps detect.
+  """
+  b, h, w, j = batch['heatmaps'].shape
+  yy, xx = np.mgrid[0:h, 0:w]
+  tags = np.zeros((b, h, w, j), np.float32)
+  for i in range(b):
+    xy, valid = batch['joint_xy'][i], batch['joint_valid'][i]          # [P, J, 2], [P, J]
+    d2 = ((xx[None, :, :, None] - xy[:, None, None, :, 0]) ** 2
+          + (yy[None, :, :, None] - xy[:, None, None, :, 1]) ** 2)      # [P, h, w, J]
+    d2 = np.where(valid[:, None, None, :] > 0, d2, np.inf)
+    tags[i] = 3.0 * d2.argmin(axis=0)
+  return tags
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+  parser.add_argument('--config', required=True, help='the config the workdir was trained with')
+  parser.add_argument('--workdir', required=True, help='a SpatialNet training workdir')
+  parser.add_argument('--data_dir', default='', help='TFDS data_dir (config.data.data_dir)')
+  parser.add_argument('--split', default='val')
+  parser.add_argument('--max_frames', type=int, default=0, help='0: the whole split')
+  parser.add_argument('--batch_size', type=int, default=16)
+  args = parser.parse_args()
+
+  overrides = {'data.data_dir': args.data_dir} if args.data_dir else {}
+  config = configs_util.load_config(args.config, overrides)
+  skeleton = skeletons.get(config.data.skeleton)
+  source = train_lib.data_source(config, args.split)
+  index = pipeline.build_index(source)
+  record_of = {(int(s), int(f)): i
+               for i, (s, f) in enumerate(zip(index.sequence_index, index.frame_id))}
+  model = inference.restore(args.workdir, config)
+  print(machine.host_description())
+  print(machine.jax_description())
+
+  start = time.perf_counter()
+  batches = []
+  frames = 0
+  # 'eval': one pass in record order without augmentation, whatever the split.
+  for batch in pipeline.frame_dataset(source, config, 'eval', index=index,
+                                      batch_size=args.batch_size, shard_index=0, shard_count=1):
+    if args.max_frames and frames >= args.max_frames:
+      break
+    batch = dict(batch, maps=model.decode_maps(batch['image']))
+    batch.pop('image')
+    batches.append(batch)
+    frames += int(batch['example_valid'].sum())
+  print(f'{frames} {args.split} frames through the network in '
+        f'{time.perf_counter() - start:.0f} s')
+
+  def evaluate(maps_of, **decode_overrides) -> dict[str, float]:
+    decode_config = copy.deepcopy(config.decode)
+    for key, value in decode_overrides.items():
+      decode_config[key] = value
+    image_ids, record_indices, poses_per_image = [], [], []
+    for batch in batches:
+      maps = maps_of(batch)
+      stride = (config.data.image_size / maps['heatmaps'].shape[2])
+      for i, poses in enumerate(decode_lib.decode(maps, decode_config, skeleton)):
+        if not batch['example_valid'][i]:
+          continue
+        poses_per_image.append(decode_lib.poses_to_image(
+            poses, train_lib._output_to_image(batch['transform'][i], stride)))  # pylint: disable=protected-access
+        image_ids.append(int(batch['image_id'][i]))
+        record_indices.append(record_of[int(batch['sequence_index'][i]),
+                                        int(batch['frame_id'][i])])
+    ground_truth = train_lib.coco_ground_truth(source, record_indices, image_ids, skeleton)
+    results = decode_lib.coco_results(image_ids, poses_per_image, skeleton)
+    with contextlib.redirect_stdout(io.StringIO()):
+      return coco_eval.evaluate_keypoints(ground_truth, results)
+
+  predicted = lambda b: b['maps']                                       # noqa: E731
+  gt_heat = lambda b: dict(b['maps'], heatmaps=b['heatmaps'])           # noqa: E731
+  gt_group = lambda b: dict(heatmaps=b['maps']['heatmaps'], ke=ground_truth_tags(b))  # noqa: E731
+  gt_both = lambda b: dict(heatmaps=b['heatmaps'], ke=ground_truth_tags(b))  # noqa: E731
+  other = 'quarter' if config.decode.get('subpixel', 'quarter') == 'gaussian' else 'gaussian'
+  rows = [
+      (f'predicted (decode.subpixel={config.decode.get("subpixel", "quarter")})', predicted, {}),
+      (f'predicted, decode.subpixel={other}', predicted, dict(subpixel=other)),
+      ('predicted, KE only', predicted, dict(use_sie=False)),
+      ('predicted, SIE only', predicted, dict(use_ke=False)),
+      ('GT heatmaps + predicted KE/SIE', gt_heat, {}),
+      ('predicted heatmaps + GT grouping', gt_group, dict(use_sie=False, use_ke=True)),
+      ('GT heatmaps + GT grouping', gt_both, dict(use_sie=False, use_ke=True)),
+  ]
+  print(f'\n| decoding ({args.split}, {frames} frames) | AP | AP50 | AP75 | AR |')
+  print('| --- | ---: | ---: | ---: | ---: |')
+  for name, maps_of, decode_overrides in rows:
+    m = evaluate(maps_of, **decode_overrides)
+    print(f'| {name} | {m["AP"]:.3f} | {m["AP50"]:.3f} | {m["AP75"]:.3f} | {m["AR"]:.3f} |',
+          flush=True)
+
+
+if __name__ == '__main__':
+  main()
