@@ -226,6 +226,18 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
   assert kw == dict(out_dir=str(tmp_path), split='val', similarities=['oks', 'he_tie'],
                     use_pgg=(True,), pgg_similarities=['tie', 'he_tie'],
                     decode_ablations=False, max_sequences=3)
+  monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
+                      lambda config, *a, **kw: calls.append(dict(config.track)))
+  for flags, expected in (([], (0.3, 0.5)), (['--no-score-filter'], (0.0, 0.0))):
+    config = track.load_config(config_path)
+    config.track.min_pose_score, config.track.min_joint_score = 0.3, 0.5
+    path = tmp_path / 'thresholds.json'
+    path.write_text(config.to_json())
+    evaluate_lib.main(['--workdir', 'w', '--config', str(path), '--out', str(tmp_path)] + flags)
+    assert (calls[-1]['min_pose_score'], calls[-1]['min_joint_score']) == expected
+  monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
+                      lambda config, spatial, temporal_dir, **kw: calls.append(
+                          (config.data.image_size, spatial, temporal_dir, kw)))
   assert evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out',
                             str(tmp_path)]) == 0
   kw = calls[-1][3]

@@ -835,6 +835,9 @@ def build_parser() -> argparse.ArgumentParser:
   parser.add_argument('--max-sequences', type=int, help='evaluate the first N sequences')
   parser.add_argument('--no-ablations', action='store_true',
                       help='skip the Table 3 decoding ablations')
+  parser.add_argument('--no-score-filter', action='store_true',
+                      help='write every tracked pose and joint (track.min_pose_score and '
+                           'min_joint_score set to 0), the input of tracking.score_sweep')
   return parser
 
 
@@ -847,6 +850,9 @@ def main(argv: list[str] | None = None) -> int:
       if path is None and workdir and os.path.isfile(os.path.join(workdir, 'config.json')):
         path = os.path.join(workdir, 'config.json')
     config = track.load_config(path)
+    if args.no_score_filter:
+      config.track.min_pose_score = 0.0
+      config.track.min_joint_score = 0.0
     split_names = lambda text: [s.strip() for s in text.split(',') if s.strip()]
     similarities = None if args.similarity == 'all' else split_names(args.similarity)
     pgg_similarities = {'default': None, 'none': ()}.get(args.pgg_similarity)
