@@ -6,7 +6,7 @@ sweeps both thresholds over prediction files written without them and prints AP 
 each pair, so the thresholds can be picked on a split other than the one reported:
 
   python -m artrack_jax.tracking.evaluate --config ... --workdir ... --split train \
-      --max-sequences 20 --out runs/sweep          # predictions with thresholds 0
+      --max-sequences 20 --out runs/sweep --no-score-filter   # predictions with thresholds 0
   python -m artrack_jax.tracking.score_sweep --gt runs/sweep/gt --pred runs/sweep/pred/he_tie \
       --pose 0,0.1,0.2,0.3 --joint 0,0.1,0.2,0.3,0.4
 """
