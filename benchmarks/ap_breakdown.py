@@ -20,9 +20,7 @@ Run:  python benchmarks/ap_breakdown.py --config configs/quickstart.py \\
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
-import io
 import time
 
 import numpy as np
@@ -30,11 +28,8 @@ import numpy as np
 from artrack_jax import configs_util
 from artrack_jax import inference
 from artrack_jax import machine
-from artrack_jax import skeletons
 from artrack_jax import train_lib
 from artrack_jax.data import pipeline
-from artrack_jax.evaluation import coco as coco_eval
-from artrack_jax.grouping import decode as decode_lib
 
 
 def ground_truth_tags(batch) -> np.ndarray:
@@ -55,6 +50,21 @@ def ground_truth_tags(batch) -> np.ndarray:
   return tags
 
 
+class _CachedMaps:
+  """Stands in for `inference.InferenceModel` in `train_lib.evaluate_model`: gives back
+  precomputed maps, one batch per call, in the order the evaluation reads the split."""
+
+  def __init__(self, maps):
+    self._maps = list(maps)
+
+  def decode_maps(self, images):
+    maps = self._maps.pop(0)
+    if len(images) != len(maps['heatmaps']):
+      raise ValueError(f'batch of {len(images)} images, cached maps of '
+                       f'{len(maps["heatmaps"])}: the split was read in another order')
+    return maps
+
+
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
   parser.add_argument('--config', required=True, help='the config the workdir was trained with')
@@ -67,11 +77,8 @@ def main() -> None:
 
   overrides = {'data.data_dir': args.data_dir} if args.data_dir else {}
   config = configs_util.load_config(args.config, overrides)
-  skeleton = skeletons.get(config.data.skeleton)
   source = train_lib.data_source(config, args.split)
   index = pipeline.build_index(source)
-  record_of = {(int(s), int(f)): i
-               for i, (s, f) in enumerate(zip(index.sequence_index, index.frame_id))}
   model = inference.restore(args.workdir, config)
   print(machine.host_description())
   print(machine.jax_description())
@@ -92,30 +99,28 @@ def main() -> None:
         f'{time.perf_counter() - start:.0f} s')
 
   def evaluate(maps_of, **decode_overrides) -> dict[str, float]:
-    decode_config = copy.deepcopy(config.decode)
+    row_config = copy.deepcopy(config)
     for key, value in decode_overrides.items():
-      decode_config[key] = value
-    image_ids, record_indices, poses_per_image = [], [], []
-    for batch in batches:
-      maps = maps_of(batch)
-      stride = (config.data.image_size / maps['heatmaps'].shape[2])
-      for i, poses in enumerate(decode_lib.decode(maps, decode_config, skeleton)):
-        if not batch['example_valid'][i]:
-          continue
-        poses_per_image.append(decode_lib.poses_to_image(
-            poses, train_lib._output_to_image(batch['transform'][i], stride)))  # pylint: disable=protected-access
-        image_ids.append(int(batch['image_id'][i]))
-        record_indices.append(record_of[int(batch['sequence_index'][i]),
-                                        int(batch['frame_id'][i])])
-    ground_truth = train_lib.coco_ground_truth(source, record_indices, image_ids, skeleton)
-    results = decode_lib.coco_results(image_ids, poses_per_image, skeleton)
-    with contextlib.redirect_stdout(io.StringIO()):
-      return coco_eval.evaluate_keypoints(ground_truth, results)
+      row_config.decode[key] = value
+    row_config.train.eval_batch_size = args.batch_size
+    # evaluate_model reads the split again in the same order and asks the stand-in model for
+    # each batch's maps: this row's maps, computed from the cached network outputs.
+    return train_lib.evaluate_model(_CachedMaps([maps_of(b) for b in batches]), row_config,
+                                    source, index=index, split=args.split,
+                                    max_batches=len(batches))
 
-  predicted = lambda b: b['maps']                                       # noqa: E731
-  gt_heat = lambda b: dict(b['maps'], heatmaps=b['heatmaps'])           # noqa: E731
-  gt_group = lambda b: dict(heatmaps=b['maps']['heatmaps'], ke=ground_truth_tags(b))  # noqa: E731
-  gt_both = lambda b: dict(heatmaps=b['heatmaps'], ke=ground_truth_tags(b))  # noqa: E731
+  def predicted(b):
+    return b['maps']
+
+  def gt_heat(b):
+    return dict(b['maps'], heatmaps=b['heatmaps'])
+
+  def gt_group(b):
+    return dict(heatmaps=b['maps']['heatmaps'], ke=ground_truth_tags(b))
+
+  def gt_both(b):
+    return dict(heatmaps=b['heatmaps'], ke=ground_truth_tags(b))
+
   other = 'quarter' if config.decode.get('subpixel', 'quarter') == 'gaussian' else 'gaussian'
   rows = [
       (f'predicted (decode.subpixel={config.decode.get("subpixel", "quarter")})', predicted, {}),

@@ -99,4 +99,5 @@ def from_config(config) -> SpatialNet:
   m = config.model
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
-                    stem_widths=tuple(m.get('stem_widths', (64, 128))), dtype=_dtype(m.dtype), weight_grad=m.get('conv_weight_grad', 'auto'))
+                    stem_widths=tuple(m.get('stem_widths', (64, 128))), dtype=_dtype(m.dtype),
+                    weight_grad=m.get('conv_weight_grad', 'auto'))
