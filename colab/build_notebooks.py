@@ -71,7 +71,7 @@ def quickstart() -> nbformat.NotebookNode:
 
           **In Colab:** clone this repository into the Colab machine, `%cd` into the clone and
           run this notebook from there; the next cell installs the package from the clone. The
-          quick-start configs are sized for a CPU (`configs/quickstart.py`: stage 1 in about 15
+          quick-start configs are sized for a CPU (`configs/quickstart.py`: stage 1 in about 13
           minutes on 2 cores, stages 2 and 3 shorter); an accelerator runtime is faster. Every
           cell calls the `artrack_jax` package, as `python -m artrack_jax.quickstart` (the
           same pipeline in one command) does.
