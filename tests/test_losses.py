@@ -84,13 +84,14 @@ def _read(maps, index, channel):
   return maps[index // W, index % W, channel]
 
 
-def np_heatmap(pred, target, mask):
+def np_heatmap(pred, target, mask, foreground_weight=0.0):
   total = 0.0
   for s in range(S):
     for b in range(B):
       acc = 0.0
       for i, j, c in itertools.product(range(H), range(W), range(J)):
-        acc += mask[b, i, j] * (pred[s, b, i, j, c] - target[b, i, j, c]) ** 2
+        weight = mask[b, i, j] * (1.0 + foreground_weight * target[b, i, j, c])
+        acc += weight * (pred[s, b, i, j, c] - target[b, i, j, c]) ** 2
       total += acc / (H * W * J) / B
   return total
 
@@ -195,18 +196,9 @@ def test_heatmap_loss_matches_loop(frame, outputs):
 
 def test_heatmap_loss_foreground_weight_matches_loop(frame, outputs):
   loss, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 4.0)
-  pred, target, mask = (np.asarray(frame_or_out, np.float64) for frame_or_out in (
+  pred, target, mask = (np.asarray(a, np.float64) for a in (
       outputs['heatmaps'], frame['heatmaps'], frame['loss_mask']))
-  total = 0.0
-  for s in range(S):
-    for b in range(B):
-      per_image = 0.0
-      for y in range(target.shape[1]):
-        for x in range(target.shape[2]):
-          for j in range(target.shape[3]):
-            weight = mask[b, y, x] * (1.0 + 4.0 * target[b, y, x, j])
-            per_image += weight * (pred[s, b, y, x, j] - target[b, y, x, j]) ** 2
-      total += per_image / target[b].size / B
+  total = np_heatmap(pred, target, mask, foreground_weight=4.0)
   np.testing.assert_allclose(loss, total, rtol=1e-5)
   plain, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'])
   assert loss > plain

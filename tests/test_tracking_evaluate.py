@@ -226,6 +226,15 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
   assert kw == dict(out_dir=str(tmp_path), split='val', similarities=['oks', 'he_tie'],
                     use_pgg=(True,), pgg_similarities=['tie', 'he_tie'],
                     decode_ablations=False, max_sequences=3)
+  assert evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out',
+                            str(tmp_path)]) == 0
+  kw = calls[-1][3]
+  assert kw['similarities'] is None and kw['pgg_similarities'] is None
+  assert kw['use_pgg'] == (False, True) and kw['decode_ablations'] is True
+  evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out', str(tmp_path),
+                     '--pgg-similarity', 'none', '--pgg', 'off'])
+  assert calls[-1][3]['pgg_similarities'] == () and calls[-1][3]['use_pgg'] == (False,)
+  # --no-score-filter zeroes the output thresholds a config sets.
   monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
                       lambda config, *a, **kw: calls.append(dict(config.track)))
   for flags, expected in (([], (0.3, 0.5)), (['--no-score-filter'], (0.0, 0.0))):
@@ -235,14 +244,3 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
     path.write_text(config.to_json())
     evaluate_lib.main(['--workdir', 'w', '--config', str(path), '--out', str(tmp_path)] + flags)
     assert (calls[-1]['min_pose_score'], calls[-1]['min_joint_score']) == expected
-  monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
-                      lambda config, spatial, temporal_dir, **kw: calls.append(
-                          (config.data.image_size, spatial, temporal_dir, kw)))
-  assert evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out',
-                            str(tmp_path)]) == 0
-  kw = calls[-1][3]
-  assert kw['similarities'] is None and kw['pgg_similarities'] is None
-  assert kw['use_pgg'] == (False, True) and kw['decode_ablations'] is True
-  evaluate_lib.main(['--workdir', 'w', '--config', config_path, '--out', str(tmp_path),
-                     '--pgg-similarity', 'none', '--pgg', 'off'])
-  assert calls[-1][3]['pgg_similarities'] == () and calls[-1][3]['use_pgg'] == (False,)
