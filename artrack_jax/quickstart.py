@@ -64,16 +64,19 @@ class Job:
   def stage_workdir(self, stage: str) -> str:
     return os.path.join(self.workdir, stage)
 
-  def config(self, stage: str):
-    """The config of a stage, pointed at this job's data and previous stage."""
+  def config(self, stage: str, overrides: dict | None = None):
+    """The config of a stage, pointed at this job's data and previous stage.
+
+    ``overrides`` (``{'dotted.key': value}``) are applied last (the ablations' switches).
+    """
     name = {'spatial': 'quickstart', 'pgg': 'quickstart_pgg',
             'temporal': 'quickstart_temporal'}[stage]
-    overrides = {'data.data_dir': self.tfds_dir}
+    settings = {'data.data_dir': self.tfds_dir}
     if stage == 'pgg':
-      overrides['train.init_from'] = self.stage_workdir('spatial')
+      settings['train.init_from'] = self.stage_workdir('spatial')
     elif stage == 'temporal':
-      overrides['train.init_from'] = self.stage_workdir('pgg')
-    config = configs_util.load_config(name, overrides)
+      settings['train.init_from'] = self.stage_workdir('pgg')
+    config = configs_util.load_config(name, {**settings, **(overrides or {})})
     if self.tiny:
       _shrink(config)
     return config
@@ -222,6 +225,7 @@ def _shrink(config) -> None:
   """Test size: the tiny data set and model, a handful of steps."""
   config.data.builder_config = 'tiny_64'
   config.data.image_size = 64
+  config.data.train_crop = 0
   config.data.max_people = 6
   config.model.features = 16
   config.model.increase = 8

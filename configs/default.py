@@ -20,6 +20,8 @@ def get_config() -> ml_collections.ConfigDict:
   d.manual_dir = ''             # real data sets: where the downloaded files are
   d.skeleton = 'posetrack'
   d.image_size = 512            # square network input (paper: 512)
+  d.train_crop = 0              # > 0: train on crops of this size of the image_size square
+  d.crop_on_person = 0.8        # with crops: the share of crops centred on a random person
   d.max_people = 16
   d.sigma = 2.0                 # Eq. 1
   d.max_frame_gap = 5           # TemporalNet pairs |t - t'| <= 5

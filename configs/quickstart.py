@@ -32,8 +32,12 @@ from artrack_jax import configs_util
 
 def get_config() -> ml_collections.ConfigDict:
   c = configs_util.load_config_module('default').get_config()
-  c.data.builder_config = 'small_128'   # 100 / 20 / 20 clips x 24 frames at 128 px
-  c.data.image_size = 128               # output maps 32 x 32
+  c.data.builder_config = 'small_256'   # 100 / 30 / 20 clips x 24 frames at 256 px
+  c.data.image_size = 256               # whole frames at test time: output maps 64 x 64
+  # Training on 128-px crops of the 256-px frames (people at their test-time scale): the
+  # step costs what a 128-px frame costs. The translation range lets a crop fall anywhere.
+  c.data.train_crop = 128
+  c.data.augment.translation = 0.3
   c.data.max_people = 10                # the synthetic clips have 1-10 people
   c.model.stacks = 1
   c.model.features = 64
@@ -67,7 +71,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.decode.subpixel = 'gaussian'
   c.decode.nms_kernel = 5
   c.decode.det_threshold = 0.05
-  c.decode.sie_threshold = 4.0
+  c.decode.sie_threshold = 8.0          # output px; people are twice the 128-px set's size
   # Output thresholds for PoseTrack MOTA, chosen by the best MOTA on 20 training clips:
   #   python -m artrack_jax.tracking.evaluate --workdir runs/quickstart/pgg \
   #     --temporal-workdir runs/quickstart/temporal --out runs/sweep_train --split train \
@@ -76,6 +80,6 @@ def get_config() -> ml_collections.ConfigDict:
   #     --pred runs/sweep_train/pred/he_tie --pose 0.4,0.5,0.6,0.7,0.8 --joint 0.8,0.85,0.9,0.95
   # (best MOTA -0.6 at 0.7 / 0.9 on those clips; every joint written is a MOTA hypothesis and
   # PCKh's ~3 px radius at 128-px frames is below one output pixel, so only confident joints pay.)
-  c.track.min_pose_score = 0.7
-  c.track.min_joint_score = 0.9
+  c.track.min_pose_score = 0.5
+  c.track.min_joint_score = 0.5
   return c

@@ -287,3 +287,22 @@ def test_bad_input_errors():
   with pytest.raises(ValueError, match='joints'):
     decode_lib.decode(dict(heatmaps=np.zeros((1, 4, 4, 3)), ke=np.zeros((1, 4, 4, 3)),
                            sie=np.zeros((1, 4, 4, 2))), _config(), SK)
+
+
+def test_flip_tags_compared_by_root_mean_square_as_in_ae():
+  # Two-value tags (flip test): joints of one person whose tags differ from the person's mean
+  # by 0.8 in both values. Root mean square 0.8 < 1 groups them (AE's match_by_tag); the L2
+  # norm, 0.8 * sqrt(2) = 1.13, would start a second person.
+  first, second = SK.decode_order[:2]
+  candidates = dict(
+      xy=np.zeros((J, 1, 2), np.float32), heat=np.zeros((J, 1), np.float32),
+      tag=np.zeros((J, 1, 2), np.float32), sie=np.zeros((J, 1, 2), np.float32))
+  candidates['heat'][first, 0] = 0.9
+  candidates['heat'][second, 0] = 0.8
+  candidates['xy'][second, 0] = (5.0, 0.0)
+  candidates['tag'][second, 0] = (0.8, 0.8)
+  grouped = decode_lib.group_candidates(candidates, _config(use_sie=False), SK)
+  assert grouped['present'].sum(axis=1).tolist() == [2]
+  candidates['tag'][second, 0] = (1.1, 0.9)     # RMS 1.005: over the threshold
+  grouped = decode_lib.group_candidates(candidates, _config(use_sie=False), SK)
+  assert grouped['present'].sum(axis=1).tolist() == [1, 1]

@@ -225,8 +225,26 @@ def normalize_image(image: np.ndarray) -> np.ndarray:
   return (np.asarray(image, np.float32) - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def crop_matrix(size: int, crop: int) -> np.ndarray:
+  """[3, 3] map from the ``size`` square onto its centred ``crop x crop`` window."""
+  offset = (size - crop) / 2.0
+  return np.array([[1.0, 0.0, -offset], [0.0, 1.0, -offset], [0.0, 0.0, 1.0]])
+
+
+def anchored(params: AugmentParams, height: int, width: int, size: int,
+             point: np.ndarray, offset: np.ndarray) -> AugmentParams:
+  """``params`` with the translation that puts ``point`` (original pixels) at ``offset``
+  from the square's centre: a crop of the centre then shows that point."""
+  m = frame_matrix(height, width, size, dataclasses.replace(params, translation=(0.0, 0.0)))
+  c = (size - 1) / 2.0
+  t = c + np.asarray(offset, np.float64) - apply_affine(m, np.asarray(point, np.float64))
+  return dataclasses.replace(params, translation=(float(t[0]), float(t[1])))
+
+
 def transform_frame(record: Mapping[str, Any], size: int, params: AugmentParams | None,
-                    flip_permutation: np.ndarray, normalize: bool = True) -> dict[str, Any]:
+                    flip_permutation: np.ndarray, normalize: bool = True,
+                    crop: int | None = None,
+                    anchor: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
   """Letterboxes (and augments) one frame record.
 
   Args:
@@ -237,14 +255,27 @@ def transform_frame(record: Mapping[str, Any], size: int, params: AugmentParams 
     params: augmentation draw; ``None`` for evaluation (letterbox only).
     flip_permutation: the skeleton's left/right swap, used when ``params.flip``.
     normalize: return the image normalised float32 (else the warped uint8).
+    crop: training on crops: the output is the centred ``crop x crop`` window of the
+      (augmented) ``size`` square, so the random translation chooses where the crop falls and
+      people keep the scale they have at test time. None: the whole square.
+    anchor: ``(point, offset)``: replaces the translation of ``params`` so that ``point``
+      (original pixels) lands ``offset`` input pixels from the square's centre
+      (:func:`anchored`); the pipeline centres training crops on people this way.
 
   Returns:
-    dict with ``image [size, size, 3]``, ``keypoints``, ``bbox_head``, ``bbox`` (when given),
+    dict with ``image [crop, crop, 3]`` (``crop`` = ``size`` when None), ``keypoints``, ``bbox_head``, ``bbox`` (when given),
     ``ignore_mask [size, size]`` float32 and ``transform [2, 3]`` float32 (original -> input).
   """
   image = decode_image(record['image'])
   height, width = image.shape[:2]
+  if anchor is not None and params is not None:
+    params = anchored(params, height, width, size, *anchor)
   m = frame_matrix(height, width, size, params)
+  if crop is not None and crop != size:
+    if not 0 < crop <= size:
+      raise ValueError(f'crop {crop} must be in (0, {size}]')
+    m = crop_matrix(size, crop) @ m
+    size = crop
   flip = params is not None and params.flip
   out = {
       'image': warp_image(image, m, size),

@@ -237,20 +237,44 @@ class _MakeExample:
   def __init__(self, config: ml_collections.ConfigDict, source_name: str):
     data = config.data
     self.size = int(data.image_size)
-    if self.size % OUTPUT_STRIDE:
-      raise ValueError(f'config.data.image_size = {self.size} must be a multiple of '
-                       f'{OUTPUT_STRIDE} (the output stride)')
+    self.crop = int(data.train_crop) or self.size
+    for key, value in (('image_size', self.size), ('train_crop', self.crop)):
+      if value % OUTPUT_STRIDE:
+        raise ValueError(f'config.data.{key} = {value} must be a multiple of '
+                         f'{OUTPUT_STRIDE} (the output stride)')
+    self.crop_on_person = float(data.crop_on_person)
+    if self.crop > self.size:
+      raise ValueError(f'config.data.train_crop = {self.crop} is larger than '
+                       f'config.data.image_size = {self.size}')
     self.skeleton = skeletons.get(data.skeleton)
     self.max_people = int(data.max_people)
     self.sigma = float(data.sigma)
     self.augment = dict(data.augment)
     self.source_name = source_name
 
-  def _geometry(self, index: int, record: Mapping[str, Any], params) -> dict[str, Any]:
+  def _anchor(self, record: Mapping[str, Any], rng: np.random.Generator):
+    """Where a training crop is centred: on a random annotated person (its labelled joints'
+    mean, placed uniformly within the crop's middle half) with probability
+    ``data.crop_on_person``, else where the random translation puts it. None: no crop."""
+    if self.crop == self.size or rng.uniform() >= self.crop_on_person:
+      return None
+    kp = np.asarray(record['keypoints'], np.float64).reshape(-1, self.skeleton.num_joints, 3)
+    labelled = kp[..., 2] > 0
+    people = np.flatnonzero(labelled.any(axis=1))
+    if people.size == 0:
+      return None
+    k = people[rng.integers(people.size)]
+    point = kp[k, labelled[k], :2].mean(axis=0)
+    return point, rng.uniform(-0.25, 0.25, size=2) * self.crop
+
+  def _geometry(self, index: int, record: Mapping[str, Any], params,
+                anchor=None) -> dict[str, Any]:
     where = f'record {index} of {self.source_name}'
     check_record(record, where, self.skeleton.num_joints)
     try:
-      geo = augment.transform_frame(record, self.size, params, self.skeleton.flip_permutation)
+      # Training crops (data.train_crop) of the augmented square; evaluation sees it whole.
+      geo = augment.transform_frame(record, self.size, params, self.skeleton.flip_permutation,
+                                    crop=None if params is None else self.crop, anchor=anchor)
     except ValueError as e:
       raise ValueError(f'{where}: {e}') from e
     geo['track_id'] = np.asarray(record['track_id'], np.int32).reshape(-1)
@@ -266,15 +290,18 @@ class _MakeExample:
   def __call__(self, element, rng: np.random.Generator | None = None) -> dict[str, Any]:
     records, valid = element
     params = None if rng is None else augment.sample_params(rng, self.augment, self.size)
-    output_size = self.size // OUTPUT_STRIDE
+    output_size = (self.size if rng is None else self.crop) // OUTPUT_STRIDE
+    # Both frames of a pair share the anchor (a point of the first frame), hence the transform.
+    anchor = None if rng is None else self._anchor(records[0][1], rng)
     if len(records) == 1:
       (index, record), = records
-      ex = targets.pad_people(self._geometry(index, record, params), self.max_people)
+      ex = targets.pad_people(self._geometry(index, record, params, anchor), self.max_people)
       ex = targets.encode_frame(ex, output_size, self.skeleton, self.sigma)
       ex.update(self._ids(record))
     else:
       (i0, r0), (i1, r1) = records
-      ex = targets.encode_pair(self._geometry(i0, r0, params), self._geometry(i1, r1, params),
+      ex = targets.encode_pair(self._geometry(i0, r0, params, anchor),
+                               self._geometry(i1, r1, params, anchor),
                                output_size, self.skeleton, self.sigma, self.max_people)
       ex['prev'].update(self._ids(r0))
       ex['curr'].update(self._ids(r1))

@@ -89,6 +89,14 @@ def _tracker_scores(sequences: list[Sequence], gt_dir: str | None,
   return out
 
 
+OUTPUT_STRIDE = 4
+
+
+def pckh_radius(bbox_head) -> float:
+  """PoseTrack's PCKh@0.5 match radius of a head box (x, y, w, h): 0.5 x 0.6 x its diagonal."""
+  return 0.5 * 0.6 * float(np.hypot(bbox_head[2], bbox_head[3]))
+
+
 def split_statistics(sequences: list[Sequence], metadata: list[dict] | None = None,
                      gt_dir: str | None = None, trackers: bool = True) -> dict[str, Any]:
   """Computes the statistics printed by :func:`format_statistics`.
@@ -100,7 +108,7 @@ def split_statistics(sequences: list[Sequence], metadata: list[dict] | None = No
       temporary directory when None.
     trackers: run the IoU/OKS baselines through ``evaluation.posetrack``.
   """
-  people_per_frame, tracks_per_clip = [], []
+  people_per_frame, tracks_per_clip, radii = [], [], []
   v = np.zeros(3, np.int64)
   crossings, overlap_frames, ignore_clips = 0, 0, 0
   for seq in sequences:
@@ -110,6 +118,8 @@ def split_statistics(sequences: list[Sequence], metadata: list[dict] | None = No
         people_per_frame.append(len(fr.people))
       for p in fr.people:
         tracks.add(p.track_id)
+        if p.bbox_head is not None and p.bbox_head[2] > 0 and p.bbox_head[3] > 0:
+          radii.append(pckh_radius(p.bbox_head))
         v += np.bincount(np.asarray(p.keypoints[:, 2], np.int64), minlength=3)[:3]
     tracks_per_clip.append(len(tracks))
     c, o = crossing_counts(seq)
@@ -127,6 +137,8 @@ def split_statistics(sequences: list[Sequence], metadata: list[dict] | None = No
       'occluded_joints_pct': 100.0 * v[1] / labelled,
       'unlabelled_joints_pct': 100.0 * v[0] / max(int(v.sum()), 1),
       'ignore_region_clips': ignore_clips,
+      # PoseTrack's PCKh@0.5 match radius, frame pixels (10th, 50th, 90th percentile).
+      'pckh_radius_px': tuple(float(x) for x in np.percentile(radii or [0.0], [10, 50, 90])),
   }
   if metadata is not None:
     pans, zooms = [], []
@@ -140,6 +152,8 @@ def split_statistics(sequences: list[Sequence], metadata: list[dict] | None = No
     stats['camera_pan_px_per_frame'] = float(np.mean(pans)) if pans else 0.0
     stats['zoom_range'] = (float(min(zooms)), float(max(zooms))) if zooms else (1.0, 1.0)
     stats['look_alike_clips'] = sum(int(m['look_alike']) for m in metadata)
+    stats['wall_clips'] = sum(int(m.get('walls', 0) > 0) for m in metadata)
+    stats['dropped_frame_clips'] = sum(int(m.get('dropped_steps', 0) > 0) for m in metadata)
   if trackers and sequences:
     stats['trackers'] = _tracker_scores(sequences, gt_dir)
   return stats
@@ -159,11 +173,17 @@ def format_statistics(stats: dict[str, Any], title: str = '') -> str:
            f'occluded joints (v=1 of labelled): {stats["occluded_joints_pct"]:.1f}%',
            f'unlabelled joints (v=0, out of frame): {stats["unlabelled_joints_pct"]:.1f}%',
            f'clips with ignore regions: {stats["ignore_region_clips"]}']
+  r10, r50, r90 = stats['pckh_radius_px']
+  lines.append(f'PCKh@0.5 radius: median {r50:.1f} px (10th {r10:.1f}, 90th {r90:.1f}) = '
+               f'{r50 / OUTPUT_STRIDE:.2f} output px ({r10 / OUTPUT_STRIDE:.2f}, '
+               f'{r90 / OUTPUT_STRIDE:.2f}) at stride {OUTPUT_STRIDE} on the whole frame')
   if 'camera_pan_px_per_frame' in stats:
     z0, z1 = stats['zoom_range']
     lines += [f'camera: mean |pan| {stats["camera_pan_px_per_frame"]:.2f} px/frame, '
               f'zoom {z0:.2f}..{z1:.2f}',
-              f'look-alike clips: {stats["look_alike_clips"]}']
+              f'look-alike clips: {stats["look_alike_clips"]}, clips with a wide occluder: '
+              f'{stats.get("wall_clips", 0)}, with dropped frames: '
+              f'{stats.get("dropped_frame_clips", 0)}']
   for name, r in stats.get('trackers', {}).items():
     lines.append(f'{name.upper()} tracker on GT poses: MOTA {r["mota"]:.1f}, '
                  f'ID switches {r["switches"]} ({r["switches_per_joint"]:.1f} per joint)')

@@ -15,8 +15,9 @@ what the paper's components are for (Sections 3.1-3.3):
   drawn with a crowd texture and given as ignore-region polygons (people whose pelvis is inside
   one are not annotated, as in PoseTrack).
 
-Annotations are written as real ones are: a joint outside the image is not labelled
-(``(0, 0, 0)``); a joint covered by a nearer person or a pole is ``v = 1``; otherwise ``v = 2``.
+Annotations are written as real ones are: a joint outside the image or behind a pole or wall
+is not labelled (``(0, 0, 0)``); a joint covered by a nearer person is ``v = 1``; otherwise
+``v = 2``; a person with fewer than two visible joints is not annotated.
 Every frame is labelled. Generation is deterministic from ``(seed, split, clip index)``; the
 splits draw from disjoint seed streams.
 
@@ -53,6 +54,13 @@ _SPLIT_CODE = {'train': 1, 'val': 2, 'test': 3}
 VIDEO_NUMBER_OFFSET = {'train': 100_000, 'val': 200_000, 'test': 300_000}
 SOURCE = 'mpiinew'
 OCCLUDER_ID = 255  # id-buffer value of foreground poles
+MIN_VISIBLE_JOINTS = 2  # a person with fewer visible joints is not annotated
+# What real video does to trackers (rates per clip or per person-frame; see _render_clip).
+DROPPED_FRAMES_CLIP_RATE = 0.7  # clips whose recording skips 3-8 steps once or twice
+LOW_FRAME_RATE_CLIP_RATE = 0.3  # clips taken at every other time step
+WALL_CLIP_RATE = 0.55           # clips with a wide occluder people walk behind (two in some)
+ERRATIC_TURN_RATE = 0.08        # per person and frame: a sudden turn back
+RETURN_RATE = 0.25              # per frame out of view: the person turns back into view
 J = 15
 
 # PoseTrack joint indices (skeletons.POSETRACK order).
@@ -390,9 +398,16 @@ def render_frame(background: Image.Image, views: list[PersonView],
     px = np.clip(np.round(xy).astype(int), 0, [width - 1, height - 1])
     # Occluded when something drawn later (a nearer person, a pole) owns the joint's pixel;
     # background (0) at the rim of one's own silhouette does not count.
-    covered = id_map[px[:, 1], px[:, 0]] > rank + 1
+    owner = id_map[px[:, 1], px[:, 0]]
+    covered = owner > rank + 1
+    # Behind a pole or wall nobody can place a joint: unlabelled. Behind a nearer person the
+    # body's shape still shows where it is: labelled as occluded.
+    hidden = owner == OCCLUDER_ID
+    inside &= ~hidden
     kp[inside, :2] = xy[inside]
     kp[inside, 2] = np.where(covered[inside], 1, 2)
+    if (kp[:, 2] == 2).sum() < MIN_VISIBLE_JOINTS:
+      continue  # (almost) fully hidden: annotators do not label a person they cannot see
     lab = kp[inside, :2]
     margin = 1.2 * v.head_radius_px
     lo = np.maximum(lab.min(0) - margin, 0)
@@ -429,7 +444,7 @@ class Scene:
   horizon: float                   # world y of the horizon
   ground_bottom: float             # world y of the nearest ground line
   crowd_regions: list[np.ndarray]  # ignore polygons [V, 2], world
-  poles: list[tuple[float, float]]  # (world x, width) of foreground poles
+  poles: list[tuple[float, float]]  # (world x, width) of foreground poles and walls
 
 
 def _noise(rng, h, w, cells, amplitude):
@@ -456,7 +471,7 @@ def world_size(image_size: int) -> tuple[int, int]:
 
 
 def make_scene(rng: np.random.Generator, image_size: int, crowd: bool, poles: int,
-               focus_x: float | None = None) -> Scene:
+               focus_x: float | None = None, walls: int = 0) -> Scene:
   """Procedural background: sky, ground, buildings, bushes, limb-like distractors, crowds.
 
   Crowds and poles are placed within about a view's width of ``focus_x`` (world x) so that
@@ -528,6 +543,9 @@ def make_scene(rng: np.random.Generator, image_size: int, crowd: bool, poles: in
     regions.append(poly)
   pole_list = [(float(focus_x + rng.uniform(-0.5, 0.5) * image_size), float(rng.uniform(4, 8) * u))
                for _ in range(poles)]
+  # Wide occluders (a pillar, a parked van): people walking behind one vanish for several frames.
+  pole_list += [(float(focus_x + rng.uniform(-0.4, 0.4) * image_size),
+                 float(rng.uniform(0.12, 0.25) * image_size)) for _ in range(walls)]
   canvas = canvas.filter(ImageFilter.GaussianBlur(0.4 * u))
   return Scene(world=canvas, horizon=horizon, ground_bottom=ground_bottom,
                crowd_regions=regions, poles=pole_list)
@@ -552,15 +570,17 @@ class Camera:
 
 
 def make_camera(rng: np.random.Generator, num_frames: int, image_size: int) -> Camera:
-  """Still (30%) or panning and zooming camera, with hand-held shake in a third of clips."""
+  """Still (30%) or panning and zooming camera, with hand-held shake (1-3.5 px at 128 px) in
+  40% of the moving ones."""
   u = image_size / 128
   ww, wh = world_size(image_size)
   still = rng.random() < 0.3
   pan = 0.0 if still else rng.normal(0, 1.6) * u
-  rate = 0.0 if still else rng.uniform(-0.012, 0.012)
-  shake = rng.random() < 0.35 and not still
+  rate = 0.0 if still else rng.uniform(-0.02, 0.02)
+  shake = rng.random() < 0.4 and not still
+  shake_px = rng.uniform(1.0, 3.5) * u   # hand-held, up to a strong shake
   z0 = rng.uniform(0.9, 1.15)
-  zoom = np.clip(z0 * np.exp(rate * np.arange(num_frames)), 0.8, 1.35)
+  zoom = np.clip(z0 * np.exp(rate * np.arange(num_frames)), 0.75, 1.4)
   centers = np.zeros((num_frames, 2))
   half = image_size / 2
   x = rng.uniform(half / zoom[0] + 1, ww - half / zoom[0] - 1)
@@ -572,7 +592,7 @@ def make_camera(rng: np.random.Generator, num_frames: int, image_size: int) -> C
     x = float(np.clip(x + pan, lo, hi))
     centers[t] = (x, np.clip(y, half / zoom[t] + 1, wh - half / zoom[t] - 1))
   if shake:
-    centers += rng.normal(0, 0.9 * u, centers.shape)
+    centers += rng.normal(0, shake_px, centers.shape)
   return Camera(center=centers, zoom=zoom)
 
 
@@ -593,7 +613,11 @@ _GAITS = {  # stride, knee, arm swing, elbow, lean, speed (heights/frame), caden
     'stand': (0.03, 0.05, 0.03, 0.25, 0.0, 0.0, 0.02),
     'walk': (0.42, 0.65, 0.38, 0.3, 0.02, 0.055, 0.075),
     'run': (0.7, 1.3, 0.8, 1.4, 0.15, 0.14, 0.12),
+    'sprint': (0.85, 1.5, 0.95, 1.5, 0.22, 0.22, 0.15),
 }
+# Start-gait and gait-change probabilities, in the order of _GAITS.
+_START_GAIT_P = (0.2, 0.5, 0.22, 0.08)
+_CHANGE_GAIT_P = (0.3, 0.45, 0.15, 0.1)
 
 
 def _person_height(scene: Scene, depth: np.ndarray, image_size: int, size: float) -> np.ndarray:
@@ -608,9 +632,14 @@ def _feet_y(scene: Scene, depth):
 def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene,
                camera: Camera, num_frames: int, image_size: int,
                start: tuple[float, float] | None = None, heading: float | None = None,
-               gait: str | None = None, turns: bool = True) -> Track:
-  """Random walk on the ground plane with gait changes, turns, waves and jumps."""
-  gait = gait or str(rng.choice(list(_GAITS), p=[0.2, 0.55, 0.25]))
+               gait: str | None = None, turns: bool = True, erratic: float = 0.0,
+               return_rate: float = 0.0) -> Track:
+  """Random walk on the ground plane with gait changes, turns, waves and jumps.
+
+  ``erratic`` is the per-frame probability of a sudden turn back; ``return_rate`` the
+  per-frame probability that someone out of view turns back towards it.
+  """
+  gait = gait or str(rng.choice(list(_GAITS), p=_START_GAIT_P))
   if start is None:
     view_half = image_size / 2 / camera.zoom[0]
     spread = view_half * (1.0 if rng.random() < 0.75 else 1.6)  # some start out of view
@@ -633,9 +662,18 @@ def make_track(rng: np.random.Generator, track_id: int, body: Body, scene: Scene
     if turns and rng.random() < 0.05:
       heading = heading + rng.normal(0, 1.4)
       if rng.random() < 0.3:
-        gait = str(rng.choice(list(_GAITS), p=[0.3, 0.5, 0.2]))
+        gait = str(rng.choice(list(_GAITS), p=_CHANGE_GAIT_P))
+    if turns and rng.random() < erratic:
+      heading = heading + np.pi + rng.normal(0, 0.5)   # a sudden turn back (dodging, chasing)
     stride, knee, arm, elbow, lean, speed, cadence = _GAITS[gait]
     h = float(_person_height(scene, d, image_size, body.size))
+    if turns:
+      # Someone who has left the view comes back now and then (re-entering, as in real video).
+      ix = camera.to_image(min(t, len(camera.zoom) - 1), np.array([x, 0.0]), image_size)[0]
+      outside = ix < -0.3 * h * camera.zoom[min(t, len(camera.zoom) - 1)] or \
+          ix > image_size + 0.3 * h * camera.zoom[min(t, len(camera.zoom) - 1)]
+      if outside and rng.random() < return_rate:
+        heading = (0.0 if ix < 0 else np.pi) + rng.normal(0, 0.3)
     # Ground motion: x in world pixels, depth in ground units (slower: perspective).
     x += math.cos(heading) * speed * h
     d += math.sin(heading) * speed * 0.35
@@ -681,7 +719,7 @@ def track_view(track: Track, t: int, scene: Scene, camera: Camera,
 
 
 def _people_count(rng) -> int:
-  return int(rng.choice(np.arange(1, 11), p=np.array([6, 10, 12, 12, 11, 9, 7, 5, 4, 3]) / 79))
+  return int(rng.choice(np.arange(1, 11), p=np.array([4, 8, 11, 12, 12, 10, 8, 6, 5, 4]) / 80))
 
 
 def generate_clip(split: str, index: int, num_frames: int = 24, image_size: int = 128,
@@ -699,8 +737,9 @@ def generate_clip_with_metadata(split: str, index: int, num_frames: int = 24,
   Returns:
     (sequence, images, metadata) with metadata keys ``name``, ``num_people`` (tracks
     generated, some may never be in view), ``look_alike`` (people sharing clothes),
-    ``crowd`` (has an ignore region), ``poles``, ``constructed_crossing``, ``camera_center``
-    [T, 2] (world pixels) and ``camera_zoom`` [T].
+    ``crowd`` (has an ignore region), ``poles`` (poles and walls), ``walls`` (wide
+    occluders), ``constructed_crossing``, ``dropped_steps`` (time steps the recording skipped),
+    ``camera_center`` [T, 2] (world pixels) and ``camera_zoom`` [T] at the frames.
   """
   _check_split(split)
   rng = np.random.default_rng(np.random.SeedSequence([seed, _SPLIT_CODE[split], index]))
@@ -712,12 +751,28 @@ def generate_clip_with_metadata(split: str, index: int, num_frames: int = 24,
   raise RuntimeError(f'{seq.name}: no annotated person after 20 draws')
 
 
+def _timeline(rng, num_frames: int) -> np.ndarray:
+  """[num_frames] time steps at which the frames are taken: every step, or every other step in
+  low-frame-rate clips; in some clips the recording also drops 3-8 steps once or twice (a
+  stutter, a dropped-frame encoder)."""
+  # Some clips are recorded at half the frame rate: people move twice as far between frames.
+  steps = np.full(num_frames, 2 if rng.random() < LOW_FRAME_RATE_CLIP_RATE else 1, np.int64)
+  steps[0] = 0
+  if num_frames > 4 and rng.random() < DROPPED_FRAMES_CLIP_RATE:
+    for at in rng.choice(np.arange(1, num_frames), size=int(rng.integers(1, 3)), replace=False):
+      steps[at] += int(rng.integers(3, 9))
+  return np.cumsum(steps)
+
+
 def _render_clip(rng, split, index, num_frames, image_size):
   num_people = _people_count(rng)
-  camera = make_camera(rng, num_frames, image_size)
+  times = _timeline(rng, num_frames)
+  num_steps = int(times[-1]) + 1
+  camera = make_camera(rng, num_steps, image_size)
   scene = make_scene(rng, image_size, crowd=rng.random() < 0.3,
                      poles=int(rng.random() < 0.3) + int(rng.random() < 0.1),
-                     focus_x=float(camera.center[num_frames // 2, 0]))
+                     focus_x=float(camera.center[num_steps // 2, 0]),
+                     walls=int(rng.random() < WALL_CLIP_RATE) + int(rng.random() < 0.15))
   look_alike = num_people >= 2 and rng.random() < 0.3
   bodies = [random_body(rng) for _ in range(num_people)]
   if look_alike:
@@ -732,7 +787,7 @@ def _render_clip(rng, split, index, num_frames, image_size):
   crossing = num_people >= 2 and rng.random() < 0.7
   # A constructed crossing: two people walk towards each other at slightly different depths
   # and meet in the middle of the view around the middle of the clip.
-  tc = rng.uniform(0.3, 0.7) * num_frames
+  tc = rng.uniform(0.3, 0.7) * num_steps
   d0 = rng.uniform(0.4, 0.85)
   gap = rng.uniform(0.04, 0.15)
   for k in range(num_people):
@@ -741,20 +796,21 @@ def _render_clip(rng, split, index, num_frames, image_size):
       gait = str(rng.choice(['walk', 'run'], p=[0.7, 0.3]))
       speed = _GAITS[gait][5] * float(_person_height(scene, dk, image_size, bodies[k].size))
       direction = 1 if k == 0 else -1
-      x0 = camera.center[int(tc) if tc < num_frames else -1, 0] - direction * speed * tc
-      tracks.append(make_track(rng, ids[k], bodies[k], scene, camera, num_frames, image_size,
+      x0 = camera.center[int(tc) if tc < num_steps else -1, 0] - direction * speed * tc
+      tracks.append(make_track(rng, ids[k], bodies[k], scene, camera, num_steps, image_size,
                                start=(x0, dk), heading=0.0 if direction > 0 else np.pi,
                                gait=gait, turns=False))
     else:
       start = ((camera.center[0, 0], rng.uniform(0.6, 0.95)) if k == 0 and not crossing
                else None)
-      tracks.append(make_track(rng, ids[k], bodies[k], scene, camera, num_frames, image_size,
-                               start=start))
+      tracks.append(make_track(rng, ids[k], bodies[k], scene, camera, num_steps, image_size,
+                               start=start, erratic=ERRATIC_TURN_RATE,
+                               return_rate=RETURN_RATE))
   name = sequence_name(split, index)
   vid = VIDEO_NUMBER_OFFSET[split] + index
   frames, images = [], []
   gain0, gain_rate = rng.uniform(0.85, 1.1), rng.normal(0, 0.004)
-  for t in range(num_frames):
+  for frame_id, t in enumerate(times.tolist()):
     background = camera.view(scene, t, image_size)
     views = [track_view(tr, t, scene, camera, image_size) for tr in tracks]
     ignore = [camera.to_image(t, r, image_size).astype(np.float32) for r in scene.crowd_regions]
@@ -768,15 +824,17 @@ def _render_clip(rng, split, index, num_frames, image_size):
     image, people = render_frame(background, views, poles, ignore, rng,
                                  gain=gain0 + gain_rate * t)
     images.append(image)
-    frames.append(Frame(image_path=f'images/{split}/{name}/{t:06d}.jpg', frame_id=t,
-                        is_labeled=True, people=people, ignore_regions=ignore,
-                        width=image_size, height=image_size,
-                        image_id=formats_lib.posetrack_image_id(name, t)))
+    frames.append(Frame(image_path=f'images/{split}/{name}/{frame_id:06d}.jpg',
+                        frame_id=frame_id, is_labeled=True, people=people,
+                        ignore_regions=ignore, width=image_size, height=image_size,
+                        image_id=formats_lib.posetrack_image_id(name, frame_id)))
   metadata = {'name': name, 'num_people': num_people,
               'look_alike': bool(look_alike), 'crowd': bool(scene.crowd_regions),
               'poles': len(scene.poles), 'constructed_crossing': bool(crossing),
-              'camera_center': camera.center.round(3).tolist(),
-              'camera_zoom': camera.zoom.round(5).tolist()}
+              'walls': sum(1 for _, w in scene.poles if w > 0.1 * image_size),
+              'dropped_steps': int(num_steps - num_frames),
+              'camera_center': camera.center[times].round(3).tolist(),
+              'camera_zoom': camera.zoom[times].round(5).tolist()}
   return (Sequence(name=name, frames=frames, skeleton='posetrack', vid_id=vid), images,
           metadata)
 

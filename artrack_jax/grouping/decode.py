@@ -25,11 +25,12 @@ rejected (or unassigned) candidate starts a new person, up to ``max_people``.
 
 Test-time augmentation: ``merge_flip`` averages the heatmaps of an image and of its mirror image
 (joints permuted by the skeleton's flip permutation), *concatenates* the tags as AE does (the
-tag becomes a vector, compared with the L2 distance) and averages the SIE (centres mapped back
-to the unflipped frame). ``merge_scales`` resizes the maps of several input scales to a common
-output size, averages heatmaps and SIE, and concatenates tags. As in AE, ``tag_threshold``
-applies to the L2 distance of the concatenated tags, so consistent tags from L maps are held to
-a threshold effectively sqrt(L) times stricter per map.
+tag becomes a vector of L values) and averages the SIE (centres mapped back to the unflipped
+frame). ``merge_scales`` resizes the maps of several input scales to a common output size,
+averages heatmaps and SIE, and concatenates tags. As in AE's ``match_by_tag``, the grouping
+compares tag vectors by their root-mean-square difference over the L values, so
+``tag_threshold`` means the same with and without flip test; AE's refine step (filling missing
+joints) uses the L2 norm of the difference, and so does ours.
 
 Coordinates are output pixels, pixel ``(row i, col j)`` having centre ``(x=j, y=i)``.
 """
@@ -119,7 +120,8 @@ def _distances(tag, sie, ref_tag, ref_center, use_ke, use_sie, tag_threshold, si
   total = 0.0
   accept = True
   if use_ke:
-    d_tag = np.linalg.norm(tag[:, None, :] - ref_tag[None, :, :], axis=-1) / tag_threshold
+    # AE's match_by_tag: root mean square over the tag dimension (not the L2 norm).
+    d_tag = np.sqrt(((tag[:, None, :] - ref_tag[None, :, :]) ** 2).mean(axis=-1)) / tag_threshold
     total = total + d_tag
     accept = accept & (d_tag < 1.0)
   if use_sie:

@@ -2,7 +2,8 @@
 
 Configs:
   tiny_64      3 / 2 / 2 clips x 8 frames at 64 px (tests, Colab smoke runs)
-  small_128    100 / 20 / 20 clips x 24 frames at 128 px (the CPU quick start)
+  small_128    100 / 20 / 20 clips x 24 frames at 128 px
+  small_256    100 / 30 / 20 clips x 24 frames at 256 px (the CPU quick start)
   medium_256   200 / 30 / 30 clips x 24 frames at 256 px
   large_512    300 / 50 / 50 clips x 32 frames at 512 px (the paper's input size)
 
@@ -37,6 +38,8 @@ class SyntheticPosetrack(tfds.core.GeneratorBasedBuilder):
                       clips=(('train', 3), ('val', 2), ('test', 2)), num_frames=8,
                       image_size=64),
       SyntheticConfig(name='small_128', description='100/20/20 clips x 24 frames, 128 px'),
+      SyntheticConfig(name='small_256', description='100/30/20 clips x 24 frames, 256 px',
+                      clips=(('train', 100), ('val', 30), ('test', 20)), image_size=256),
       SyntheticConfig(name='medium_256', description='200/30/30 clips x 24 frames, 256 px',
                       clips=(('train', 200), ('val', 30), ('test', 30)), image_size=256),
       SyntheticConfig(name='large_512', description='300/50/50 clips x 32 frames, 512 px',
