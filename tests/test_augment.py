@@ -178,3 +178,33 @@ def test_mask_accepted_as_png_bytes_or_with_channel_axis():
   np.testing.assert_array_equal(augment.decode_mask(mask[..., None], 6, 9), mask)
   with pytest.raises(ValueError, match="'ignore_mask'"):
     augment.decode_mask(mask, 9, 6)
+
+
+@pytest.mark.parametrize('seed', [3, 5])
+def test_crop_keeps_pixels_under_joints_and_anchor_centres_the_point(seed):
+  rng = np.random.default_rng(seed)
+  image, mask, kp, colours = _marked_frame(rng, 96, 96, 2)
+  record = {'image': image, 'keypoints': kp, 'bbox_head': np.zeros((2, 4)), 'ignore_mask': mask}
+  params = augment.AugmentParams(scale=1.1, rotation=12.0, translation=(0.0, 0.0), flip=False)
+  point, offset = kp[1, 4, :2], np.array([3.0, -5.0])
+  out = augment.transform_frame(record, 96, params, PERM, normalize=False, crop=48,
+                                anchor=(point, offset))
+  assert out['image'].shape == (48, 48, 3) and out['ignore_mask'].shape == (48, 48)
+  # The anchor point lands `offset` from the crop's centre, and stays labelled.
+  np.testing.assert_allclose(out['keypoints'][1, 4, :2], 23.5 + offset, atol=1e-4)
+  checked = 0
+  for k in range(2):
+    for j in range(J):
+      x, y, v = out['keypoints'][k, j]
+      if v == 0:
+        # Outside the crop: the transform puts it there.
+        xy = augment.apply_affine(out['transform'], kp[k, j, :2])
+        assert not np.all((xy >= -0.5) & (xy < 47.5))
+        continue
+      col, row = int(np.floor(x + 0.5)), int(np.floor(y + 0.5))
+      np.testing.assert_array_equal(out['image'][row, col], colours[(k, j)])
+      assert out['ignore_mask'][row, col] == mask[int(kp[k, j, 1]), int(kp[k, j, 0])]
+      checked += 1
+  assert 3 <= checked < 2 * J      # some joints in the crop, some outside
+  with pytest.raises(ValueError, match='crop 128'):
+    augment.transform_frame(record, 96, params, PERM, crop=128)

@@ -304,3 +304,29 @@ def test_synthetic_clips_end_to_end(synthetic_records):
     assert len(b) > 20
     assert (heat[b, frame['joint_index'][b, k, j], j] >= np.exp(-0.5 / 4) - 1e-6).all()
   assert (batch['curr']['frame_id'] > batch['prev']['frame_id']).all()
+
+
+def test_training_crops_centred_on_people_and_whole_frames_in_evaluation(records, index):
+  config = _config(train_crop=16, crop_on_person=1.0)
+  config.data.augment.update(rotation=0.0, scale_min=1.0, scale_max=1.0, flip=0.0)
+  batch = next(iter(pipeline.frame_dataset(records, config, 'train', seed=0, index=index)))
+  assert batch['image'].shape == (4, 16, 16, 3)
+  assert batch['heatmaps'].shape == (4, 4, 4, J) and batch['loss_mask'].shape == (4, 4, 4)
+  # Every crop is centred near someone: a person's labelled-joint mean lies in the middle
+  # half of the crop (its joints may fall outside, so compare against the records).
+  for b in range(4):
+    rec = records[int(np.flatnonzero([
+        r['sequence_index'] == batch['sequence_index'][b] and
+        r['frame_id'] == batch['frame_id'][b] for r in records])[0])]
+    kp = rec['keypoints']
+    means = np.stack([kp[k, kp[k, :, 2] > 0, :2].mean(0) for k in range(len(kp))
+                      if (kp[k, :, 2] > 0).any()])
+    placed = augment.apply_affine(batch['transform'][b], means)
+    assert np.any(np.all(np.abs(placed - 7.5) <= 4.0 + 1e-4, axis=1))
+  pairs = next(iter(pipeline.pair_dataset(records, config, 'train', seed=0, index=index)))
+  assert pairs['prev']['image'].shape == (4, 16, 16, 3)
+  np.testing.assert_array_equal(pairs['prev']['transform'], pairs['curr']['transform'])
+  val = next(iter(pipeline.frame_dataset(records, config, 'val', index=index)))
+  assert val['image'].shape == (4, SIZE, SIZE, 3)
+  with pytest.raises(ValueError, match='train_crop = 48 is larger'):
+    pipeline.frame_dataset(records, _config(train_crop=48), 'train', index=index)

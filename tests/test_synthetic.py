@@ -104,21 +104,28 @@ def test_nearer_person_occludes_the_farther_one():
   bg = Image.new('RGB', (SIZE, SIZE), (0, 128, 0))
   _, people = synthetic.render_frame(bg, [near, far])  # drawing order comes from depth
   by_id = {p.track_id: p.keypoints for p in people}
-  # Same pose at the same place: every joint of the far person is under the near one.
-  assert np.all(by_id[1][:, 2] == 1)
+  # Same pose at the same place: the far person is entirely hidden, so not annotated.
+  assert set(by_id) == {2}
   assert np.all(by_id[2][:, 2] == 2)
-  # Swap depths: now person 2 is behind.
+  # Swap depths: now person 2 is behind and not annotated.
   far2, near2 = _two_people(0.0, near_depth=0.05)
   _, people = synthetic.render_frame(bg, [far2, near2])
   by_id = {p.track_id: p.keypoints for p in people}
-  assert np.all(by_id[2][:, 2] == 1) and np.all(by_id[1][:, 2] == 2)
+  assert set(by_id) == {1} and np.all(by_id[1][:, 2] == 2)
+  # Half overlapping: the far person's covered joints are labelled occluded (v = 1).
+  far4, near4 = _two_people(6.0)
+  _, people = synthetic.render_frame(bg, [far4, near4])
+  by_id = {p.track_id: p.keypoints for p in people}
+  assert set(by_id) == {1, 2}
+  assert np.any(by_id[1][:, 2] == 1) and np.sum(by_id[1][:, 2] == 2) >= 2
+  assert np.all(by_id[2][:, 2] == 2)
   # Far apart: nobody is occluded.
   far3, near3 = _two_people(30.0)
   _, people = synthetic.render_frame(bg, [far3, near3])
   assert len(people) == 2 and not any(np.any(p.keypoints[:, 2] == 1) for p in people)
 
 
-def test_out_of_frame_joints_unlabelled_and_pole_occludes():
+def test_out_of_frame_and_pole_hidden_joints_unlabelled():
   rng = np.random.default_rng(1)
   body = synthetic.random_body(rng, size=1.0)
   view = synthetic.person_view(5, body, synthetic.Pose(yaw=0.0), (1.0, 30), 40, depth=0.5)
@@ -129,12 +136,13 @@ def test_out_of_frame_joints_unlabelled_and_pole_occludes():
   np.testing.assert_array_equal(person.keypoints[outside], 0)
   assert np.all(person.keypoints[~outside, 2] == 2)
   np.testing.assert_allclose(person.keypoints[~outside, :2], view.joints[~outside], atol=1e-4)
-  # A pole in front of the right-hand joints (x > 3) marks exactly those occluded.
+  # A pole in front of the right-hand joints (x > 3): nobody can see them, so exactly those
+  # are unlabelled.
   pole = np.array([[3.5, -1], [40, -1], [40, 70], [3.5, 70]])
   _, (person,) = synthetic.render_frame(bg, [view], occluders=[pole])
   covered = (~outside) & (np.round(view.joints[:, 0]) >= 4)
   assert covered.any()
-  np.testing.assert_array_equal(person.keypoints[covered, 2], 1)
+  np.testing.assert_array_equal(person.keypoints[covered], 0)
   np.testing.assert_array_equal(person.keypoints[(~outside) & ~covered, 2], 2)
 
 
