@@ -70,7 +70,7 @@ def get_config() -> ml_collections.ConfigDict:
   # pixels here), 5x5 NMS, a lower detection threshold, a tighter SIE gate.
   c.decode.subpixel = 'gaussian'
   c.decode.nms_kernel = 5
-  c.decode.det_threshold = 0.05
+  c.decode.det_threshold = 0.2           # the crop-trained maps have low background peaks
   c.decode.sie_threshold = 8.0          # output px; people are twice the 128-px set's size
   # Output thresholds for PoseTrack MOTA, chosen by the best MOTA on 20 training clips:
   #   python -m artrack_jax.tracking.evaluate --workdir runs/quickstart/pgg \

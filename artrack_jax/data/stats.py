@@ -171,7 +171,8 @@ def format_statistics(stats: dict[str, Any], title: str = '') -> str:
            f'frames with overlapping people: {stats["frames_with_overlap"]} '
            f'({100 * stats["frames_with_overlap"] / max(stats["frames"], 1):.1f}%)',
            f'occluded joints (v=1 of labelled): {stats["occluded_joints_pct"]:.1f}%',
-           f'unlabelled joints (v=0, out of frame): {stats["unlabelled_joints_pct"]:.1f}%',
+           'unlabelled joints (v=0: out of frame or behind a pole or wall): '
+           f'{stats["unlabelled_joints_pct"]:.1f}%',
            f'clips with ignore regions: {stats["ignore_region_clips"]}']
   r10, r50, r90 = stats['pckh_radius_px']
   lines.append(f'PCKh@0.5 radius: median {r50:.1f} px (10th {r10:.1f}, 90th {r90:.1f}) = '
