@@ -352,7 +352,9 @@ def write_posetrack18(seq: Sequence, path: str | os.PathLike) -> None:
       im['width'], im['height'] = int(fr.width), int(fr.height)
     images.append(im)
     for k, p in enumerate(fr.people):
-      kp = skeletons.posetrack_to_posetrack18(np.asarray(p.keypoints, np.float64))
+      kp = np.array(p.keypoints, np.float64)
+      kp[kp[:, 2] <= 0] = 0.0   # unlabelled joints are (0, 0, 0), the slots the toolkit skips
+      kp = skeletons.posetrack_to_posetrack18(kp)
       ann = {'id': int(fr.image_id) * 100 + k, 'image_id': int(fr.image_id), 'category_id': 1,
              'track_id': int(p.track_id), 'keypoints': _nums(kp.reshape(-1)),
              'bbox': _nums(p.bbox)}
