@@ -40,7 +40,7 @@ def frame(*people, ignore=()):
 
 def to_pt17(frames, role):
   annolist = []
-  for f in frames:
+  for t, f in enumerate(frames):
     rects = []
     for p in f['people']:
       points = []
@@ -54,7 +54,7 @@ def to_pt17(frames, role):
         x, y, w, h = p['head']
         rect.update(x1=[x], y1=[y], x2=[x + w], y2=[y + h])
       rects.append(rect)
-    image = {'image': [{'name': 'x.jpg'}], 'annorect': rects}
+    image = {'image': [{'name': f'images/val/000001_mpii_test/{t:06d}.jpg'}], 'annorect': rects}
     if role == 'gt' and f['ignore']:
       image['ignore_regions'] = [{'point': [{'x': [float(x)], 'y': [float(y)]} for x, y in poly]}
                                  for poly in f['ignore']]
@@ -456,22 +456,22 @@ def _write(d, name, data):
 
 @pytest.mark.parametrize('mutate,message', [
     (lambda g, p: p['annolist'][1]['annorect'][1]['track_id'].__setitem__(0, 10),
-     r'seq\.json: frame 1: field .track_id. is not unique'),
+     r'pred/seq\.json: annolist\[1\]\.annorect\[1\]\.track_id\[0\]: track id 10 repeats'),
     (lambda g, p: p['annolist'][0]['annorect'][0].__setitem__('track_id', [10000]),
-     r'frame 0, person 0: field .track_id. = 10000 is outside'),
+     r'annolist\[0\]\.annorect\[0\]\.track_id\[0\]: expected a track id in \[0, 10000\), got 10000'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][3]['id'].__setitem__(
-        0, 15), r'frame 0, person 0, point 3: field .id. = 15 is outside'),
+        0, 15), r'annorect\[0\]\.annopoints\[0\]\.point\[3\]\.id\[0\]: expected a joint id in \[0, 15\), got 15'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][2].__setitem__(
-        'x', [None]), r'frame 0, person 0, point 2: field .x. must be a finite number'),
+        'x', [None]), r'annopoints\[0\]\.point\[2\]\.x\[0\]: expected a finite number, got null'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][2].__setitem__(
-        'score', 0.5), r'point 2: field .score. must be a one-element list'),
+        'score', 0.5), r'point\[2\]\.score: expected a one-element list'),
     (lambda g, p: g['annolist'][1]['annorect'][0].pop('x2'),
-     r'gt.*seq\.json: frame 1, person 0: head box fields'),
+     r'gt.*seq\.json: annolist\[1\]\.annorect\[0\]\.x2: missing'),
     (lambda g, p: p['annolist'].pop(), r'1 prediction frames but 2 ground-truth frames'),
     (lambda g, p: g['annolist'][0].__setitem__(
         'ignore_regions', [{'point': [{'x': [0], 'y': [0]}, {'x': [1], 'y': [1]}]}]),
-     r'frame 0, ignore_regions\[0\]: an ignore region polygon needs at least 3 vertices'),
-    (lambda g, p: g.pop('annolist'), r'neither PoseTrack 2017'),
+     r'annolist\[0\]\.ignore_regions\[0\]\.point: expected an ignore polygon of at least 3'),
+    (lambda g, p: g.pop('annolist'), r'top level: expected a PoseTrack 2017'),
 ])
 def test_invalid_input_names_file_frame_and_field(tmp_path, mutate, message):
   gt = to_pt17([frame(person(1, 0, 0), person(2, 100, 0))] * 2, 'gt')
@@ -492,12 +492,12 @@ def test_invalid_2018_input(tmp_path):
   _write(tmp_path / 'gt', 'a.json', gt)
   _write(tmp_path / 'pred', 'a.json', pred)
   with pytest.raises(pt.EvaluationInputError,
-                     match=r'a\.json: frame 1 \(image id 101\), annotation 1: field .keypoints.'):
+                     match=r'pred/a\.json: annotations\[1\]\.keypoints: expected 51 numbers, got 48'):
     pt.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
   pred = to_pt18([frame(person(10, 0, 0, scores=.5))] * 2, 'pred')
   pred['annotations'][0]['image_id'] = 7
   _write(tmp_path / 'pred', 'a.json', pred)
-  with pytest.raises(pt.EvaluationInputError, match=r'image_id. = 7 names no image'):
+  with pytest.raises(pt.EvaluationInputError, match=r'annotations\[0\]\.image_id: expected the id of an image of the file, got 7'):
     pt.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
 
 
@@ -519,10 +519,10 @@ def test_person_without_points_needs_no_head_box():
     # With points the head box is required.
     if fmt == '2017':
       gt['annolist'][0]['annorect'][0].pop('x1')
-      message = r'frame 0, person 0: head box fields'
+      message = r'annolist\[0\]\.annorect\[0\]\.x1: missing'
     else:
       gt['annotations'][0].pop('bbox_head')
-      message = r'frame 0 \(image id 100\), annotation 0: field .bbox_head. \(x, y, w, h\)'
+      message = r'annotations\[0\]\.bbox_head: missing; expected a head box'
     with pytest.raises(pt.EvaluationInputError, match=message):
       pt.evaluate_sequences([gt], [pred])
 
@@ -655,5 +655,5 @@ def test_cli_writes_json_and_fails_cleanly(tmp_path, capsys):
 
   os.remove(tmp_path / 'pred' / 's.json')
   code = cli.main(['--gt', str(tmp_path / 'gt'), '--pred', str(tmp_path / 'pred')])
-  assert code != 0
+  assert code == 2
   assert 's.json: prediction file' in capsys.readouterr().err

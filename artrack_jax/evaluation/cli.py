@@ -5,7 +5,10 @@
   python -m artrack_jax.evaluation.cli --coco-gt GT.json --coco-pred RESULTS.json
       [--sigmas 0.026,0.025,...] [--out stats.json]
 
-Invalid input ends with exit code 1 and a message naming the file, frame and field.
+Every input is validated before any metric (``evaluation/validate.py``): invalid input ends
+with exit code 2 and one line naming the file, the JSON path of the field and what was expected.
+This module and what it imports use NumPy, SciPy, shapely and pycocotools only (no JAX, Flax
+or TensorFlow), so the file modes start quickly; ``eval.py`` dispatches its file modes here.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from typing import Any
 
 from artrack_jax.evaluation import coco
 from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation.validate import EvaluationInputError
 
 
 def _json_safe(value: Any) -> Any:
@@ -72,9 +76,9 @@ def main(argv: list[str] | None = None) -> int:
           parser.error(f'--sigmas must be comma-separated numbers, got {args.sigmas!r}')
       result = coco.evaluate_keypoints(args.coco_gt, args.coco_pred, sigmas)
       print(coco.format_stats(result))
-  except posetrack.EvaluationInputError as e:
+  except EvaluationInputError as e:
     print(f'error: {e}', file=sys.stderr)
-    return 1
+    return 2
   if args.out:
     with open(args.out, 'w') as f:
       json.dump(_json_safe(result), f, indent=1)
