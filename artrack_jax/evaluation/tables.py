@@ -1,6 +1,6 @@
-"""Tracking and pose estimation ablations of trained networks on a video split (Tables 3, 4).
+r"""Tracking and pose estimation ablations of trained networks on a video split (Tables 3, 4).
 
-  python -m artrack_jax.tracking.evaluate --workdir SPATIAL_WORKDIR \
+  python -m artrack_jax.evaluation.tables --workdir SPATIAL_WORKDIR \
       [--temporal-workdir TEMPORAL_WORKDIR] --out RUNS_DIR [--similarity all|he_tie,oks]
       [--pgg both|off|only] [--max-sequences N] [--no-ablations]
 
@@ -37,7 +37,7 @@ the annotation files under ``config.data.manual_dir``. Either way every frame is
 against its record (image id, track ids, keypoints); a mismatch is an error. Predictions are
 mapped back from output pixels to the original image through the letterbox's inverse.
 
-Layout written under ``out_dir`` (the runs directory ``artrack_jax.report`` reads)::
+Layout written under ``out_dir`` (the runs directory ``artrack_jax.viz.report`` reads)::
 
   gt/<sequence>.json                 PoseTrack 2018 ground truth
   pred/<row>/<sequence>.json         tracked predictions of a Table 4 row
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import logging
 import math
@@ -67,30 +66,26 @@ from typing import Any
 import jax
 import numpy as np
 
+from artrack_jax import checkpoints
+from artrack_jax import configs_util
+from artrack_jax import inference
 from artrack_jax import machine
 from artrack_jax import skeletons as skeletons_lib
-from artrack_jax import targets
-from artrack_jax import track
-from artrack_jax import train_lib
-from artrack_jax import video_io
-from artrack_jax.data import augment
-from artrack_jax.data import formats
-from artrack_jax.data import synthetic
+from artrack_jax.data import pipeline
 from artrack_jax.data import types
+from artrack_jax.data.types import FrameObservations
 from artrack_jax.evaluation import coco as coco_eval
+from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation import sequences as sequences_lib
 from artrack_jax.grouping import decode as decode_lib
-from artrack_jax.grouping import pgg
+from artrack_jax.inference import PGG_SUFFIX, DecodeVariant, FrameOutputs, pgg_stage
+from artrack_jax.tracking import online
 from artrack_jax.tracking import similarity as similarity_lib
-from artrack_jax.tracking.tracker import FrameObservations, PoseObservation, Tracker
+from artrack_jax.tracking.tracker import Tracker
 
 logger = logging.getLogger(__name__)
 
-# Similarities that read each TemporalNet embedding.
-HE_SIMILARITIES = ('he', 'he_tie')
-TIE_SIMILARITIES = ('tie', 'he_tie')
-TEMPORAL_SIMILARITIES = ('he', 'tie', 'he_tie')
-PGG_SUFFIX = '_pgg'
 # Written into every Table 3 result.
 DECODE_ABLATION_NOTE = (
     'Decode-time ablation of one trained model: the same network outputs grouped with the '
@@ -99,36 +94,7 @@ DECODE_ABLATION_NOTE = (
     'retrained. See "trained_with" for how the model was trained.')
 
 
-# ----------------------------------------------------------------------------------------------
-# Decoding variants.
-
-@dataclasses.dataclass(frozen=True)
-class DecodeVariant:
-  """Which embeddings group the joints, and whether PGG refines them first."""
-  use_ke: bool
-  use_sie: bool
-  pgg: bool
-
-  def __post_init__(self):
-    if not (self.use_ke or self.use_sie):
-      raise ValueError('a decoding variant needs KE or SIE (or both)')
-
-  @property
-  def name(self) -> str:
-    parts = (['ke'] if self.use_ke else []) + (['sie'] if self.use_sie else [])
-    return '_'.join(parts) + (PGG_SUFFIX if self.pgg else '')
-
-  @property
-  def parts(self) -> tuple[bool, bool]:
-    return self.use_ke, self.use_sie
-
-
 ABLATION_GROUPINGS = ((True, False), (False, True), (True, True))   # KE, SIE, KE+SIE
-
-
-def _pgg_stage(parts: tuple[bool, bool]) -> str:
-  """Timing key of the PGG refinement of the embeddings ``parts`` = (KE, SIE)."""
-  return 'pgg_' + DecodeVariant(*parts, pgg=False).name
 
 
 def table3_row(variant: DecodeVariant, trained_with_aux: bool) -> str:
@@ -138,288 +104,8 @@ def table3_row(variant: DecodeVariant, trained_with_aux: bool) -> str:
   return variant.name
 
 
-# ----------------------------------------------------------------------------------------------
-# Per-frame network outputs.
-
-@dataclasses.dataclass
-class FrameOutputs:
-  """What one frame's network pass gives every row.
-
-  Attributes:
-    poses: decoding variant name -> the frame's poses in original image pixels, each a dict
-      with ``keypoints`` [J, 3] (x, y, score; score 0 where not found) and ``score``.
-    observations: variant name -> tracker input (``FrameObservations``, image pixels) for the
-      variants that feed the tracker.
-    seconds: stage -> seconds spent on this frame: ``spatialnet`` (letterbox and SpatialNet),
-      ``pgg_<ke|sie|ke_sie>`` (PGG refinement of those embeddings), ``temporalnet_tie`` (TIE
-      maps of the pair), ``pgg_temporal`` (PGG refinement of both TIE maps), ``he_<variant>``
-      (human embeddings of a tracked variant's poses), ``decode_<variant>``.
-  """
-  poses: dict[str, list[dict]]
-  observations: dict[str, FrameObservations]
-  seconds: dict[str, float]
-
-
 # record -> FrameOutputs, with ``reset()`` (between sequences) and ``has_temporal``.
 FrameFn = Callable[[Mapping[str, Any]], FrameOutputs]
-
-
-def _pgg_refine_maps(heatmaps, ke, svf, pgg_config):
-  """PGG-refined KE [B, h, w, J] and SIE [B, h, w, 2] of a batch (Sec. 3.2, Alg. 1)."""
-  refined = pgg.pgg_refine({'heatmaps': heatmaps, 'ke': ke, 'svf': svf}, pgg_config)
-  return refined['ke'], refined['sie']
-
-
-def _pgg_refine_tie(tie, heatmaps, pgg_config):
-  """PGG-refined TIE [B, h, w, 2] (output pixels), masked by ``heatmaps`` [B, h, w, J].
-
-  Sec. 3.3.2: TIE is grouped alone, in the space of ``pgg.sie_scale`` like the SIE (the space
-  the grouping loss of ``pgg.pgg_temporal_loss`` trains).
-  """
-  scale = float(pgg_config['sie_scale'])
-
-  def one(x, heat):
-    xs, slot_index, slot_valid = pgg.pgg_from_config(x, heat, pgg_config)
-    return pgg.scatter_slots(x, xs[-1], slot_index, slot_valid)
-
-  return jax.vmap(one)(tie / scale, pgg.instance_agnostic_heat(heatmaps)) * scale
-
-
-class NetworkFrames(track.FrameNetworks):
-  """The networks run once per frame; every decoding variant and tracker input from that run.
-
-  Per frame: letterbox to ``config.data.image_size``; SpatialNet (flip / multi-scale test as
-  ``config.decode`` says, as ``track.NetworkInference``); PGG refinement of KE/SIE for the
-  variants that ask for it (on each network output before the flip/scale merge, each image
-  masked by its own heatmaps); decoding of each variant; with TemporalNet, the TIE maps of the
-  pair (previous frame, this frame), raw and PGG-refined, and the human embeddings of the
-  tracked variants' poses. TemporalNet reads the raw scale-1 unflipped maps it was trained on.
-
-  Args:
-    model: an ``inference.InferenceModel``.
-    config: the full config (``data``, ``decode``, ``pgg``, ``model``).
-    variants: the decoding variants to decode every frame with.
-    tracked: the variants whose poses feed the tracker (a subset of ``variants``).
-  """
-
-  def __init__(self, model, config, variants: Sequence[DecodeVariant],
-               tracked: Sequence[DecodeVariant]):
-    missing = [v.name for v in tracked if v not in variants]
-    if missing:
-      raise ValueError(f'tracked variants {missing} are not among the decoded variants')
-    super().__init__(model, config)
-    self.variants = tuple(variants)
-    self.tracked = tuple(tracked)
-    base_decode = config.decode.to_dict()
-    self._decode_config = {v: dict(base_decode, use_ke=v.use_ke, use_sie=v.use_sie)
-                           for v in self.variants}
-    pgg_config = config.pgg.to_dict()
-    self._pgg_spatial = {
-        parts: jax.jit(functools.partial(
-            _pgg_refine_maps, pgg_config=dict(pgg_config, use_ke=parts[0], use_sie=parts[1])))
-        for parts in sorted({v.parts for v in self.variants if v.pgg})}
-    self._pgg_temporal = (jax.jit(functools.partial(_pgg_refine_tie, pgg_config=pgg_config))
-                          if any(v.pgg for v in self.tracked) and self.has_temporal else None)
-
-  def _spatial(self, frame: np.ndarray, seconds: dict[str, float]):
-    """Merged maps per map set ('raw' and each PGG grouping) and the scale-1 raw maps."""
-    keys = ('heatmaps', 'ke', 'sie')
-    per_scale: dict[Any, list[dict]] = {}
-    base = None
-    for scale in self.scales:
-      start = time.perf_counter()
-      image = self._network_input(frame, scale)
-      out = self.model.spatial_infer(image)
-      sets = {'raw': {k: np.asarray(v) for k, v in jax.device_get(
-          {k: out[k] for k in keys}).items()}}
-      seconds['spatialnet'] = seconds.get('spatialnet', 0.0) + time.perf_counter() - start
-      for parts, refine in self._pgg_spatial.items():
-        start = time.perf_counter()
-        ke, sie = jax.device_get(refine(out['heatmaps'], out['ke'], out['svf']))
-        sets[parts] = dict(heatmaps=sets['raw']['heatmaps'], ke=np.asarray(ke),
-                           sie=np.asarray(sie))
-        key = _pgg_stage(parts)
-        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - start
-      for name, maps in sets.items():
-        merged = {k: maps[k][:1] for k in keys}
-        if self.flip_test:
-          merged = decode_lib.merge_flip(merged, {k: maps[k][1:] for k in keys}, self.skeleton)
-        per_scale.setdefault(name, []).append(merged)
-      if scale == 1.0 and base is None:
-        base = {k: out[k][:1] for k in ('features', 'heatmaps', 'sie')}
-    h, w = base['heatmaps'].shape[1:3]
-    merged = {name: maps[0] if len(maps) == 1 else decode_lib.merge_scales(maps, (h, w))
-              for name, maps in per_scale.items()}
-    return merged, base
-
-  def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
-    frame = video_io.rgb_frame(record['image'], 'record image')
-    height, width = frame.shape[:2]
-    seconds: dict[str, float] = {}
-    merged, base = self._spatial(frame, seconds)
-    h = base['heatmaps'].shape[1]
-    to_image = targets.output_to_image_matrix(augment.frame_matrix(height, width, self.size),
-                                              self.size / h)
-    to_img = lambda xy: decode_lib.apply_affine(xy, to_image).astype(np.float32)
-
-    poses_out, poses_img = {}, {}
-    for v in self.variants:
-      start = time.perf_counter()
-      maps = merged[v.parts if v.pgg else 'raw']
-      poses_out[v] = decode_lib.decode(maps, self._decode_config[v], self.skeleton)[0]
-      poses_img[v.name] = decode_lib.poses_to_image(poses_out[v], to_image)
-      seconds[f'decode_{v.name}'] = time.perf_counter() - start
-
-    # TIE maps of the pair (t-1, t) [h, w, 2] output pixels, raw and PGG-refined.
-    tie = {}
-    if self.has_temporal and self._previous is not None:
-      start = time.perf_counter()
-      maps = self.model.temporal_infer(self._previous['base'], base)
-      tie[False] = tuple(np.asarray(x)[0] for x in jax.device_get(
-          (maps['tie_fwd'], maps['tie_bwd'])))
-      seconds['temporalnet_tie'] = time.perf_counter() - start
-      if self._pgg_temporal is not None:
-        start = time.perf_counter()
-        # Forward TIE lives at frame t's pixels, backward at frame t-1's: each is masked by
-        # its own frame's heatmaps.
-        fwd = self._pgg_temporal(maps['tie_fwd'], base['heatmaps'])
-        bwd = self._pgg_temporal(maps['tie_bwd'], self._previous['base']['heatmaps'])
-        tie[True] = tuple(np.asarray(x)[0] for x in jax.device_get((fwd, bwd)))
-        seconds['pgg_temporal'] = time.perf_counter() - start
-
-    observations, keypoints_of = {}, {}
-    for v in self.tracked:
-      poses = poses_out[v]
-      keypoints_out = (np.stack([p['keypoints'] for p in poses]) if poses
-                       else np.zeros((0, self.skeleton.num_joints, 3), np.float32))
-      keypoints_of[v] = keypoints_out
-      he = None
-      if self.has_temporal:
-        start = time.perf_counter()
-        he = self._human_embeddings(base['features'], keypoints_out)
-        seconds[f'he_{v.name}'] = time.perf_counter() - start
-      sie_map = merged[v.parts if v.pgg else 'raw']['sie'][0]
-      tie_fwd, tie_bwd = tie.get(v.pgg, (None, None))
-      obs = []
-      for k, (pose, pose_img) in enumerate(zip(poses, poses_img[v.name])):
-        kp = pose['keypoints']
-        obs.append(PoseObservation(
-            keypoints=pose_img['keypoints'], score=float(pose['score']),
-            tag=np.asarray(pose['tag'], np.float32), center=to_img(pose['center']),
-            he=None if he is None else he[k],
-            sie=to_img(similarity_lib.sample_at_joints(sie_map, kp)),
-            tie=None if tie_fwd is None else to_img(similarity_lib.sample_at_joints(tie_fwd,
-                                                                                    kp))))
-      tie_backward = None
-      if tie_bwd is not None:
-        previous = self._previous['keypoints'][v]
-        tie_backward = np.zeros((len(previous), self.skeleton.num_joints, 2), np.float32)
-        for k, kp in enumerate(previous):
-          tie_backward[k] = to_img(similarity_lib.sample_at_joints(tie_bwd, kp))
-      observations[v.name] = FrameObservations(obs, tie_backward)
-    if self.has_temporal:
-      self._previous = dict(base=base, keypoints=keypoints_of)
-    return FrameOutputs(poses=poses_img, observations=observations, seconds=seconds)
-
-
-# ----------------------------------------------------------------------------------------------
-# Data: sequences of records and their ground truth.
-
-@dataclasses.dataclass
-class SequenceRecords:
-  """The records of one sequence of a split, in frame order."""
-  name: str
-  sequence_index: int
-  indices: list[int]
-
-
-def _text(value) -> str:
-  return value.decode('utf-8') if isinstance(value, bytes) else str(value)
-
-
-def split_sequences(source, max_sequences: int | None = None,
-                    what: str = 'split') -> list[SequenceRecords]:
-  """Groups a split's records (ordered by (sequence_index, frame_id)) into sequences."""
-  out, i, n = [], 0, len(source)
-  while i < n and (max_sequences is None or len(out) < max_sequences):
-    first = source[i]
-    num = int(first['num_frames'])
-    name = _text(first['sequence'])
-    if num < 1 or i + num > n:
-      raise ValueError(f'{what} record {i}: sequence {name!r} has num_frames = {num} but '
-                       f'{n - i} records remain')
-    out.append(SequenceRecords(name=name, sequence_index=int(first['sequence_index']),
-                               indices=list(range(i, i + num))))
-    i += num
-  if not out:
-    raise ValueError(f'{what}: no records')
-  return out
-
-
-def _synthetic_ground_truth(config, split: str, seq: SequenceRecords) -> types.Sequence:
-  # Imported here: tensorflow_datasets takes seconds to import.
-  from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
-  builder = tfds_builders.SyntheticPosetrack
-  name = config.data.get('builder_config', '') or builder.DEFAULT_CONFIG_NAME
-  configs = {c.name: c for c in builder.BUILDER_CONFIGS}
-  if name not in configs:
-    raise ValueError(f'config.data.builder_config = {name!r}: not a synthetic_posetrack config '
-                     f'({sorted(configs)})')
-  c = configs[name]
-  gt, _ = synthetic.generate_clip(split, seq.sequence_index, c.num_frames, c.image_size, c.seed)
-  return gt
-
-
-def _posetrack_ground_truth(config, split: str, seq: SequenceRecords) -> types.Sequence:
-  path = os.path.join(os.path.expanduser(config.data.manual_dir), 'annotations', split,
-                      f'{seq.name}.json')
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f'{path}: annotation file of sequence {seq.name!r} (record '
-                            f'{seq.indices[0]}) not found under config.data.manual_dir')
-  gt = formats.read_posetrack(path)
-  gt.name = seq.name
-  return gt
-
-
-def ground_truth(config, split: str, seq: SequenceRecords) -> types.Sequence:
-  """A sequence's annotations in original image pixels (see the module docstring)."""
-  name = config.data.name
-  if name == 'synthetic_posetrack':
-    gt = _synthetic_ground_truth(config, split, seq)
-  elif name == 'posetrack':
-    gt = _posetrack_ground_truth(config, split, seq)
-  else:
-    raise ValueError(f'config.data.name = {name!r}: tracking evaluation needs videos '
-                     '(synthetic_posetrack or posetrack)')
-  if gt.name != seq.name or len(gt.frames) != len(seq.indices):
-    raise ValueError(f'{name} {split}: ground truth of sequence {seq.sequence_index} is '
-                     f'{gt.name!r} with {len(gt.frames)} frames, the records hold {seq.name!r} '
-                     f'with {len(seq.indices)}')
-  for k, frame in enumerate(gt.frames):
-    if frame.image_id < 0:
-      # PoseTrack 2017 files carry no image ids: the record key is unique in the split.
-      frame.image_id = seq.sequence_index * 10000 + k
-  return gt
-
-
-def check_record(record: Mapping[str, Any], frame: types.Frame, seq: SequenceRecords,
-                 index: int, k: int, atol: float) -> None:
-  """The record of frame ``k`` holds the ground truth's people (a clear error otherwise)."""
-  where = f'record {index} (sequence {seq.name!r}, frame {k})'
-  if int(record['sequence_index']) != seq.sequence_index or int(record['frame_id']) != k:
-    raise ValueError(f'{where}: holds sequence_index {int(record["sequence_index"])}, '
-                     f'frame_id {int(record["frame_id"])}: records are not ordered by '
-                     '(sequence_index, frame_id)')
-  ids = [int(t) for t in np.asarray(record['track_id']).reshape(-1)]
-  if ids != [p.track_id for p in frame.people]:
-    raise ValueError(f'{where}: field track_id {ids} differs from the ground truth\'s '
-                     f'{[p.track_id for p in frame.people]}')
-  keypoints = np.asarray(record['keypoints'], np.float64)
-  if frame.people:
-    expected = np.stack([p.keypoints for p in frame.people]).astype(np.float64)
-    if keypoints.shape != expected.shape or not np.allclose(keypoints, expected, atol=atol):
-      raise ValueError(f'{where}: field keypoints differs from the ground truth (data set '
-                       'built by another generator version or from other annotation files?)')
 
 
 # ----------------------------------------------------------------------------------------------
@@ -470,7 +156,7 @@ def track_row(frames: Sequence[FrameOutputs], variant: str, similarity: str, con
   ids, seconds = [], 0.0
   for index, outputs in enumerate(frames):
     observations = outputs.observations[variant]
-    if similarity not in HE_SIMILARITIES:
+    if similarity not in similarity_lib.HE:
       observations = _strip_he(observations)
     start = time.perf_counter()
     ids.append(tracker.update(observations, index))
@@ -491,11 +177,11 @@ def _row_timing(stages: Mapping[str, float], variant: DecodeVariant, similarity:
                 tracking: float | None) -> dict[str, float]:
   """Seconds per frame of the stages a row uses."""
   networks = stages.get('spatialnet', 0.0)
-  pgg_seconds = stages.get(_pgg_stage(variant.parts), 0.0) if variant.pgg else 0.0
-  if similarity in TIE_SIMILARITIES:
+  pgg_seconds = stages.get(pgg_stage(variant.parts), 0.0) if variant.pgg else 0.0
+  if similarity in similarity_lib.TIE:
     networks += stages.get('temporalnet_tie', 0.0)
     pgg_seconds += stages.get('pgg_temporal', 0.0) if variant.pgg else 0.0
-  if similarity in HE_SIMILARITIES:
+  if similarity in similarity_lib.HE:
     networks += stages.get(f'he_{variant.name}', 0.0)
   out = {'networks': networks, 'pgg': pgg_seconds,
          'decoding': stages.get(f'decode_{variant.name}', 0.0)}
@@ -509,8 +195,8 @@ def _row_timing(stages: Mapping[str, float], variant: DecodeVariant, similarity:
 # Networks from workdirs.
 
 def load_networks(config, spatial_workdir: str | None = None,
-                  temporal_workdir: str | None = None):
-  """``inference.InferenceModel`` of a SpatialNet workdir and/or a TemporalNet workdir.
+                  temporal_workdir: str | None = None) -> inference.Networks:
+  """``inference.Networks`` of a SpatialNet workdir and/or a TemporalNet workdir.
 
   A stage-3 ('temporal') checkpoint holds TemporalNet and the SpatialNet it was trained on
   (frozen); that SpatialNet is used. When ``spatial_workdir`` is given too, its SpatialNet must
@@ -519,34 +205,39 @@ def load_networks(config, spatial_workdir: str | None = None,
   Raises:
     ValueError: no workdir, a workdir of the wrong stage, or SpatialNets that differ.
   """
-  cfg = config.copy_and_resolve_references()
   if temporal_workdir:
-    cfg.track.similarity = 'he_tie'
-    networks = track.load_inference_fn(temporal_workdir, cfg)
+    networks = inference.Networks.restore(temporal_workdir, config)
+    if not networks.has_temporal:
+      raise ValueError(f'{networks.what}: the checkpoint holds SpatialNet only, but the '
+                       'temporal workdir must hold TemporalNet (train stage 3)')
     if spatial_workdir:
-      saved = train_lib.load_trained_variables(spatial_workdir)
-      if saved['frozen']:
-        raise ValueError(f'{spatial_workdir}: a temporal-stage checkpoint given as the '
-                         'SpatialNet workdir')
-      loaded = train_lib.conform_variables(
-          {'params': saved['params'], 'batch_stats': saved['batch_stats']},
-          networks.model.spatial_variables, f'{spatial_workdir} SpatialNet')
-      for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(loaded),
-                              jax.tree_util.tree_leaves(networks.model.spatial_variables)):
-        if not np.array_equal(np.asarray(a), np.asarray(b)):
-          raise ValueError(
-              f'{spatial_workdir}: SpatialNet variable {jax.tree_util.keystr(path)} differs '
-              f'from the frozen SpatialNet of {temporal_workdir}; TemporalNet reads the '
-              'features of the SpatialNet it was trained with (give only the temporal workdir)')
+      _check_same_spatialnet(networks, spatial_workdir, temporal_workdir)
   elif spatial_workdir:
-    cfg.track.similarity = 'oks'   # SpatialNet only: no TemporalNet similarity is asked for
-    networks = track.load_inference_fn(spatial_workdir, cfg)
+    networks = inference.Networks.restore(spatial_workdir, config)
     if networks.has_temporal:
       raise ValueError(f'{spatial_workdir}: a temporal-stage checkpoint (TemporalNet + frozen '
                        'SpatialNet); pass it as the temporal workdir')
   else:
     raise ValueError('give a SpatialNet workdir and/or a TemporalNet workdir')
-  return networks.model
+  return networks
+
+
+def _check_same_spatialnet(networks: inference.Networks, spatial_workdir: str,
+                           temporal_workdir: str) -> None:
+  saved = checkpoints.load_trained_variables(spatial_workdir)
+  if saved['frozen']:
+    raise ValueError(f'{spatial_workdir}: a temporal-stage checkpoint given as the '
+                     'SpatialNet workdir')
+  loaded = checkpoints.conform_variables(
+      {'params': saved['params'], 'batch_stats': saved['batch_stats']},
+      networks.spatial_variables, f'{spatial_workdir} SpatialNet')
+  for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(loaded),
+                          jax.tree_util.tree_leaves(networks.spatial_variables)):
+    if not np.array_equal(np.asarray(a), np.asarray(b)):
+      raise ValueError(
+          f'{spatial_workdir}: SpatialNet variable {jax.tree_util.keystr(path)} differs '
+          f'from the frozen SpatialNet of {temporal_workdir}; TemporalNet reads the '
+          'features of the SpatialNet it was trained with (give only the temporal workdir)')
 
 
 def _read_config_json(workdir: str | None) -> dict[str, Any] | None:
@@ -575,14 +266,211 @@ def _trained_with(config, spatial_workdir: str | None,
   source = os.path.join(workdir, 'config.json') if saved is not None else 'the given config'
   if saved is None:
     saved = config.to_dict()
-  loss = saved.get('loss', {})
-  return {'source': source, 'stage': saved.get('stage'), 'use_ke': loss.get('use_ke', True),
-          'use_sie': loss.get('use_sie', True), 'use_aux': loss.get('use_aux', True),
-          'pgg_loss': bool(saved.get('pgg', {}).get('enabled', False))}
+  # A saved config.json holds every field of configs/default.py it was made from.
+  return {'source': source, 'stage': saved['stage'], 'use_ke': saved['loss']['use_ke'],
+          'use_sie': saved['loss']['use_sie'], 'use_aux': saved['loss']['use_aux'],
+          'pgg_loss': bool(saved['pgg']['enabled'])}
 
 
 # ----------------------------------------------------------------------------------------------
-# The evaluation.
+# The evaluation: plan the rows, one cached network pass, then the tracking and AP rows.
+
+@dataclasses.dataclass
+class Plan:
+  """What to evaluate.
+
+  Attributes:
+    rows: Table 4 row -> (decoding variant, similarity).
+    ablations: the Table 3 decoding variants.
+    tracked: the variants whose poses feed the tracker.
+    variants: every variant to decode.
+  """
+  rows: dict[str, tuple[DecodeVariant, str]]
+  ablations: list[DecodeVariant]
+  tracked: list[DecodeVariant]
+  variants: list[DecodeVariant]
+
+
+def plan_rows(config, has_temporal: bool, similarities: Sequence[str] | None,
+              use_pgg: Sequence[bool], pgg_similarities: Sequence[str] | None,
+              decode_ablations: bool) -> Plan:
+  """The Table 4 rows and Table 3 variants asked for (``evaluate_tracking``'s arguments)."""
+  use_pgg = tuple(bool(p) for p in use_pgg)
+  if not use_pgg:
+    raise ValueError('use_pgg must hold False and/or True')
+  similarities = _resolve_similarities(similarities, has_temporal, 'similarities')
+  if pgg_similarities is None:
+    pgg_similarities = ('he_tie',) if has_temporal else ()
+  pgg_similarities = _resolve_similarities(pgg_similarities, has_temporal, 'pgg_similarities')
+  skeleton = skeletons_lib.get(config.data.skeleton)
+  if skeleton.name != 'posetrack':
+    raise ValueError(f'config.data.skeleton = {skeleton.name!r}: the video data sets are '
+                     'annotated with the posetrack skeleton the networks must predict')
+  base = DecodeVariant.from_config(config)
+  base_pgg = dataclasses.replace(base, pgg=True)
+  rows: dict[str, tuple[DecodeVariant, str]] = {}
+  if False in use_pgg:
+    rows.update({s: (base, s) for s in similarities})
+  if True in use_pgg:
+    rows.update({s + PGG_SUFFIX: (base_pgg, s) for s in pgg_similarities})
+  ablations = []
+  if decode_ablations:
+    ablations = [DecodeVariant(ke, sie, p) for p in use_pgg for ke, sie in ABLATION_GROUPINGS]
+  tracked = sorted({v for v, _ in rows.values()}, key=lambda v: v.name)
+  variants = sorted(set(tracked) | set(ablations), key=lambda v: v.name)
+  if not variants:
+    raise ValueError('nothing to evaluate: no Table 4 row (similarities / pgg_similarities) '
+                     'and no Table 3 row (decode_ablations)')
+  return Plan(rows=rows, ablations=ablations, tracked=tracked, variants=variants)
+
+
+@dataclasses.dataclass
+class NetworkPass:
+  """The cached outputs of one network pass over a split's sequences.
+
+  Attributes:
+    gts: per sequence, the ground truth (``sequences.ground_truth``).
+    outputs: per sequence, per frame, the predictor's ``FrameOutputs``.
+    labelled: (record index, image id) of every labelled frame, in order.
+    stages: mean seconds per frame of each stage (``_stage_means``).
+  """
+  gts: list[types.Sequence]
+  outputs: list[list[FrameOutputs]]
+  labelled: list[tuple[int, int]]
+  stages: dict[str, float]
+
+  @property
+  def num_frames(self) -> int:
+    return sum(len(o) for o in self.outputs)
+
+
+def run_networks(networks: FrameFn, config, split: str, source,
+                 sequences: Sequence[sequences_lib.SequenceRecords], gt_dir: str) -> NetworkPass:
+  """Runs ``networks`` over every frame once (after a warm-up on the first two frames, so that
+  compilation is not timed), checking each record against its ground truth (written to
+  ``gt_dir``)."""
+  atol = 0.0 if config.data.name == 'synthetic_posetrack' else 1e-3
+  networks.reset()
+  for index in sequences[0].indices[:2]:
+    networks(source[index])
+  gts, outputs, labelled = [], [], []
+  for seq in sequences:
+    gt = sequences_lib.ground_truth(config, split, seq)
+    gts.append(gt)
+    networks.reset()
+    seq_outputs = []
+    for k, (index, frame) in enumerate(zip(seq.indices, gt.frames)):
+      record = source[index]
+      sequences_lib.check_record(record, frame, seq, index, k, atol)
+      seq_outputs.append(networks(record))
+      if frame.is_labeled:
+        labelled.append((index, frame.image_id))
+    outputs.append(seq_outputs)
+    online.write_sequence(gt, os.path.join(gt_dir, f'{gt.name}.json'))
+    logger.info('%s: %d frames', seq.name, len(seq.indices))
+  stages = _stage_means([o for seq_outputs in outputs for o in seq_outputs])
+  return NetworkPass(gts=gts, outputs=outputs, labelled=labelled, stages=stages)
+
+
+def tracking_rows(plan: Plan, cached: NetworkPass, config, out_dir: str, gt_dir: str,
+                  common: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+  """Table 4: the tracker on the cached observations, one PoseTrack evaluation per row."""
+  skeleton = skeletons_lib.get(config.data.skeleton)
+  results = {}
+  for row, (variant, similarity) in plan.rows.items():
+    pred_dir = os.path.join(out_dir, 'pred', row)
+    os.makedirs(pred_dir, exist_ok=True)
+    seconds = 0.0
+    for gt, seq_outputs in zip(cached.gts, cached.outputs):
+      ids, spent = track_row(seq_outputs, variant.name, similarity, config, skeleton)
+      seconds += spent
+      people = [online.predicted_people(out.observations[variant.name].observations,
+                                        frame_ids, config.track)
+                for out, frame_ids in zip(seq_outputs, ids)]
+      online.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
+                            os.path.join(pred_dir, f'{gt.name}.json'))
+    result = posetrack.evaluate(gt_dir, pred_dir)
+    grouping = DecodeVariant(*variant.parts, pgg=False).name.upper().replace('_', '+')
+    poses = (f'decoded with {grouping} grouping'
+             + (' after PGG refinement: this row\'s poses differ from the rows without PGG'
+                if variant.pgg else ', shared by every Table 4 row without PGG'))
+    result.update(common, row=row, similarity=similarity, pgg=variant.pgg,
+                  decode_variant=variant.name, poses=poses,
+                  timing=dict(_row_timing(cached.stages, variant, similarity,
+                                          seconds / max(cached.num_frames, 1)),
+                              frames=cached.num_frames, stages=cached.stages))
+    _write_json(os.path.join(out_dir, 'eval', f'posetrack_mota_{row}.json'), result)
+    results[row] = result
+  return results
+
+
+def ap_rows(plan: Plan, cached: NetworkPass, config, out_dir: str, gt_dir: str,
+            common: Mapping[str, Any], trained_with: Mapping[str, Any]
+            ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[dict, list]]]:
+  """Table 3: PoseTrack per-joint AP of each decoding variant's per-frame poses.
+
+  Returns:
+    (row -> result, row -> (metadata, per labelled image poses) for ``coco_rows``).
+  """
+  results, coco_poses = {}, {}
+  for variant in plan.ablations:
+    row = table3_row(variant, bool(trained_with['use_aux']))
+    pred_dir = os.path.join(out_dir, 'pred_ap', row)
+    os.makedirs(pred_dir, exist_ok=True)
+    per_image = []
+    for gt, seq_outputs in zip(cached.gts, cached.outputs):
+      people = []
+      for out, frame in zip(seq_outputs, gt.frames):
+        poses = out.poses[variant.name]
+        # Track ids only make the file valid (unique in a frame); AP does not read them.
+        people.append([decode_lib.pose_to_person(p, k) for k, p in enumerate(poses)])
+        if frame.is_labeled:
+          per_image.append(poses)
+      online.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
+                            os.path.join(pred_dir, f'{gt.name}.json'))
+    meta = dict(common, row=row, decode_variant=variant.name, pgg=variant.pgg,
+                note=DECODE_ABLATION_NOTE, trained_with=trained_with,
+                timing=dict(_row_timing(cached.stages, variant, None, None),
+                            frames=cached.num_frames, stages=cached.stages))
+    result = posetrack.evaluate(gt_dir, pred_dir, mota=False)
+    result.update(meta)
+    _write_json(os.path.join(out_dir, 'eval', f'posetrack_ap_{row}.json'), result)
+    results[row] = result
+    coco_poses[row] = (meta, per_image)
+  return results, coco_poses
+
+
+def coco_rows(coco_poses: Mapping[str, tuple[dict, list]], cached: NetworkPass, source,
+              config, out_dir: str) -> dict[str, dict[str, Any]]:
+  """COCO-style OKS AP of the Table 3 rows on the same labelled frames (crowd regions as
+  iscrowd boxes)."""
+  skeleton = skeletons_lib.get(config.data.skeleton)
+  image_ids = [i for _, i in cached.labelled]
+  coco_gt = keypoint_ap.coco_ground_truth(source, [i for i, _ in cached.labelled], image_ids,
+                                          skeleton)
+  _write_json(os.path.join(out_dir, 'coco', 'ground_truth.json'), coco_gt)
+  results = {}
+  for row, (meta, per_image) in coco_poses.items():
+    detections = decode_lib.coco_results(image_ids, per_image, skeleton)
+    _write_json(os.path.join(out_dir, 'coco', f'{row}.json'), detections)
+    stats = dict(coco_eval.evaluate_keypoints(coco_gt, detections))
+    stats.update(meta, num_images=len(image_ids))
+    _write_json(os.path.join(out_dir, 'eval', f'coco_ap_{row}.json'), stats)
+    results[row] = stats
+  return results
+
+
+class _RecordPredictor:
+  """A ``FrameFn`` of a ``FramePredictor``: it predicts the record's image."""
+
+  def __init__(self, predictor: inference.FramePredictor):
+    self.predictor = predictor
+    self.has_temporal = predictor.has_temporal
+    self.reset = predictor.reset
+
+  def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
+    return self.predictor(record['image'])
+
 
 def evaluate_tracking(config, spatial_workdir: str | None = None,
                       temporal_workdir: str | None = None, *, out_dir: str, split: str = 'val',
@@ -612,9 +500,9 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
       ``('he_tie',)`` with TemporalNet, none without.
     decode_ablations: evaluate the Table 3 rows (KE / SIE / KE+SIE decoding).
     max_sequences: evaluate the first sequences only.
-    networks: replaces the checkpoints: a callable ``record -> FrameOutputs`` with ``reset()``
+    networks: replaces the checkpoints: a callable ``frame -> FrameOutputs`` with ``reset()``
       and ``has_temporal`` that decodes the variants asked for (tests, notebooks).
-    source: the split's records (default: ``train_lib.data_source(config, split)``).
+    source: the split's records (default: ``pipeline.data_source(config, split)``).
     print_tables: print the toolkit's tables of every row.
 
   Returns:
@@ -626,146 +514,32 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
     ValueError: a similarity that needs TemporalNet without one, unknown options, data that
       does not match its ground truth.
   """
+  trained = load_networks(config, spatial_workdir, temporal_workdir) if networks is None \
+      else None
+  has_temporal = trained.has_temporal if networks is None else bool(networks.has_temporal)
+  plan = plan_rows(config, has_temporal, similarities, use_pgg, pgg_similarities,
+                   decode_ablations)
   if networks is None:
-    model = load_networks(config, spatial_workdir, temporal_workdir)
-    has_temporal = model.has_temporal
-  else:
-    model = None
-    has_temporal = bool(networks.has_temporal)
-  use_pgg = tuple(bool(p) for p in use_pgg)
-  if not use_pgg:
-    raise ValueError('use_pgg must hold False and/or True')
-  similarities = _resolve_similarities(similarities, has_temporal, 'similarities')
-  if pgg_similarities is None:
-    pgg_similarities = ('he_tie',) if has_temporal else ()
-  pgg_similarities = _resolve_similarities(pgg_similarities, has_temporal, 'pgg_similarities')
-
-  skeleton = skeletons_lib.get(config.data.skeleton)
-  if skeleton.name != 'posetrack':
-    raise ValueError(f'config.data.skeleton = {skeleton.name!r}: the video data sets are '
-                     'annotated with the posetrack skeleton the networks must predict')
-  base = DecodeVariant(bool(config.decode.get('use_ke', True)),
-                       bool(config.decode.get('use_sie', True)), False)
-  base_pgg = dataclasses.replace(base, pgg=True)
-  rows: dict[str, tuple[DecodeVariant, str]] = {}   # Table 4 row -> (variant, similarity)
-  if False in use_pgg:
-    rows.update({s: (base, s) for s in similarities})
-  if True in use_pgg:
-    rows.update({s + PGG_SUFFIX: (base_pgg, s) for s in pgg_similarities})
-  ablations = []
-  if decode_ablations:
-    ablations = [DecodeVariant(ke, sie, p) for p in use_pgg for ke, sie in ABLATION_GROUPINGS]
-  tracked = sorted({v for v, _ in rows.values()}, key=lambda v: v.name)
-  variants = sorted(set(tracked) | set(ablations), key=lambda v: v.name)
-  if not variants:
-    raise ValueError('nothing to evaluate: no Table 4 row (similarities / pgg_similarities) '
-                     'and no Table 3 row (decode_ablations)')
-  if networks is None:
-    networks = NetworkFrames(model, config, variants, tracked)
-
+    networks = _RecordPredictor(inference.FramePredictor(trained, config, plan.variants,
+                                                         plan.tracked))
   if source is None:
-    source = train_lib.data_source(config, split)
-  what = f'{config.data.name} {split}'
-  sequences = split_sequences(source, max_sequences, what)
-  atol = 0.0 if config.data.name == 'synthetic_posetrack' else 1e-3
+    source = pipeline.data_source(config, split)
+  sequences = sequences_lib.split_sequences(source, max_sequences, f'{config.data.name} {split}')
   gt_dir = os.path.join(out_dir, 'gt')
   os.makedirs(gt_dir, exist_ok=True)
-
-  # Warm-up (compilation) on the first two frames, then one timed pass over every frame.
-  first = sequences[0].indices[:2]
-  networks.reset()
-  for index in first:
-    networks(source[index])
-  gts, outputs, labelled_records = [], [], []
-  for seq in sequences:
-    gt = ground_truth(config, split, seq)
-    gts.append(gt)
-    networks.reset()
-    seq_outputs = []
-    for k, (index, frame) in enumerate(zip(seq.indices, gt.frames)):
-      record = source[index]
-      check_record(record, frame, seq, index, k, atol)
-      seq_outputs.append(networks(record))
-      if frame.is_labeled:
-        labelled_records.append((index, frame.image_id))
-    outputs.append(seq_outputs)
-    track.write_sequence(gt, os.path.join(gt_dir, f'{gt.name}.json'))
-    logger.info('%s: %d frames', seq.name, len(seq.indices))
-  all_frames = [o for seq_outputs in outputs for o in seq_outputs]
-  stages = _stage_means(all_frames)
+  cached = run_networks(networks, config, split, source, sequences, gt_dir)
   common = {'split': split, 'data': config.data.name,
-            'builder_config': config.data.get('builder_config', ''),
+            'builder_config': config.data.builder_config,
             'sequences': [s.name for s in sequences],
             'checkpoints': {'spatial': spatial_workdir, 'temporal': temporal_workdir},
             'machine': machine.machine_info()}
   results: dict[str, dict[str, Any]] = {'mota': {}, 'ap': {}, 'coco': {}}
-
-  # Table 4: the tracker on the cached observations.
-  for row, (variant, similarity) in rows.items():
-    pred_dir = os.path.join(out_dir, 'pred', row)
-    os.makedirs(pred_dir, exist_ok=True)
-    seconds = 0.0
-    for gt, seq_outputs in zip(gts, outputs):
-      ids, spent = track_row(seq_outputs, variant.name, similarity, config, skeleton)
-      seconds += spent
-      people = [track.predicted_people(out.observations[variant.name].observations, frame_ids,
-                                       config.track)
-                for out, frame_ids in zip(seq_outputs, ids)]
-      track.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
-                           os.path.join(pred_dir, f'{gt.name}.json'))
-    result = posetrack.evaluate(gt_dir, pred_dir)
-    grouping = DecodeVariant(*variant.parts, pgg=False).name.upper().replace('_', '+')
-    poses = (f'decoded with {grouping} grouping'
-             + (' after PGG refinement: this row\'s poses differ from the rows without PGG'
-                if variant.pgg else ', shared by every Table 4 row without PGG'))
-    result.update(common, row=row, similarity=similarity, pgg=variant.pgg,
-                  decode_variant=variant.name, poses=poses,
-                  timing=dict(_row_timing(stages, variant, similarity,
-                                          seconds / max(len(all_frames), 1)),
-                              frames=len(all_frames), stages=stages))
-    _write_json(os.path.join(out_dir, 'eval', f'posetrack_mota_{row}.json'), result)
-    results['mota'][row] = result
-
-  # Table 3: per-frame poses of each decoding variant.
-  if ablations:
+  results['mota'] = tracking_rows(plan, cached, config, out_dir, gt_dir, common)
+  if plan.ablations:
     trained_with = _trained_with(config, spatial_workdir, temporal_workdir)
-    image_ids, coco_poses = [i for _, i in labelled_records], {}
-    for variant in ablations:
-      row = table3_row(variant, bool(trained_with['use_aux']))
-      pred_dir = os.path.join(out_dir, 'pred_ap', row)
-      os.makedirs(pred_dir, exist_ok=True)
-      per_image = []
-      for gt, seq_outputs in zip(gts, outputs):
-        people = []
-        for out, frame in zip(seq_outputs, gt.frames):
-          poses = out.poses[variant.name]
-          # Track ids only make the file valid (unique in a frame); AP does not read them.
-          people.append([decode_lib.pose_to_person(p, k) for k, p in enumerate(poses)])
-          if frame.is_labeled:
-            per_image.append(poses)
-        track.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
-                             os.path.join(pred_dir, f'{gt.name}.json'))
-      meta = dict(common, row=row, decode_variant=variant.name, pgg=variant.pgg,
-                  note=DECODE_ABLATION_NOTE, trained_with=trained_with,
-                  timing=dict(_row_timing(stages, variant, None, None),
-                              frames=len(all_frames), stages=stages))
-      result = posetrack.evaluate(gt_dir, pred_dir, mota=False)
-      result.update(meta)
-      _write_json(os.path.join(out_dir, 'eval', f'posetrack_ap_{row}.json'), result)
-      results['ap'][row] = result
-      coco_poses[row] = (meta, per_image)
-    # COCO-style OKS AP of the same labelled frames (crowd regions as iscrowd boxes).
-    coco_gt = train_lib.coco_ground_truth(source, [i for i, _ in labelled_records], image_ids,
-                                          skeleton)
-    _write_json(os.path.join(out_dir, 'coco', 'ground_truth.json'), coco_gt)
-    for row, (meta, per_image) in coco_poses.items():
-      detections = decode_lib.coco_results(image_ids, per_image, skeleton)
-      _write_json(os.path.join(out_dir, 'coco', f'{row}.json'), detections)
-      stats = dict(coco_eval.evaluate_keypoints(coco_gt, detections))
-      stats.update(meta, num_images=len(image_ids))
-      _write_json(os.path.join(out_dir, 'eval', f'coco_ap_{row}.json'), stats)
-      results['coco'][row] = stats
-
+    results['ap'], coco_poses = ap_rows(plan, cached, config, out_dir, gt_dir, common,
+                                        trained_with)
+    results['coco'] = coco_rows(coco_poses, cached, source, config, out_dir)
   if print_tables:
     print(format_summary(results))
   return results
@@ -774,13 +548,13 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
 def _resolve_similarities(names, has_temporal: bool, what: str) -> tuple[str, ...]:
   if names is None:
     return tuple(s for s in similarity_lib.SIMILARITIES
-                 if has_temporal or s not in TEMPORAL_SIMILARITIES)
+                 if has_temporal or s not in similarity_lib.TEMPORAL)
   names = tuple(names)
   unknown = [s for s in names if s not in similarity_lib.SIMILARITIES]
   if unknown:
     raise ValueError(f'{what}: unknown similarity options {unknown}; choose from '
                      f'{similarity_lib.SIMILARITIES}')
-  needs = [s for s in names if s in TEMPORAL_SIMILARITIES]
+  needs = [s for s in names if s in similarity_lib.TEMPORAL]
   if needs and not has_temporal:
     raise ValueError(f'{what}: {needs} need TemporalNet (HE / TIE); give a temporal-stage '
                      'workdir or choose from oks, iou, ke, ke_sie')
@@ -814,7 +588,7 @@ def format_summary(results: Mapping[str, Mapping[str, Any]]) -> str:
 # Command line.
 
 def build_parser() -> argparse.ArgumentParser:
-  parser = argparse.ArgumentParser(prog='python -m artrack_jax.tracking.evaluate',
+  parser = argparse.ArgumentParser(prog='python -m artrack_jax.evaluation.tables',
                                    description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('--workdir', help='SpatialNet training workdir (stage 1 or 2)')
@@ -845,11 +619,7 @@ def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   try:
-    path = args.config
-    for workdir in (args.temporal_workdir, args.workdir):
-      if path is None and workdir and os.path.isfile(os.path.join(workdir, 'config.json')):
-        path = os.path.join(workdir, 'config.json')
-    config = track.load_config(path)
+    config = configs_util.workdir_config((args.temporal_workdir, args.workdir), args.config)
     if args.no_score_filter:
       config.track.min_pose_score = 0.0
       config.track.min_joint_score = 0.0
