@@ -10,6 +10,7 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from artrack_jax import checkpoints
 from artrack_jax import train_lib
 
 FLAGS = flags.FLAGS
@@ -22,7 +23,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  train_lib.quiet_checkpoint_logs()
+  checkpoints.quiet_checkpoint_logs()
   train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

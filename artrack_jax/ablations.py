@@ -32,9 +32,14 @@ import time
 from absl import logging
 import numpy as np
 
+from artrack_jax import checkpoints
 from artrack_jax import quickstart
+from artrack_jax import train_lib
 from artrack_jax.evaluation import bootstrap
 from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation import tables
+from artrack_jax.viz import plots
+from artrack_jax.viz import report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +119,7 @@ class Ablations:
   # -- training ---------------------------------------------------------------------------
 
   def train_all(self) -> None:
-    from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
-    train_lib.quiet_checkpoint_logs()
+    checkpoints.quiet_checkpoint_logs()
     for seed in self.seeds:
       for name, row in self.rows.items():
         start = time.time()
@@ -138,20 +142,19 @@ class Ablations:
   # -- evaluation -------------------------------------------------------------------------
 
   def evaluate_all(self) -> None:
-    from artrack_jax.tracking import evaluate as tracking_eval  # pylint: disable=g-import-not-at-top
     for seed in self.seeds:
       for name, row in self.rows.items():
         out = os.path.join(self.row_dir(seed, name), 'eval_run')
         if os.path.isfile(os.path.join(out, 'eval', f'posetrack_ap_{name}.json')):
           continue
         stage = 'spatial' if row.pgg_from is None else 'pgg'
-        tracking_eval.evaluate_tracking(
+        tables.evaluate_tracking(
             self.config(stage, name, seed), os.path.join(self.row_dir(seed, name), 'model'),
             split='val', out_dir=out, similarities=(), use_pgg=(row.pgg_from is not None,),
             print_tables=False)
       out = os.path.join(self.workdir, f'seed{seed}', 'table4')
       if self.table4 and not os.path.isfile(os.path.join(out, 'eval', 'posetrack_mota_he_tie_pgg.json')):
-        tracking_eval.evaluate_tracking(
+        tables.evaluate_tracking(
             self.config('temporal', FINAL_ROW, seed),
             os.path.join(self.row_dir(seed, FINAL_ROW), 'model'),
             os.path.join(self.workdir, f'seed{seed}', 'temporal'), split='val', out_dir=out,
@@ -223,7 +226,6 @@ class Ablations:
     return summary
 
   def write(self, summary: dict) -> None:
-    from artrack_jax import report  # pylint: disable=g-import-not-at-top
     summary['machine'] = report.machine_info()
     with open(os.path.join(self.workdir, 'table.json'), 'w', encoding='utf-8') as f:
       json.dump(summary, f, indent=2)
@@ -310,7 +312,6 @@ def plot_fig5(without_aux: list[str], with_aux: list[str], out_png: str) -> None
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  from artrack_jax import plots  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(6, 3.6))
   for workdirs, color, label in ((without_aux, 'tab:cyan', 'KE+SIE'),
                                  (with_aux, 'tab:orange', 'KE+SIE+aux')):

@@ -235,13 +235,6 @@ def svf_loss(svf, joint_index, joint_valid, svf_target, person_valid=None):
   return per_stack.sum(), dict(sie_last_stack=per_stack[-1])
 
 
-def _config_value(loss_config, key):
-  try:
-    return loss_config[key]
-  except (KeyError, AttributeError):
-    raise KeyError(f'config.loss.{key} is missing (configs/default.py defines it)') from None
-
-
 def spatial_loss(outputs, batch, loss_config):
   """SpatialNet training loss (Sec. 3.4): weighted sum of Eq. 1-5 over all stacks.
 
@@ -261,25 +254,25 @@ def spatial_loss(outputs, batch, loss_config):
   """
   metrics = {}
   det, m = heatmap_loss(outputs['heatmaps'], batch['heatmaps'], batch['loss_mask'],
-                        float(loss_config.get('det_fg_weight', 0.0)))
+                        float(loss_config.det_fg_weight))
   metrics.update(m, det=det)
-  total = _config_value(loss_config, 'det_weight') * det
+  total = loss_config.det_weight * det
   person_valid = batch['person_valid']
-  if _config_value(loss_config, 'use_ke'):
+  if loss_config.use_ke:
     ke, m = keypoint_embedding_loss(outputs['ke'], batch['joint_index'], batch['joint_valid'],
                                     person_valid)
     metrics.update(m, ke=ke)
-    total = total + _config_value(loss_config, 'ke_weight') * ke
-  if _config_value(loss_config, 'use_aux'):
+    total = total + loss_config.ke_weight * ke
+  if loss_config.use_aux:
     aux, m = ordinal_loss(outputs['aux'], batch['joint_index'], batch['joint_valid'],
                           batch['order_keys'], batch['order_valid'], person_valid)
     metrics.update(m, aux=aux)
-    total = total + _config_value(loss_config, 'aux_weight') * aux
-  if _config_value(loss_config, 'use_sie'):
+    total = total + loss_config.aux_weight * aux
+  if loss_config.use_sie:
     sie, m = svf_loss(outputs['svf'], batch['joint_index'], batch['joint_valid'],
                       batch['svf_target'], person_valid)
     metrics.update(m, sie=sie)
-    total = total + _config_value(loss_config, 'sie_weight') * sie
+    total = total + loss_config.sie_weight * sie
   metrics['loss'] = total
   return total, metrics
 
@@ -372,12 +365,12 @@ def temporal_loss(outputs, batch, loss_config):
   """
   prev, curr = batch['prev'], batch['curr']
   he, metrics = triplet_loss(outputs['he_prev'], outputs['he_curr'], prev['person_valid'],
-                             curr['person_valid'], margin=_config_value(loss_config, 'he_margin'))
+                             curr['person_valid'], margin=loss_config.he_margin)
   tie, m = tvf_loss(outputs['tvf_fwd'], outputs['tvf_bwd'], curr['joint_index'],
                     prev['joint_index'], batch['tvf_fwd_target'], batch['tvf_fwd_valid'],
                     batch['tvf_bwd_target'], batch['tvf_bwd_valid'])
   metrics.update(m, he=he, tie=tie)
-  total = (loss_config.get('he_weight', 1.0) * he
-           + _config_value(loss_config, 'tie_weight') * tie)
+  total = (loss_config.he_weight * he
+           + loss_config.tie_weight * tie)
   metrics['loss'] = total
   return total, metrics

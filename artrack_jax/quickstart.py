@@ -78,7 +78,7 @@ class Job:
       settings['train.init_from'] = self.stage_workdir('pgg')
     config = configs_util.load_config(name, {**settings, **(overrides or {})})
     if self.tiny:
-      _shrink(config)
+      configs_util.load_config_module('tiny').shrink_quickstart(config)
     return config
 
   # -- timings -------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class Job:
     return {'stages': {}}
 
   def record_time(self, step: str, seconds: float) -> None:
-    from artrack_jax import report  # pylint: disable=g-import-not-at-top
+    from artrack_jax.viz import report  # pylint: disable=g-import-not-at-top
     timings = self._timings()
     # A resumed step adds the time of each attempt.
     timings['stages'][step] = timings['stages'].get(step, 0.0) + seconds
@@ -102,9 +102,9 @@ class Job:
   # -- steps ---------------------------------------------------------------------------------
 
   def data(self) -> None:
-    from artrack_jax.data import stats  # pylint: disable=g-import-not-at-top
     from artrack_jax.data import synthetic  # pylint: disable=g-import-not-at-top
     from artrack_jax.data import formats  # pylint: disable=g-import-not-at-top
+    from artrack_jax.evaluation import stats  # pylint: disable=g-import-not-at-top
     from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
     from artrack_jax.data.tfds_builders import synthetic_posetrack as synthetic_builder  # pylint: disable=g-import-not-at-top
     config = self.config('spatial')
@@ -134,8 +134,9 @@ class Job:
         title=f'val ({len(sequences)} clips)'), flush=True)
 
   def train(self, stage: str) -> None:
+    from artrack_jax import checkpoints  # pylint: disable=g-import-not-at-top
     from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
-    train_lib.quiet_checkpoint_logs()
+    checkpoints.quiet_checkpoint_logs()
     train_lib.train_and_evaluate(self.config(stage), self.stage_workdir(stage))
 
   def evaluate(self) -> None:
@@ -146,17 +147,17 @@ class Job:
     so that '+PGG' compares a model before and after the PGG fine-tuning, as the paper does.
     KE-only and SIE-only rows are decode-time ablations of those models (not retrained).
     """
-    from artrack_jax.tracking import evaluate as tracking_eval  # pylint: disable=g-import-not-at-top
+    from artrack_jax.evaluation import tables  # pylint: disable=g-import-not-at-top
     marker = os.path.join(self.eval_dir, 'posetrack_ap_ke_sie_aux.json')
     if os.path.isfile(marker) and not self.force:
       print(f'{marker} exists; evaluation skipped')
       return
     print('Final networks (stage 2 SpatialNet + stage 3 TemporalNet): Table 4, Table 3 +PGG rows')
-    tracking_eval.evaluate_tracking(
+    tables.evaluate_tracking(
         self.config('temporal'), self.stage_workdir('pgg'), self.stage_workdir('temporal'),
         split='val', out_dir=self.workdir)
     print('Stage-1 SpatialNet (trained without PGG): Table 3 rows without PGG')
-    tracking_eval.evaluate_tracking(
+    tables.evaluate_tracking(
         self.config('spatial'), self.stage_workdir('spatial'), split='val',
         out_dir=os.path.join(self.workdir, 'stage1'), similarities=(), use_pgg=(False,))
     # The stage-1 rows replace the final model's rows of the same names in the tables.
@@ -182,8 +183,8 @@ class Job:
     print(f'rendered {clip} -> {out}')
 
   def report(self) -> None:
-    from artrack_jax import plots  # pylint: disable=g-import-not-at-top
-    from artrack_jax import report  # pylint: disable=g-import-not-at-top
+    from artrack_jax.viz import plots  # pylint: disable=g-import-not-at-top
+    from artrack_jax.viz import report  # pylint: disable=g-import-not-at-top
     plots_dir = os.path.join(self.workdir, 'plots')
     workdirs = [self.stage_workdir(s) for s in ('spatial', 'pgg', 'temporal')
                 if os.path.isfile(os.path.join(self.stage_workdir(s), 'metrics.jsonl'))]
@@ -192,7 +193,7 @@ class Job:
     results = {}
     for name in sorted(os.listdir(self.eval_dir)) if os.path.isdir(self.eval_dir) else []:
       if name.startswith('posetrack_mota_') and name.endswith('.json'):
-        results[name[len('posetrack_mota_'):-len('.json')]] = plots.load_result(
+        results[name[len('posetrack_mota_'):-len('.json')]] = report.load_json_object(
             os.path.join(self.eval_dir, name))
     for metric in ('ap', 'mota'):
       if results:
@@ -219,27 +220,6 @@ class Job:
       self.record_time(step, time.time() - t0)
       print(f'[{step}] done in {time.time() - t0:.0f} s (job so far {time.time() - start:.0f} s)',
             flush=True)
-
-
-def _shrink(config) -> None:
-  """Test size: the tiny data set and model, a handful of steps."""
-  config.data.builder_config = 'tiny_64'
-  config.data.image_size = 64
-  config.data.train_crop = 0
-  config.data.max_people = 6
-  config.model.features = 16
-  config.model.increase = 8
-  config.model.depth = 2
-  config.model.he_dim = 32
-  config.pgg.num_slots = 64
-  config.train.batch_size = 2
-  config.train.num_steps = 3
-  config.train.log_every = 1
-  config.train.eval_every = 0
-  config.train.eval_batches = 1
-  config.train.eval_batch_size = 2
-  config.train.checkpoint_every = 3
-  config.decode.flip_test = False
 
 
 def main(argv) -> None:

@@ -25,7 +25,7 @@ class Skeleton:
   names: tuple[str, ...]
   flip_pairs: tuple[tuple[int, int], ...]
   limbs: tuple[tuple[int, int], ...]
-  # Order in which joint types are grouped by the bottom-up decoder (REFERENCE.md 3).
+  # Order in which joint types are grouped by the bottom-up decoder (Associative Embedding).
   decode_order: tuple[int, ...]
   head_top: int | None
   neck: int | None

@@ -6,7 +6,7 @@ vectorised over people and joints and draws each Gaussian only in a window aroun
 Coordinates. Input pixels and output pixels both put pixel ``(row i, col j)``'s centre at
 ``(x=j, y=i)`` (docs/design.md). An output pixel covers a ``stride x stride`` block of input
 pixels, so the two frames are related by ``x_out = (x_in + 0.5) / stride - 0.5``
-(``input_to_output``); the image extent ``[-0.5, W - 0.5]`` maps onto ``[-0.5, w - 0.5]``.
+(``geometry.input_to_output``); the image extent ``[-0.5, W - 0.5]`` maps onto ``[-0.5, w - 0.5]``.
 
 Keys produced (docs/design.md, "Frame targets" and "Frame-pair examples"):
 
@@ -25,43 +25,11 @@ from typing import Any, Mapping
 import numpy as np
 import scipy.ndimage
 
+from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
 
 # Person fields that the pipeline pads to ``max_people`` and that pair alignment permutes.
 PERSON_FIELDS = ('keypoints', 'track_id', 'bbox_head', 'bbox')
-
-
-def input_to_output(xy: np.ndarray, stride: float | np.ndarray) -> np.ndarray:
-  """Input-pixel coordinates [..., 2] -> output-pixel coordinates (pixel centres aligned)."""
-  return (np.asarray(xy, np.float32) + 0.5) / np.asarray(stride, np.float32) - 0.5
-
-
-def output_to_input(xy: np.ndarray, stride: float | np.ndarray) -> np.ndarray:
-  """Output-pixel coordinates [..., 2] -> input-pixel coordinates (inverse of the above)."""
-  return (np.asarray(xy, np.float32) + 0.5) * np.asarray(stride, np.float32) - 0.5
-
-
-def output_to_image_matrix(image_to_input: np.ndarray, stride: float) -> np.ndarray:
-  """[2, 3] affine: output-map pixels -> original image pixels.
-
-  The matrix form of ``output_to_input`` followed by the inverse of the image's letterbox.
-
-  Args:
-    image_to_input: [2, 3] or [3, 3] affine from original image pixels to network input pixels
-      (``augment.frame_matrix``; the pipeline's ``transform``).
-    stride: input pixels per output pixel.
-
-  Returns:
-    [2, 3] float64 affine; apply as ``xy @ m[:, :2].T + m[:, 2]``.
-  """
-  m = np.asarray(image_to_input, np.float64)
-  if m.shape not in ((2, 3), (3, 3)):
-    raise ValueError(f'image_to_input must be a [2, 3] or [3, 3] affine, got shape {m.shape}')
-  # x_in = (x_out + 0.5) * stride - 0.5 (pixel centres aligned, as output_to_input).
-  out_to_in = np.array([[stride, 0.0, 0.5 * stride - 0.5], [0.0, stride, 0.5 * stride - 0.5],
-                        [0.0, 0.0, 1.0]])
-  in_to_image = np.linalg.inv(np.vstack([m[:2], [0.0, 0.0, 1.0]]))
-  return (in_to_image @ out_to_in)[:2]
 
 
 def _skeleton(skeleton: skeletons_lib.Skeleton | str) -> skeletons_lib.Skeleton:
@@ -229,7 +197,7 @@ def encode_frame(example: Mapping[str, Any], output_size: int | tuple[int, int],
   kp, present = _people(example, skel.num_joints)
   stride = np.array([big_w / w, big_h / h], np.float32)
 
-  xy = input_to_output(kp[..., :2], stride)                                   # [P, J, 2]
+  xy = geometry.input_to_output(kp[..., :2], stride)                                   # [P, J, 2]
   pixel = np.floor(xy + 0.5).astype(np.int64)                                 # [P, J, 2] (x, y)
   inside = ((pixel[..., 0] >= 0) & (pixel[..., 0] < w) &
             (pixel[..., 1] >= 0) & (pixel[..., 1] < h))

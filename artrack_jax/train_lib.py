@@ -7,9 +7,9 @@ One readable trainer in sections:
   3. tasks: what a stage trains ('spatial', 'pgg', 'temporal'): the module, how its variables
      are initialised, and its loss;
   4. train state and the pure train step (non-finite steps are skipped and counted);
-  5. checkpoints: Orbax `CheckpointManager` with the train state and the input iterator state;
-  6. evaluation: COCO-style keypoint AP on the validation split (`evaluate`);
-  7. the training loop, `train_and_evaluate(config, workdir)`.
+  5. stage hand-off (`train.init_from`) and the periodic validation (`evaluation.keypoint_ap`);
+  6. the training loop, `train_and_evaluate(config, workdir)`; checkpoints are written and
+     read by `checkpoints`.
 
 Stages (config.stage):
   'spatial'  stage 1: SpatialNet trained with `losses.spatial_loss` (Eq. 1-5).
@@ -23,29 +23,25 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 import time
 from typing import Any, Callable, Iterator, Mapping
 
 from absl import logging
 import flax
-import grain
 import jax
 import jax.numpy as jnp
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 
+from artrack_jax import checkpoints
+from artrack_jax import geometry
 from artrack_jax import losses
 from artrack_jax import metrics_writer as metrics_writer_lib
-from artrack_jax import skeletons
-from artrack_jax import targets
 from artrack_jax.data import pipeline
-from artrack_jax.evaluation import coco as coco_eval
-from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.grouping import pgg
 from artrack_jax.models import spatialnet
 from artrack_jax.models import temporalnet
@@ -53,7 +49,6 @@ from artrack_jax.models import temporalnet
 PyTree = Any
 Batch = Mapping[str, Any]
 
-CHECKPOINT_DIR = 'checkpoints'
 STAGES = ('spatial', 'pgg', 'temporal')
 
 # -------------------------------------------------------------------------------------------
@@ -150,11 +145,11 @@ def create_optimizer(
   """Adam with the paper's schedule, optionally after global-norm gradient clipping."""
   schedule = learning_rate_schedule(optim_config)
   parts = []
-  if optim_config.get('grad_clip', 0.0) > 0:
+  if optim_config.grad_clip > 0:
     parts.append(optax.clip_by_global_norm(optim_config.grad_clip))
   # eps: Adam's denominator floor; a parameter whose gradient is pure rounding noise (a conv
   # bias before BatchNorm) moves by about +-learning_rate when |gradient| >> eps.
-  parts.append(optax.adam(schedule, eps=float(optim_config.get('eps', 1e-8))))
+  parts.append(optax.adam(schedule, eps=float(optim_config.eps)))
   return optax.chain(*parts), schedule
 
 
@@ -186,14 +181,6 @@ class Task:
   init_variables: Callable[[jax.Array], tuple[PyTree, PyTree, PyTree]]
   loss_fn: LossFn
   frozen_model: Any = None
-
-
-def last_stack(outputs: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
-  """SpatialNet outputs of the last stack: per-stack maps [S, B, ...] -> [B, ...].
-
-  `features` (the stem's, [B, h, w, C]) has no stack axis and passes through.
-  """
-  return {name: (value if name == 'features' else value[-1]) for name, value in outputs.items()}
 
 
 def _split_variables(variables: Mapping[str, PyTree]) -> tuple[PyTree, PyTree]:
@@ -234,7 +221,7 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
       # Sec. 3.2: pull/push (Eq. 2-3) on the PGG-refined KE and SIE of the last stack,
       # weighted by config.loss.pgg_weight inside.
       grouping_loss, grouping_metrics = pgg.pgg_grouping_loss(
-          last_stack(outputs), batch, config.pgg, weight=config.loss.pgg_weight)
+          spatialnet.last_stack(outputs), batch, config.pgg, weight=config.loss.pgg_weight)
       metrics.update(grouping_metrics)
       loss = loss + grouping_loss
     metrics['loss'] = loss
@@ -263,16 +250,14 @@ def temporal_task(config: ml_collections.ConfigDict, model=None, spatial_model=N
   model = temporalnet.from_config(config) if model is None else model
   spatial_model = spatialnet.from_config(config) if spatial_model is None else spatial_model
   size = config.data.image_size
-  h = size // 4
-  num_joints = skeletons.get(config.data.skeleton).num_joints
   use_pgg = bool(config.pgg.enabled)
 
   def spatial_maps(frozen, images):
     """Frozen SpatialNet, last stack: features, heatmaps and SIE of [2, B, H, W, 3] images."""
     def one(frame_images):
-      outputs = last_stack(spatial_model.apply(frozen, frame_images, train=False))
+      outputs = spatialnet.last_stack(spatial_model.apply(frozen, frame_images, train=False))
       return {'features': outputs['features'], 'heatmaps': outputs['heatmaps'],
-              'sie': spatialnet.svf_to_sie(outputs['svf'])}
+              'sie': geometry.instance_embedding(outputs['svf'])}
     return jax.lax.stop_gradient(jax.vmap(one)(images))
 
   def boxes(frame):
@@ -284,22 +269,18 @@ def temporal_task(config: ml_collections.ConfigDict, model=None, spatial_model=N
     frozen = spatial_model.init({'params': spatial_rng},
                                 jnp.zeros((1, size, size, 3), jnp.float32), train=False)
     _split_variables(frozen)  # Validates the collections.
-    features = jnp.zeros((1, h, h, config.model.features), jnp.float32)
-    heatmaps = jnp.zeros((1, h, h, num_joints), jnp.float32)
-    sie = jnp.zeros((1, h, h, 2), jnp.float32)
-    person_boxes = jnp.zeros((1, config.data.max_people, 4), jnp.float32)
-    params, batch_stats = _split_variables(model.init(
-        {'params': temporal_rng}, features, features, heatmaps, heatmaps, sie, sie,
-        person_boxes, person_boxes, train=False))
+    prev, curr = temporalnet.example_inputs(config)
+    params, batch_stats = _split_variables(model.init({'params': temporal_rng}, prev, curr,
+                                                      train=False))
     return params, batch_stats, dict(frozen)
 
   def loss_fn(params, batch_stats, frozen, batch, rng):
     prev, curr = batch['prev'], batch['curr']
     maps = spatial_maps(frozen, jnp.stack([prev['image'], curr['image']]))
+    inputs = [dict({k: v[t] for k, v in maps.items()}, boxes=boxes(frame))
+              for t, frame in enumerate((prev, curr))]
     outputs, updates = model.apply(
-        {'params': params, 'batch_stats': batch_stats},
-        maps['features'][0], maps['features'][1], maps['heatmaps'][0], maps['heatmaps'][1],
-        maps['sie'][0], maps['sie'][1], boxes(prev), boxes(curr), train=True,
+        {'params': params, 'batch_stats': batch_stats}, *inputs, train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
     loss, metrics = losses.temporal_loss(outputs, batch, config.loss)
     metrics = dict(metrics)
@@ -360,13 +341,6 @@ def _init_state_fn(task: Task, optimizer: optax.GradientTransformation):
                       skipped_steps=jnp.zeros((), jnp.int32),
                       consecutive_skips=jnp.zeros((), jnp.int32))
   return init
-
-
-def create_train_state(task: Task, optimizer: optax.GradientTransformation, rng: jax.Array,
-                       mesh: Mesh) -> TrainState:
-  """Initialises the train state directly as replicated arrays on the mesh."""
-  return jax.jit(_init_state_fn(task, optimizer),
-                 out_shardings=replicated_sharding(mesh))(rng)
 
 
 def prng_key(seed: int) -> jax.Array:
@@ -485,134 +459,8 @@ def create_trainer(config: ml_collections.ConfigDict, task: Task | None = None,
 
 
 # -------------------------------------------------------------------------------------------
-# 5. Checkpoints.
+# 5. Stage hand-off and periodic validation.
 # -------------------------------------------------------------------------------------------
-
-
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(os.fspath(workdir)), CHECKPOINT_DIR)
-
-
-def create_checkpoint_manager(workdir: str, train_config: ml_collections.ConfigDict,
-                              read_only: bool = False) -> ocp.CheckpointManager:
-  """Orbax manager of `workdir/checkpoints/<step>/{state, input}`.
-
-  `state` is the whole `TrainState` (StandardSave); `input` is the input iterator state as
-  JSON, one file per process (grain's checkpoint handler), so a resumed run reads the same
-  batches an uninterrupted one would.
-  """
-  options = ocp.CheckpointManagerOptions(
-      save_interval_steps=max(int(train_config.checkpoint_every), 1),
-      max_to_keep=train_config.keep_checkpoints or None,
-      create=not read_only, read_only=read_only)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_names=('state', 'input'))
-
-
-def save_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
-                    data_iterator: Any = None, force: bool = False,
-                    step: int | None = None) -> bool:
-  """Saves at `step` (default: `state.step`) when the manager's interval says so (or `force`).
-
-  Orbax copies the arrays to the host before returning and writes them in the background, so
-  the state may be donated to the next step right away.
-  """
-  step = int(jax.device_get(state.step)) if step is None else int(step)
-  items = {'state': ocp.args.StandardSave(state)}
-  if data_iterator is not None:
-    items['input'] = grain.checkpoint.CheckpointSave(data_iterator)
-  return manager.save(step, args=ocp.args.Composite(**items), force=force)
-
-
-def restore_checkpoint(manager: ocp.CheckpointManager, state: TrainState,
-                       data_iterator: Any = None, step: int | None = None) -> TrainState:
-  """Restores `state` (same structure, shapes and shardings) and the iterator in place.
-
-  Args:
-    manager: the workdir's manager.
-    state: a freshly initialised state, the target of the restore.
-    data_iterator: the input iterator whose position is restored, or None.
-    step: which checkpoint; the latest when None.
-
-  Returns:
-    The restored state.
-  """
-  step = manager.latest_step() if step is None else step
-  if step is None:
-    raise FileNotFoundError(f'no checkpoint in {manager.directory}')
-  items = {'state': ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct,
-                                                          state))}
-  if data_iterator is not None:
-    if os.path.isdir(os.path.join(os.fspath(manager.directory), str(step), 'input')):
-      items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
-    else:
-      logging.warning('%s/%d holds no input position (it was not written by training); the '
-                      'input starts from its beginning.', manager.directory, step)
-  try:
-    restored = manager.restore(step, args=ocp.args.Composite(**items))
-  except (ValueError, KeyError) as e:
-    raise ValueError(f'{manager.directory}/{step}: the checkpoint does not match this '
-                     f'config\'s train state (stage, model sizes, optimiser): {e}') from e
-  return restored.state
-
-
-def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, PyTree]:
-  """The trained variables of another stage's workdir, as saved (host arrays).
-
-  Used to start stage 2 from stage 1 and stage 3 from stage 2 (`config.train.init_from`), and
-  by inference.
-
-  Returns:
-    {'params', 'batch_stats', 'frozen', 'step'} of the checkpoint's train state.
-  """
-  directory = checkpoint_dir(workdir)
-  if not os.path.isdir(directory):
-    raise FileNotFoundError(f'{workdir}: no {CHECKPOINT_DIR}/ directory (is it a training '
-                            'workdir?)')
-  manager = ocp.CheckpointManager(directory, item_names=('state', 'input'),
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
-  try:
-    step = manager.latest_step() if step is None else step
-    if step is None:
-      raise FileNotFoundError(f'{directory}: no checkpoint')
-    saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-  finally:
-    manager.close()
-  state = saved.state
-  for key in ('params', 'batch_stats', 'frozen'):
-    if key not in state:
-      raise ValueError(f'{directory}/{step}/state: field {key!r} missing')
-  return {'params': state['params'], 'batch_stats': state['batch_stats'] or {},
-          'frozen': state['frozen'] or {}, 'step': int(np.asarray(state['step']))}
-
-
-def conform_variables(loaded: PyTree, expected: PyTree, what: str) -> PyTree:
-  """`loaded` laid out like `expected` (same tree, shapes, dtypes), or a clear error.
-
-  Args:
-    loaded: restored variables (nested dicts of arrays).
-    expected: the model's variables, or their `jax.eval_shape`.
-    what: names the source in error messages.
-
-  Returns:
-    NumPy arrays in the tree structure of `expected`.
-  """
-  loaded_paths = {jax.tree_util.keystr(p): x
-                  for p, x in jax.tree_util.tree_leaves_with_path(loaded)}
-  result = []
-  for path, x in jax.tree_util.tree_leaves_with_path(expected):
-    key = jax.tree_util.keystr(path)
-    if key not in loaded_paths:
-      raise ValueError(f'{what}: variable {key} missing (model configs differ?)')
-    value = np.asarray(loaded_paths.pop(key))
-    if value.shape != x.shape:
-      raise ValueError(f'{what}: variable {key} has shape {value.shape}, the model expects '
-                       f'{x.shape} (model configs differ?)')
-    result.append(value.astype(x.dtype))
-  if loaded_paths:
-    raise ValueError(f'{what}: variables {sorted(loaded_paths)[:5]} are not in the model '
-                     '(model configs differ?)')
-  return jax.tree.unflatten(jax.tree.structure(expected), result)
 
 
 def initialize_from_previous_stage(state: TrainState, config: ml_collections.ConfigDict,
@@ -622,167 +470,25 @@ def initialize_from_previous_stage(state: TrainState, config: ml_collections.Con
   Returns `state` with the previous stage's variables put in place (replicated).
   """
   init_from = config.train.init_from
-  previous = load_trained_variables(init_from)
+  previous = checkpoints.load_trained_variables(init_from)
   what = f'config.train.init_from={init_from}'
   if previous['frozen']:
     raise ValueError(f'{what} is a temporal-stage workdir; give a spatial or pgg workdir')
   put = lambda tree: jax.device_put(tree, replicated_sharding(mesh))
   if config.stage == 'pgg':
     # The optimiser state starts afresh: Adam's moments of stage 1 describe another loss.
-    params = conform_variables(previous['params'], state.params, what)
-    batch_stats = conform_variables(previous['batch_stats'], state.batch_stats, what)
+    params = checkpoints.conform_variables(previous['params'], state.params, what)
+    batch_stats = checkpoints.conform_variables(previous['batch_stats'], state.batch_stats, what)
     return state.replace(params=put(params), batch_stats=put(batch_stats))
   if config.stage == 'temporal':
     spatial = {'params': previous['params'], 'batch_stats': previous['batch_stats']}
-    return state.replace(frozen=put(conform_variables(spatial, state.frozen, what)))
+    return state.replace(frozen=put(checkpoints.conform_variables(spatial, state.frozen, what)))
   raise ValueError(f'config.train.init_from is set but stage {config.stage!r} has no previous '
                    'stage; leave it empty')
 
 
-class _DropLibraryInfo:
-  """Logging filter: drops INFO records that come from a library's source tree."""
-
-  def __init__(self, fragment: str):
-    self.fragment = fragment
-
-  def filter(self, record) -> bool:
-    return record.levelno > 20 or self.fragment not in record.pathname
-
-
-def quiet_checkpoint_logs() -> None:
-  """Hides Orbax's INFO logs (dozens of lines per save) so the progress lines stay readable.
-
-  Warnings and errors still show. Called by train.py and eval.py.
-  """
-  import logging as python_logging  # pylint: disable=g-import-not-at-top
-  python_logging.getLogger('absl').addFilter(_DropLibraryInfo(f'{os.sep}orbax{os.sep}'))
-
-
 # evaluate_fn(state, step) -> scalar results (written under `val/`).
 EvaluateFn = Callable[['TrainState', int], Mapping[str, float]]
-
-
-# -------------------------------------------------------------------------------------------
-# 6. Evaluation: COCO-style keypoint AP on the validation split.
-# -------------------------------------------------------------------------------------------
-
-
-def data_source(config: ml_collections.ConfigDict, split: str):
-  """The random-access records of `config.data.name`'s `split` (built on first use)."""
-  # Imported here: tensorflow_datasets takes seconds to import and only this needs it.
-  from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
-  data = config.data
-  return tfds_builders.load_split(data.name, split, data.data_dir or None,
-                                  data.manual_dir or None,
-                                  data.get('builder_config', '') or None)
-
-
-def _output_to_image(transform: np.ndarray, stride: float) -> np.ndarray:
-  """[2, 3] affine from output-map pixels to the original image's pixels.
-
-  `transform` maps original pixels to input pixels (the pipeline's letterbox).
-  """
-  return targets.output_to_image_matrix(transform, stride)
-
-
-def coco_ground_truth(source, record_indices: list[int], image_ids: list[int],
-                      skeleton: skeletons.Skeleton) -> dict[str, Any]:
-  """COCO keypoint ground truth of the given records, in their original pixels.
-
-  People with no labelled joint are left out. An image's ignore mask becomes one `iscrowd`
-  annotation over the mask's bounding box, so detections there are neither true nor false
-  positives (PoseTrack ignore regions, COCO crowds).
-  """
-  images, annotations = [], []
-  for record_index, image_id in zip(record_indices, image_ids):
-    record = source[record_index]
-    where = f'record {record_index} (image {image_id})'
-    ignore = np.asarray(record['ignore_mask'])
-    height, width = ignore.shape[:2]
-    images.append({'id': int(image_id), 'width': int(width), 'height': int(height)})
-    keypoints = np.asarray(record['keypoints'], np.float64).reshape(-1, skeleton.num_joints, 3)
-    boxes = np.asarray(record['bbox'], np.float64).reshape(-1, 4)
-    if len(boxes) != len(keypoints):
-      raise ValueError(f'{where}: {len(keypoints)} people but {len(boxes)} boxes')
-    for person, box in zip(keypoints, boxes):
-      labelled = person[:, 2] > 0
-      if not labelled.any():
-        continue
-      if box[2] <= 0 or box[3] <= 0:
-        lo, hi = person[labelled, :2].min(0), person[labelled, :2].max(0)
-        box = np.concatenate([lo, np.maximum(hi - lo, 1.0)])
-      annotations.append({
-          'id': len(annotations) + 1, 'image_id': int(image_id), 'category_id': 1,
-          'keypoints': [float(v) for v in person.reshape(-1)],
-          'num_keypoints': int(labelled.sum()), 'bbox': [float(v) for v in box],
-          'area': float(box[2] * box[3]), 'iscrowd': 0})
-    if ignore.any():
-      ys, xs = np.nonzero(ignore)
-      box = [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1),
-             float(ys.max() - ys.min() + 1)]
-      annotations.append({
-          'id': len(annotations) + 1, 'image_id': int(image_id), 'category_id': 1,
-          'keypoints': [0.0] * (3 * skeleton.num_joints), 'num_keypoints': 0, 'bbox': box,
-          'area': float(ignore.sum()), 'iscrowd': 1})
-  categories = [{'id': 1, 'name': 'person', 'supercategory': 'person',
-                 'keypoints': list(skeleton.names),
-                 'skeleton': [[a + 1, b + 1] for a, b in skeleton.limbs]}]
-  return {'images': images, 'annotations': annotations, 'categories': categories}
-
-
-def evaluate_model(model, config: ml_collections.ConfigDict, source, *,
-                   index: pipeline.FrameIndex | None = None, split: str = 'val',
-                   max_batches: int = 0, results_path: str | None = None) -> dict[str, float]:
-  """COCO-style keypoint AP of a SpatialNet on a split: decode, map back, pycocotools.
-
-  Every process evaluates the whole split with its own devices (no cross-host gathering).
-
-  Args:
-    model: an `inference.InferenceModel`.
-    config: the config (`data`, `decode`, `train.eval_batch_size`).
-    source: the split's random-access records.
-    index: `pipeline.build_index(source)`, built when None.
-    split: the split's name (for messages; every split, 'train' included, is read once in
-      record order without augmentation).
-    max_batches: evaluate only the first batches (0: all).
-    results_path: where to write the COCO results JSON, if given.
-
-  Returns:
-    `evaluation.coco.evaluate_keypoints`'s AP/AR dict plus `num_images`.
-  """
-  skeleton = skeletons.get(config.data.skeleton)
-  index = pipeline.build_index(source) if index is None else index
-  record_of = {(int(s), int(f)): i
-               for i, (s, f) in enumerate(zip(index.sequence_index, index.frame_id))}
-  batch_size = int(config.train.get('eval_batch_size', 0) or config.train.batch_size)
-  # 'eval': the pipeline augments and repeats only splits named 'train...'.
-  dataset = pipeline.frame_dataset(source, config, 'eval', index=index, batch_size=batch_size,
-                                   shard_index=0, shard_count=1)
-  image_ids, record_indices, poses_per_image = [], [], []
-  for n, batch in enumerate(dataset):
-    if max_batches and n >= max_batches:
-      break
-    maps = model.decode_maps(batch['image'])
-    stride = batch['image'].shape[2] / maps['heatmaps'].shape[2]
-    for i, poses in enumerate(decode_lib.decode(maps, config.decode, skeleton)):
-      if not batch['example_valid'][i]:
-        continue
-      poses_per_image.append(
-          decode_lib.poses_to_image(poses, _output_to_image(batch['transform'][i], stride)))
-      image_ids.append(int(batch['image_id'][i]))
-      record_indices.append(record_of[int(batch['sequence_index'][i]),
-                                      int(batch['frame_id'][i])])
-  if not image_ids:
-    raise ValueError(f'evaluation split {split!r} of {config.data.name!r} gave no images')
-  ground_truth = coco_ground_truth(source, record_indices, image_ids, skeleton)
-  results = decode_lib.coco_results(image_ids, poses_per_image, skeleton)
-  if results_path:
-    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
-    with open(results_path, 'w', encoding='utf-8') as f:
-      json.dump(results, f)
-  metrics = coco_eval.evaluate_keypoints(ground_truth, results)
-  metrics['num_images'] = float(len(image_ids))
-  return metrics
 
 
 def spatial_variables_of(state: TrainState) -> dict[str, PyTree]:
@@ -796,57 +502,13 @@ def spatial_variables_of(state: TrainState) -> dict[str, PyTree]:
 
 
 def make_evaluate_fn(config: ml_collections.ConfigDict, workdir: str) -> EvaluateFn:
-  """The periodic validation of `train`: AP of the current SpatialNet on `train.eval_split`.
-
-  The validation data and the compiled network are set up on the first call and reused.
-  """
-  # inference.py builds on this module, so it is imported when first needed.
-  from artrack_jax import inference  # pylint: disable=g-import-not-at-top
-  split = config.train.get('eval_split', 'val')
-  cache = {}
-
-  def evaluate_fn(state: TrainState, step: int) -> dict[str, float]:
-    variables = spatial_variables_of(state)
-    if not cache:
-      cache['source'] = data_source(config, split)
-      cache['index'] = pipeline.build_index(
-          cache['source'], os.path.join(workdir, f'index_{split}.npz'))
-      cache['model'] = inference.InferenceModel(config, variables)
-    model = cache['model']
-    model.spatial_variables = variables
-    return evaluate_model(
-        model, config, cache['source'], index=cache['index'], split=split,
-        max_batches=int(config.train.get('eval_batches', 0)),
-        results_path=os.path.join(workdir, 'eval', f'results_{split}_{step}.json'))
-
-  return evaluate_fn
-
-
-def evaluate(config: ml_collections.ConfigDict, workdir: str,
-             step: int | None = None) -> dict[str, float]:
-  """AP of a trained workdir's SpatialNet on `config.train.eval_split` (used by eval.py).
-
-  Writes the COCO results to `workdir/eval/results_<split>_<step>.json` and the metrics to
-  `workdir/metrics.jsonl` under `eval/`.
-  """
-  # inference.py builds on this module, so it is imported when first needed.
-  from artrack_jax import inference  # pylint: disable=g-import-not-at-top
-  model = inference.restore(workdir, config, step)
-  saved_step = load_trained_variables(workdir, step)['step'] if step is None else step
-  split = config.train.get('eval_split', 'val')
-  source = data_source(config, split)
-  index = pipeline.build_index(source, os.path.join(workdir, f'index_{split}.npz'))
-  metrics = evaluate_model(
-      model, config, source, index=index, split=split,
-      max_batches=int(config.train.get('eval_batches', 0)),
-      results_path=os.path.join(workdir, 'eval', f'results_{split}_{saved_step}.json'))
-  with metrics_writer_lib.MetricsWriter(workdir) as writer:
-    writer.write_scalars(saved_step, {f'eval/{k}': v for k, v in metrics.items()})
-  return metrics
+  """The periodic validation of `train`: AP of the current SpatialNet (`keypoint_ap`)."""
+  evaluate_variables = keypoint_ap.make_evaluate_fn(config, workdir)
+  return lambda state, step: evaluate_variables(spatial_variables_of(state), step)
 
 
 # -------------------------------------------------------------------------------------------
-# 7. The training loop.
+# 6. The training loop.
 # -------------------------------------------------------------------------------------------
 
 
@@ -894,9 +556,9 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
   train_config = config.train
   local_batch_size(train_config.batch_size, mesh)  # Validates the batch split.
   state = trainer.new_state()
-  manager = create_checkpoint_manager(workdir, train_config)
+  manager = checkpoints.create_checkpoint_manager(workdir, train_config)
   if manager.latest_step() is not None:
-    state = restore_checkpoint(manager, state, train_iter)
+    state = checkpoints.restore_checkpoint(manager, state, train_iter)
     logging.info('Resumed from %s at step %d.', manager.directory, int(state.step))
   elif train_config.init_from:
     state = initialize_from_previous_stage(state, config, mesh)
@@ -909,7 +571,7 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
   num_steps = int(train_config.num_steps)
   log_every = max(int(train_config.log_every), 1)
   eval_every = int(train_config.eval_every)
-  max_consecutive_skips = int(train_config.get('max_consecutive_skips', 10))
+  max_consecutive_skips = int(train_config.max_consecutive_skips)
   start_step = int(jax.device_get(state.step))
   writer = metrics_writer_lib.MetricsWriter(workdir)
   history, previous_metrics = [], None
@@ -951,7 +613,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
 
       # Only a saving step waits for the state (reading state.step would wait every step).
       if step == num_steps or manager.should_save(step):
-        save_checkpoint(manager, state, train_iter, force=step == num_steps, step=step)
+        checkpoints.save_checkpoint(manager, state, train_iter, force=step == num_steps,
+                                    step=step)
 
       if evaluate_fn is not None and ((eval_every > 0 and step % eval_every == 0)
                                       or step == num_steps):
@@ -982,7 +645,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
   Returns:
     The final train state.
   """
-  if config.get('distributed', False):
+  if config.distributed:
     jax.distributed.initialize()
   if config.stage not in STAGES:
     raise ValueError(f'config.stage = {config.stage!r}; expected one of {STAGES}')
@@ -995,7 +658,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                jax.device_count(), jax.process_count(), workdir)
 
   trainer = create_trainer(config)
-  source = data_source(config, 'train')
+  source = pipeline.data_source(config, 'train')
   index = pipeline.build_index(source, os.path.join(workdir, 'index_train.npz'))
   make_dataset = pipeline.pair_dataset if config.stage == 'temporal' else pipeline.frame_dataset
   train_iter = iter(make_dataset(source, config, 'train', seed=int(config.seed), index=index))

@@ -128,7 +128,7 @@ def rgb_frame(frame, what: str) -> np.ndarray:
 
   Args:
     frame: array-like image.
-    what: names the frame in the error, e.g. ``'NetworkInference: frame'``.
+    what: names the frame in the error, e.g. ``'FramePredictor: frame'``.
 
   Raises:
     ValueError: '<what> must be uint8 [H, W, 3], got <dtype> <shape>'.

@@ -28,8 +28,8 @@ import numpy as np
 from artrack_jax import configs_util
 from artrack_jax import inference
 from artrack_jax import machine
-from artrack_jax import train_lib
 from artrack_jax.data import pipeline
+from artrack_jax.evaluation import keypoint_ap
 
 
 def ground_truth_tags(batch) -> np.ndarray:
@@ -50,19 +50,20 @@ def ground_truth_tags(batch) -> np.ndarray:
   return tags
 
 
-class _CachedMaps:
-  """Stands in for `inference.InferenceModel` in `train_lib.evaluate_model`: gives back
-  precomputed maps, one batch per call, in the order the evaluation reads the split."""
+class _CachedMaps(inference.FramePredictor):
+  """A `FramePredictor` for `keypoint_ap.evaluate_model` that decodes precomputed maps, one
+  batch per call, in the order the evaluation reads the split."""
 
-  def __init__(self, maps):
+  def __init__(self, maps, config):
+    super().__init__(None, config)
     self._maps = list(maps)
 
-  def decode_maps(self, images):
+  def batch_maps(self, images):
     maps = self._maps.pop(0)
     if len(images) != len(maps['heatmaps']):
       raise ValueError(f'batch of {len(images)} images, cached maps of '
                        f'{len(maps["heatmaps"])}: the split was read in another order')
-    return maps
+    return {'raw': maps}
 
 
 def main() -> None:
@@ -77,9 +78,10 @@ def main() -> None:
 
   overrides = {'data.data_dir': args.data_dir} if args.data_dir else {}
   config = configs_util.load_config(args.config, overrides)
-  source = train_lib.data_source(config, args.split)
+  source = pipeline.data_source(config, args.split)
   index = pipeline.build_index(source)
-  model = inference.restore(args.workdir, config)
+  predictor = keypoint_ap.predictor_for(inference.Networks.restore(args.workdir, config),
+                                        config)
   print(machine.host_description())
   print(machine.jax_description())
 
@@ -91,7 +93,8 @@ def main() -> None:
                                       batch_size=args.batch_size, shard_index=0, shard_count=1):
     if args.max_frames and frames >= args.max_frames:
       break
-    batch = dict(batch, maps=model.decode_maps(batch['image']))
+    sets = predictor.batch_maps(batch['image'])
+    batch = dict(batch, maps=predictor.variant_maps(sets, predictor.variants[0]))
     batch.pop('image')
     batches.append(batch)
     frames += int(batch['example_valid'].sum())
@@ -105,9 +108,9 @@ def main() -> None:
     row_config.train.eval_batch_size = args.batch_size
     # evaluate_model reads the split again in the same order and asks the stand-in model for
     # each batch's maps: this row's maps, computed from the cached network outputs.
-    return train_lib.evaluate_model(_CachedMaps([maps_of(b) for b in batches]), row_config,
-                                    source, index=index, split=args.split,
-                                    max_batches=len(batches))
+    return keypoint_ap.evaluate_model(_CachedMaps([maps_of(b) for b in batches], row_config),
+                                      row_config, source, index=index, split=args.split,
+                                      max_batches=len(batches))
 
   def predicted(b):
     return b['maps']

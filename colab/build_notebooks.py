@@ -94,12 +94,13 @@ def quickstart() -> nbformat.NotebookNode:
           import jax
           import numpy as np
 
-          from artrack_jax import (inference, plots, quickstart, skeletons, track, train_lib,
-                                   visualize_maps)
+          from artrack_jax import (checkpoints, inference, quickstart, skeletons, track,
+                                   train_lib)
           from artrack_jax.data import pipeline, synthetic, tfds_builders
-          from artrack_jax.evaluation import coco
+          from artrack_jax.evaluation import coco, keypoint_ap, tables
           from artrack_jax.grouping import decode, pgg
-          from artrack_jax.tracking import evaluate as tracking_evaluate
+          from artrack_jax.tracking import online
+          from artrack_jax.viz import maps as visualize_maps, plots
 
           TINY = os.environ.get('ARTRACK_NOTEBOOK_TINY', '0') == '1'
           WORKDIR = pathlib.Path(os.environ.get('ARTRACK_NOTEBOOK_WORKDIR',
@@ -107,7 +108,7 @@ def quickstart() -> nbformat.NotebookNode:
           STAGES = ('spatial', 'pgg', 'temporal')
 
           logging.set_verbosity(logging.INFO)   # training progress lines
-          train_lib.quiet_checkpoint_logs()
+          checkpoints.quiet_checkpoint_logs()
           print('TINY =', TINY, '| devices:', jax.devices(), '| workdir:', WORKDIR)
           '''),
       _code('''
@@ -132,7 +133,7 @@ def quickstart() -> nbformat.NotebookNode:
           first use; numbers on the skeletons are the annotated track ids.
           '''),
       _code('''
-          sources = {split: train_lib.data_source(configs['spatial'], split)
+          sources = {split: pipeline.data_source(configs['spatial'], split)
                      for split in ('train', 'val')}
           for split, source in sources.items():
             print(f'{split}: {len(source)} frames')
@@ -172,7 +173,7 @@ def quickstart() -> nbformat.NotebookNode:
           the centre it points at, and the six ordinal maps (Fig. 4(c)-(e)).
           '''),
       _code('''
-          spatial_model = inference.restore(WORKDIRS['pgg'], configs['pgg'])
+          spatial_model = inference.Networks.restore(WORKDIRS['pgg'], configs['pgg'])
           batch = next(iter(pipeline.frame_dataset(sources['val'], configs['pgg'], 'val',
                                                    batch_size=4)))
           maps = jax.device_get(spatial_model.spatial_infer(batch['image']))
@@ -223,15 +224,15 @@ def quickstart() -> nbformat.NotebookNode:
           ## 6. Tracking a validation clip
 
           TemporalNet's human embeddings (HE) and temporal instance embeddings (TIE) feed the
-          online tracker (Eq. 8-9, Hungarian matching); `track.track_video` is what
+          online tracker (Eq. 8-9, Hungarian matching); `online.track_video` is what
           `python -m artrack_jax.track` runs on a user's video. Colours and numbers are track
           ids.
           '''),
       _code('''
           sequence, frames = synthetic.generate_clip(
               'val', 0, DATA_CONFIG.num_frames, DATA_CONFIG.image_size, DATA_CONFIG.seed)
-          infer_fn = track.load_inference_fn(WORKDIRS['temporal'], configs['temporal'])
-          tracked = track.track_video(frames, infer_fn, configs['temporal'], name=sequence.name)
+          infer_fn = track.load_predictor(WORKDIRS['temporal'], configs['temporal']).observe
+          tracked = online.track_video(frames, infer_fn, configs['temporal'], name=sequence.name)
           print(f'{tracked.name}: {len(frames)} frames, '
                 f'{len({p.track_id for f in tracked.frames for p in f.people})} track ids '
                 f'(ground truth: {len({p.track_id for f in sequence.frames for p in f.people})})')
@@ -242,22 +243,22 @@ def quickstart() -> nbformat.NotebookNode:
 
           COCO-style keypoint AP of SpatialNet on the validation frames after stages 1 and 2.
           Then the PoseTrack toolkit's AP and MOTA tables of every validation clip
-          (`tracking.evaluate`): Table 4 tracks the same poses with each similarity (OKS, IoU,
+          (`evaluation.tables`): Table 4 tracks the same poses with each similarity (OKS, IoU,
           KE, KE+SIE, HE, TIE, HE+TIE, and HE+TIE with PGG), Table 3 decodes with KE, SIE and
           KE+SIE, without and with PGG. Results are written under the workdir (`eval/`), where
-          `python -m artrack_jax.report` reads them.
+          `python -m artrack_jax.viz.report` reads them.
           '''),
       _code('''
           for stage in ('spatial', 'pgg'):
-            coco_metrics = train_lib.evaluate(configs[stage], WORKDIRS[stage])
+            coco_metrics = keypoint_ap.evaluate(configs[stage], WORKDIRS[stage])
             print(f'COCO-style keypoint AP after stage {stage} (validation frames):')
             print(coco.format_stats(coco_metrics))
           '''),
       _code('''
-          results = tracking_evaluate.evaluate_tracking(
+          results = tables.evaluate_tracking(
               configs['temporal'], WORKDIRS['pgg'], WORKDIRS['temporal'], out_dir=JOB.workdir,
               split='val', print_tables=False)
-          print(tracking_evaluate.format_summary(results))
+          print(tables.format_summary(results))
           '''),
   ]
   return v4.new_notebook(cells=cells, metadata=_METADATA)
@@ -316,12 +317,12 @@ def real_data() -> nbformat.NotebookNode:
           import jax
           import numpy as np
 
-          from artrack_jax import (configs_util, plots, report, skeletons, track, train_lib,
-                                   visualize_maps)
-          from artrack_jax.data import formats, tfds_builders
+          from artrack_jax import checkpoints, configs_util, skeletons, track, train_lib
+          from artrack_jax.data import formats, pipeline, tfds_builders
           from artrack_jax.data.tfds_builders import common
-          from artrack_jax.evaluation import coco
-          from artrack_jax.tracking import evaluate as tracking_evaluate
+          from artrack_jax.evaluation import coco, keypoint_ap, tables
+          from artrack_jax.tracking import online
+          from artrack_jax.viz import maps as visualize_maps, plots, report
 
           DRIVE = pathlib.Path('/content/drive/MyDrive/artrack')
           POSETRACK_DIR = DRIVE / 'posetrack2018'
@@ -335,7 +336,7 @@ def real_data() -> nbformat.NotebookNode:
           WORKDIRS = {stage: str(WORKDIR / stage) for stage in ('spatial', 'pgg', 'temporal')}
 
           logging.set_verbosity(logging.INFO)
-          train_lib.quiet_checkpoint_logs()
+          checkpoints.quiet_checkpoint_logs()
           print('devices:', jax.devices())
           print(tfds_builders.Posetrack.MANUAL_DOWNLOAD_INSTRUCTIONS)
           print(tfds_builders.CocoKeypoints.MANUAL_DOWNLOAD_INSTRUCTIONS)
@@ -367,7 +368,7 @@ def real_data() -> nbformat.NotebookNode:
           for COCO train); later calls only open them.
           '''),
       _code('''
-          sources = {split: train_lib.data_source(configs['spatial'], split)
+          sources = {split: pipeline.data_source(configs['spatial'], split)
                      for split in ('train', 'val')}
           for split, source in sources.items():
             print(f'{configs["spatial"].data.name} {split}: {len(source)} frames')
@@ -397,7 +398,7 @@ def real_data() -> nbformat.NotebookNode:
           '''),
       _code('''
           for stage in ('spatial', 'pgg'):
-            coco_metrics = train_lib.evaluate(configs[stage], WORKDIRS[stage])
+            coco_metrics = keypoint_ap.evaluate(configs[stage], WORKDIRS[stage])
             print(f'after stage {stage}:')
             print(coco.format_stats(coco_metrics))
           '''),
@@ -405,9 +406,9 @@ def real_data() -> nbformat.NotebookNode:
           ## 4. Tracking and the PoseTrack tables
 
           One tracked validation video, then every validation video with the toolkit's rules
-          (`tracking.evaluate`): Table 4 (MOTA per similarity, the same poses for every row)
+          (`evaluation.tables`): Table 4 (MOTA per similarity, the same poses for every row)
           and Table 3 (AP of KE / SIE / KE+SIE decoding, without and with PGG). Results go to
-          `WORKDIR/eval`, and `artrack_jax.report` turns them into the tables.
+          `WORKDIR/eval`, and `artrack_jax.viz.report` turns them into the tables.
           '''),
       _code('''
           if 'temporal' in STAGES:
@@ -415,18 +416,18 @@ def real_data() -> nbformat.NotebookNode:
             sequence = formats.read_posetrack(first)
             frames = [common.load_image(str(POSETRACK_DIR / frame.image_path))
                       for frame in sequence.frames]
-            infer_fn = track.load_inference_fn(WORKDIRS['temporal'], configs['temporal'])
-            tracked = track.track_video(frames, infer_fn, configs['temporal'],
+            infer_fn = track.load_predictor(WORKDIRS['temporal'], configs['temporal']).observe
+            tracked = online.track_video(frames, infer_fn, configs['temporal'],
                                         name=sequence.name)
             display(visualize_maps.tracked_frames_figure(frames, tracked,
                                                          skeletons.get('posetrack')))
           '''),
       _code('''
           if 'temporal' in STAGES:
-            results = tracking_evaluate.evaluate_tracking(
+            results = tables.evaluate_tracking(
                 configs['temporal'], WORKDIRS['pgg'], WORKDIRS['temporal'],
                 out_dir=str(WORKDIR), split='val', print_tables=False)
-            print(tracking_evaluate.format_summary(results))
+            print(tables.format_summary(results))
             print(report.build_report(str(WORKDIR)))
           '''),
   ]

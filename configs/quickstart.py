@@ -73,10 +73,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.decode.det_threshold = 0.2           # the crop-trained maps have low background peaks
   c.decode.sie_threshold = 8.0          # output px; people are twice the 128-px set's size
   # Output thresholds for PoseTrack MOTA, chosen by the best MOTA on 20 training clips:
-  #   python -m artrack_jax.tracking.evaluate --workdir runs/quickstart/pgg \
+  #   python -m artrack_jax.evaluation.tables --workdir runs/quickstart/pgg \
   #     --temporal-workdir runs/quickstart/temporal --out runs/sweep_train --split train \
   #     --max-sequences 20 --similarity he_tie --pgg off --no-ablations --no-score-filter
-  #   python -m artrack_jax.tracking.score_sweep --gt runs/sweep_train/gt \
+  #   python -m artrack_jax.evaluation.score_sweep --gt runs/sweep_train/gt \
   #     --pred runs/sweep_train/pred/he_tie --pose 0.4,0.5,0.6,0.7,0.8 --joint 0.8,0.85,0.9,0.95
   # (best MOTA -0.6 at 0.7 / 0.9 on those clips; every joint written is a MOTA hypothesis and
   # PCKh's ~3 px radius at 128-px frames is below one output pixel, so only confident joints pay.)

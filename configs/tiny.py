@@ -34,3 +34,25 @@ def get_config() -> ml_collections.ConfigDict:
   c.decode.top_k = 8
   c.data.builder_config = 'tiny_64'  # synthetic_posetrack: 3/2/2 clips x 8 frames at 64 px
   return c
+
+
+def shrink_quickstart(config: ml_collections.ConfigDict) -> None:
+  """The main job's `--tiny` run (artrack_jax.quickstart): its stage configs at test size, the
+  tiny data set and model, a handful of steps."""
+  config.data.builder_config = 'tiny_64'
+  config.data.image_size = 64
+  config.data.train_crop = 0        # whole 64-px frames
+  config.data.max_people = 6
+  config.model.features = 16
+  config.model.increase = 8
+  config.model.depth = 2
+  config.model.he_dim = 32
+  config.pgg.num_slots = 64
+  config.train.batch_size = 2
+  config.train.num_steps = 3
+  config.train.log_every = 1
+  config.train.eval_every = 0
+  config.train.eval_batches = 1
+  config.train.eval_batch_size = 2
+  config.train.checkpoint_every = 3
+  config.decode.flip_test = False

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artrack_jax import geometry
 from artrack_jax import skeletons
 from artrack_jax.data import augment
 
@@ -124,10 +125,10 @@ def test_flip_twice_is_identity():
 def test_letterbox_keeps_aspect_and_inverts():
   m = augment.frame_matrix(40, 80, 64)
   # Extent [-0.5, 79.5] x [-0.5, 39.5] -> [-0.5, 63.5] x [15.5, 47.5] (centred).
-  corners = augment.apply_affine(m, [[-0.5, -0.5], [79.5, 39.5]])
+  corners = geometry.apply_affine(m, [[-0.5, -0.5], [79.5, 39.5]])
   np.testing.assert_allclose(corners, [[-0.5, 15.5], [63.5, 47.5]], atol=1e-9)
   xy = np.array([[3.0, 7.0], [70.2, 33.3]])
-  back = augment.apply_affine(augment.invert_affine(m[:2]), augment.apply_affine(m, xy))
+  back = geometry.apply_affine(geometry.invert_affine(m[:2]), geometry.apply_affine(m, xy))
   np.testing.assert_allclose(back, xy, atol=1e-9)
   image = np.full((40, 80, 3), 100, np.uint8)
   out = augment.transform_frame({'image': image, 'keypoints': np.zeros((0, J, 3)),
@@ -150,7 +151,7 @@ def test_head_box_is_hull_of_transformed_box():
   box = np.array([[10.0, 20.0, 8.0, 4.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
   m = augment.frame_matrix(64, 64, 64, augment.AugmentParams(scale=2.0, rotation=90.0))
   out = augment.transform_boxes(box, m)
-  corners = augment.apply_affine(m, [[10, 20], [18, 20], [10, 24], [18, 24]])
+  corners = geometry.apply_affine(m, [[10, 20], [18, 20], [10, 24], [18, 24]])
   lo, hi = corners.min(0), corners.max(0)
   np.testing.assert_allclose(out[0], [*lo, *(hi - lo)], atol=1e-4)
   np.testing.assert_allclose(out[0, 2:], [8.0, 16.0], atol=1e-4)   # w, h swap, doubled

@@ -139,7 +139,7 @@ def test_mota_and_switches_from_the_evaluator(tmp_path):
 
 
 def test_split_statistics_counts():
-  from artrack_jax.data import stats
+  from artrack_jax.evaluation import stats
   # A and B overlap in frame 1 and are apart again in frame 2: one crossing.
   seq = _sequence([{1: (0, 0), 2: (60, 0)}, {1: (20, 0), 2: (30, 0)}, {1: (60, 0), 2: (0, 0)},
                    {1: (60, 0)}])
@@ -164,7 +164,7 @@ def test_split_statistics_counts():
 
 
 def test_split_statistics_runs_the_trackers_through_the_evaluator():
-  from artrack_jax.data import stats
+  from artrack_jax.evaluation import stats
   swap = _sequence([{1: (10 + 3 * t, 10), 2: (19 - 3 * t, 10)} for t in range(5)])
   steady = _sequence([{1: (10 + t, 10), 2: (80, 10)} for t in range(5)], name='000002_mpiinew_val')
   s = stats.split_statistics([swap, steady])

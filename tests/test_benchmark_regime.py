@@ -5,7 +5,7 @@ Generated exactly as the main job's val split (TFDS synthetic_posetrack/small_25
 import numpy as np
 import pytest
 
-from artrack_jax.data import stats
+from artrack_jax.evaluation import stats
 from artrack_jax.data import synthetic
 from artrack_jax.data.tfds_builders import synthetic_posetrack
 

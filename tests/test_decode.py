@@ -1,10 +1,11 @@
 """Tests for grouping/decode.py: perfect maps built from ground truth decode back to it."""
 import json
 
-import ml_collections
 import numpy as np
 import pytest
 
+from artrack_jax import configs_util
+from artrack_jax import geometry
 from artrack_jax import skeletons
 from artrack_jax.grouping import decode as decode_lib
 
@@ -21,9 +22,9 @@ _TEMPLATE = np.array([
 
 
 def _config(**kw):
-  c = ml_collections.ConfigDict(dict(
-      top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True, use_sie=True,
-      sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
+  c = configs_util.load_config('default').decode
+  c.update(dict(top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True, use_sie=True,
+                sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
   c.update(kw)
   return c
 
@@ -257,19 +258,17 @@ def test_merge_scales_maps_sie_coordinates():
   np.testing.assert_allclose(merged['sie'][..., 1], 0.5 * (3.0 + 4.5))
 
 
-def test_affine_back_to_image_and_coco_json(tmp_path):
+def test_affine_back_to_image_and_coco_json():
   pose = dict(keypoints=np.array([[10.0, 20.0, 0.9]] + [[0.0, 0.0, 0.0]] * (J - 1),
                                  np.float32), score=0.5, tag=np.zeros(1), center=np.array([4., 8.]))
   image_to_output = np.array([[0.25, 0.0, -2.0], [0.0, 0.25, 1.0]])
-  back = decode_lib.invert_affine(image_to_output)
+  back = geometry.invert_affine(image_to_output)
   out = decode_lib.poses_to_image([pose], back)[0]
   # x = (10 + 2) * 4 = 48, y = (20 - 1) * 4 = 76.
   np.testing.assert_allclose(out['keypoints'][0], [48.0, 76.0, 0.9], rtol=1e-6)
   np.testing.assert_allclose(out['keypoints'][1], [0, 0, 0])
   np.testing.assert_allclose(out['center'], [24.0, 28.0])
-  path = tmp_path / 'res.json'
-  decode_lib.write_coco_results(str(path), [7], [[out]], SK)
-  res = json.loads(path.read_text())
+  res = json.loads(json.dumps(decode_lib.coco_results([7], [[out]], SK)))
   assert res[0]['image_id'] == 7 and res[0]['category_id'] == 1
   assert res[0]['keypoints'][:3] == pytest.approx([48.0, 76.0, 0.9])
   assert len(res[0]['keypoints']) == 3 * J and res[0]['score'] == 0.5

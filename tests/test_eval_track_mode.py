@@ -1,4 +1,4 @@
-"""eval.py --track forwards to the tracking evaluation (artrack_jax.tracking.evaluate)."""
+"""eval.py --track forwards to the tracking evaluation (artrack_jax.evaluation.tables)."""
 import pathlib
 import subprocess
 import sys

@@ -1,4 +1,5 @@
 """PoseTrack AP / MOTA: hand-computed cases for each rule of the toolkit, properties, I/O."""
+import glob
 import json
 import os
 
@@ -40,7 +41,7 @@ def frame(*people, ignore=()):
 
 def to_pt17(frames, role):
   annolist = []
-  for f in frames:
+  for t, f in enumerate(frames):
     rects = []
     for p in f['people']:
       points = []
@@ -54,7 +55,7 @@ def to_pt17(frames, role):
         x, y, w, h = p['head']
         rect.update(x1=[x], y1=[y], x2=[x + w], y2=[y + h])
       rects.append(rect)
-    image = {'image': [{'name': 'x.jpg'}], 'annorect': rects}
+    image = {'image': [{'name': f'images/val/000001_mpii_test/{t:06d}.jpg'}], 'annorect': rects}
     if role == 'gt' and f['ignore']:
       image['ignore_regions'] = [{'point': [{'x': [float(x)], 'y': [float(y)]} for x, y in poly]}
                                  for poly in f['ignore']]
@@ -456,22 +457,22 @@ def _write(d, name, data):
 
 @pytest.mark.parametrize('mutate,message', [
     (lambda g, p: p['annolist'][1]['annorect'][1]['track_id'].__setitem__(0, 10),
-     r'seq\.json: frame 1: field .track_id. is not unique'),
+     r'pred/seq\.json: annolist\[1\]\.annorect\[1\]\.track_id\[0\]: track id 10 repeats'),
     (lambda g, p: p['annolist'][0]['annorect'][0].__setitem__('track_id', [10000]),
-     r'frame 0, person 0: field .track_id. = 10000 is outside'),
+     r'annolist\[0\]\.annorect\[0\]\.track_id\[0\]: expected a track id in \[0, 10000\), got 10000'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][3]['id'].__setitem__(
-        0, 15), r'frame 0, person 0, point 3: field .id. = 15 is outside'),
+        0, 15), r'annorect\[0\]\.annopoints\[0\]\.point\[3\]\.id\[0\]: expected a joint id in \[0, 15\), got 15'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][2].__setitem__(
-        'x', [None]), r'frame 0, person 0, point 2: field .x. must be a finite number'),
+        'x', [None]), r'annopoints\[0\]\.point\[2\]\.x\[0\]: expected a finite number, got null'),
     (lambda g, p: p['annolist'][0]['annorect'][0]['annopoints'][0]['point'][2].__setitem__(
-        'score', 0.5), r'point 2: field .score. must be a one-element list'),
+        'score', 0.5), r'point\[2\]\.score: expected a one-element list'),
     (lambda g, p: g['annolist'][1]['annorect'][0].pop('x2'),
-     r'gt.*seq\.json: frame 1, person 0: head box fields'),
+     r'gt.*seq\.json: annolist\[1\]\.annorect\[0\]\.x2: missing'),
     (lambda g, p: p['annolist'].pop(), r'1 prediction frames but 2 ground-truth frames'),
     (lambda g, p: g['annolist'][0].__setitem__(
         'ignore_regions', [{'point': [{'x': [0], 'y': [0]}, {'x': [1], 'y': [1]}]}]),
-     r'frame 0, ignore_regions\[0\]: an ignore region polygon needs at least 3 vertices'),
-    (lambda g, p: g.pop('annolist'), r'neither PoseTrack 2017'),
+     r'annolist\[0\]\.ignore_regions\[0\]\.point: expected an ignore polygon of at least 3'),
+    (lambda g, p: g.pop('annolist'), r'top level: expected a PoseTrack 2017'),
 ])
 def test_invalid_input_names_file_frame_and_field(tmp_path, mutate, message):
   gt = to_pt17([frame(person(1, 0, 0), person(2, 100, 0))] * 2, 'gt')
@@ -492,12 +493,12 @@ def test_invalid_2018_input(tmp_path):
   _write(tmp_path / 'gt', 'a.json', gt)
   _write(tmp_path / 'pred', 'a.json', pred)
   with pytest.raises(pt.EvaluationInputError,
-                     match=r'a\.json: frame 1 \(image id 101\), annotation 1: field .keypoints.'):
+                     match=r'pred/a\.json: annotations\[1\]\.keypoints: expected 51 numbers, got 48'):
     pt.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
   pred = to_pt18([frame(person(10, 0, 0, scores=.5))] * 2, 'pred')
   pred['annotations'][0]['image_id'] = 7
   _write(tmp_path / 'pred', 'a.json', pred)
-  with pytest.raises(pt.EvaluationInputError, match=r'image_id. = 7 names no image'):
+  with pytest.raises(pt.EvaluationInputError, match=r'annotations\[0\]\.image_id: expected the id of an image of the file, got 7'):
     pt.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'pred'))
 
 
@@ -519,10 +520,10 @@ def test_person_without_points_needs_no_head_box():
     # With points the head box is required.
     if fmt == '2017':
       gt['annolist'][0]['annorect'][0].pop('x1')
-      message = r'frame 0, person 0: head box fields'
+      message = r'annolist\[0\]\.annorect\[0\]\.x1: missing'
     else:
       gt['annotations'][0].pop('bbox_head')
-      message = r'frame 0 \(image id 100\), annotation 0: field .bbox_head. \(x, y, w, h\)'
+      message = r'annotations\[0\]\.bbox_head: missing; expected a head box'
     with pytest.raises(pt.EvaluationInputError, match=message):
       pt.evaluate_sequences([gt], [pred])
 
@@ -655,5 +656,88 @@ def test_cli_writes_json_and_fails_cleanly(tmp_path, capsys):
 
   os.remove(tmp_path / 'pred' / 's.json')
   code = cli.main(['--gt', str(tmp_path / 'gt'), '--pred', str(tmp_path / 'pred')])
-  assert code != 0
+  assert code == 2
   assert 's.json: prediction file' in capsys.readouterr().err
+
+
+# -- Tied scores across sequences: the toolkit's file order and sort. --------------------------
+
+
+def _tied_dataset(root, order):
+  """One sequence per name in ``order`` (created in that order), two frames each, one
+  prediction per frame with every joint scored 0.5: a true positive in even sequences, a far
+  false positive in odd ones. AP then depends only on how the ties are ranked."""
+  (root / 'gt').mkdir(parents=True)
+  (root / 'pred').mkdir()
+  truth = {}
+  for k, name in enumerate(order):
+    gt = [frame(person(1, 0, 0)), frame(person(1, 1, 0))]
+    hit = k % 2 == 0
+    pred = [frame(person(7, 0 if hit else 500, 0, scores=0.5)),
+            frame(person(7, 1 if hit else 500, 0, scores=0.5))]
+    (root / 'gt' / f'{name}.json').write_text(json.dumps(to_pt17(gt, 'gt')))
+    (root / 'pred' / f'{name}.json').write_text(json.dumps(to_pt18(pred, 'pred')))
+    truth[name] = hit
+  return truth
+
+
+def _tie_oracle(names, truth, stable):
+  """Per-joint AP of the pooled entries in ``names`` order (two per sequence)."""
+  labels = np.repeat([truth[n] for n in names], 2)
+  scores = np.full(len(labels), 0.5)
+  if stable:
+    order = np.argsort(-scores, kind='stable')
+    return voc_ap_oracle(-np.arange(len(order), dtype=float), labels[order], len(labels))
+  return voc_ap_oracle(scores, labels, len(labels))
+
+
+def test_tied_scores_follow_the_toolkits_file_order_and_argsort(tmp_path):
+  names = [f'{k:06d}_mpii_test' for k in range(24)]
+  rng = np.random.default_rng(0)
+  for attempt in range(6):
+    root = tmp_path / str(attempt)
+    truth = _tied_dataset(root, [names[i] for i in rng.permutation(len(names))])
+    listed = [os.path.splitext(os.path.basename(p))[0]
+              for p in glob.glob(os.path.join(str(root / 'gt'), '*.json'))]
+    if listed != sorted(listed):
+      break
+  else:
+    pytest.skip('this file system lists files in sorted order: file order cannot matter')
+  expected_toolkit = _tie_oracle(listed, truth, stable=False)
+  expected_sorted = _tie_oracle(sorted(listed), truth, stable=True)
+  r = pt.evaluate(str(root / 'gt'), str(root / 'pred'))
+  assert r['ap']['nose'] == pytest.approx(expected_toolkit)
+  assert r['ap']['Total'] == pytest.approx(expected_toolkit)
+  plain = pt.evaluate(str(root / 'gt'), str(root / 'pred'), toolkit_quirks=False)
+  assert plain['ap']['nose'] == pytest.approx(expected_sorted)
+  # The case is one where the order decides (else the test would prove nothing).
+  assert _tie_oracle(sorted(listed), truth, stable=False) != pytest.approx(expected_toolkit)
+
+
+def test_written_2018_files_leave_unlabelled_joints_empty(tmp_path):
+  """write_posetrack18 writes unlabelled joints as (0, 0, 0): 2017 and 2018 files of the same
+  sequence (with coordinates on unlabelled joints) evaluate alike."""
+  from artrack_jax.data import formats   # pylint: disable=import-outside-toplevel
+  frames = []
+  for t in range(3):
+    kpts = np.concatenate([pose(10.0 * t, 0), np.full((J, 1), 2.0)], 1).astype(np.float32)
+    kpts[[2, 7], 2] = 0   # unlabelled, but with coordinates
+    people = [types.Person(track_id=1, keypoints=kpts, bbox=np.zeros(4, np.float32),
+                           bbox_head=np.array([10.0 * t, 0, 10, 10], np.float32))]
+    frames.append(types.Frame(image_path=f'images/val/000001_mpii_test/{t:06d}.jpg',
+                              frame_id=t, is_labeled=True, people=people,
+                              image_id=10000010000 + t))
+  seq = types.Sequence(name='000001_mpii_test', frames=frames, vid_id=1)
+  formats.write_posetrack18(seq, tmp_path / 'gt18' / 's.json')
+  formats.write_posetrack17(seq, tmp_path / 'gt17' / 's.json')
+  written = json.loads((tmp_path / 'gt18' / 's.json').read_text())
+  slots = np.asarray(written['annotations'][0]['keypoints']).reshape(17, 3)
+  assert (slots[skeletons.PT_TO_PT18[[2, 7]]] == 0).all()
+  pred = [frame(person(4, 10.0 * t, 0, scores=0.5)) for t in range(3)]
+  _write(tmp_path / 'pred', 's.json', to_pt17(pred, 'pred'))
+  r18 = pt.evaluate(str(tmp_path / 'gt18'), str(tmp_path / 'pred'))
+  r17 = pt.evaluate(str(tmp_path / 'gt17'), str(tmp_path / 'pred'))
+  np.testing.assert_equal([r18['ap'][n] for n in NAMES], [r17['ap'][n] for n in NAMES])
+  assert r18['ap']['right_knee'] == 100.0
+  # Joints 2 and 7 have no ground truth: NaN (a 2018 file written as (x, y, 0) gave them 100).
+  assert np.isnan(r18['ap']['right_hip']) and np.isnan(r18['ap']['right_elbow'])

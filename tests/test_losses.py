@@ -3,19 +3,19 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
+from artrack_jax import configs_util
 from artrack_jax import losses
 
 S, B, H, W, J, P, E = 2, 3, 8, 8, 4, 4, 6
 
 
 def _loss_config(**overrides):
-  c = ml_collections.ConfigDict(dict(
-      det_weight=1.0, ke_weight=1e-3, aux_weight=1e-4, sie_weight=1e-4, use_ke=True,
-      use_sie=True, use_aux=True, he_margin=0.3, tie_weight=1e-4))
+  c = configs_util.load_config('default').loss
+  c.update(dict(det_weight=1.0, ke_weight=1e-3, aux_weight=1e-4, sie_weight=1e-4, use_ke=True,
+                use_sie=True, use_aux=True, he_margin=0.3, tie_weight=1e-4))
   c.update(overrides)
   return c
 

@@ -1,10 +1,11 @@
 """Stacked hourglass, SpatialNet and TemporalNet: shapes, values, BatchNorm modes, entry points."""
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
+from artrack_jax import configs_util
+from artrack_jax import geometry
 from artrack_jax.models import hourglass
 from artrack_jax.models import spatialnet
 from artrack_jax.models import temporalnet
@@ -68,10 +69,10 @@ def test_stacks_and_dtype_shapes(images):
 
 
 def test_stem_widths():
-  config = ml_collections.ConfigDict(dict(
-      data=dict(skeleton='posetrack'),
-      model=dict(stacks=1, features=16, increase=8, depth=2, dtype='float32',
-                 stem_widths=(8, 12))))
+  config = configs_util.load_config('default')
+  config.data.skeleton = 'posetrack'
+  config.model.update(dict(stacks=1, features=16, increase=8, depth=2, dtype='float32',
+                           stem_widths=(8, 12)))
   model = spatialnet.from_config(config)
   images = jnp.zeros((1, 32, 32, 3))
   variables = jax.eval_shape(lambda: model.init(_key(0), images, train=False))
@@ -167,18 +168,18 @@ def test_conv_weight_grad_variants_agree(kernel_size):
 
 def test_svf_to_sie():
   svf = np.random.default_rng(0).normal(size=(2, 3, 4, 2)).astype(np.float32)
-  sie = np.asarray(spatialnet.svf_to_sie(jnp.asarray(svf)))
+  sie = np.asarray(geometry.instance_embedding(jnp.asarray(svf)))
   for i in range(3):
     for j in range(4):
       np.testing.assert_allclose(sie[:, i, j], np.array([j, i]) - svf[:, i, j], atol=1e-6)
-  np.testing.assert_array_equal(temporalnet.tvf_to_tie(jnp.asarray(svf)), sie)
+  np.testing.assert_array_equal(geometry.instance_embedding(svf), sie)   # the NumPy path
 
 
 def test_from_config():
-  config = ml_collections.ConfigDict(dict(
-      data=dict(skeleton='coco'),
-      model=dict(stacks=1, features=16, increase=8, depth=2, dtype='bfloat16', he_dim=32,
-                 roi_size=5, temporal_stacks=1)))
+  config = configs_util.load_config('default')
+  config.data.skeleton = 'coco'
+  config.model.update(dict(stacks=1, features=16, increase=8, depth=2, dtype='bfloat16',
+                           he_dim=32, roi_size=5, temporal_stacks=1))
   model = spatialnet.from_config(config)
   assert (model.num_joints, model.stacks, model.dtype) == (17, 1, jnp.bfloat16)
   tnet = temporalnet.from_config(config)
@@ -222,12 +223,9 @@ def temporal(spatial, spatial_variables, images):
   kpts = rng.uniform(0, h - 1, size=(2, B, P, J, 3)).astype(np.float32)
   valid = np.ones((2, B, P, J), np.float32)
   boxes, _ = temporalnet.boxes_from_keypoints(kpts, valid)
-  inputs = dict(
-      features_prev=outs[0]['features'], features_curr=outs[1]['features'],
-      heatmaps_prev=outs[0]['heatmaps'][-1], heatmaps_curr=outs[1]['heatmaps'][-1],
-      sie_prev=spatialnet.svf_to_sie(outs[0]['svf'][-1]),
-      sie_curr=spatialnet.svf_to_sie(outs[1]['svf'][-1]),
-      boxes_prev=boxes[0], boxes_curr=boxes[1])
+  inputs = {name: dict(features=out['features'], heatmaps=out['heatmaps'][-1],
+                       sie=geometry.instance_embedding(out['svf'][-1]), boxes=frame_boxes)
+            for name, out, frame_boxes in zip(('prev', 'curr'), outs, boxes)}
   model = temporalnet.TemporalNet(he_dim=HE, he_channels=8, features=16, increase=8, depth=1)
   variables = jax.jit(lambda key: model.init(key, **inputs, train=False))(_key(3))
   return model, variables, inputs
@@ -237,20 +235,18 @@ def test_temporalnet_outputs_and_entry_points(temporal):
   model, variables, inputs = temporal
   tnet = temporalnet.TemporalNet
   # Padded boxes for every person but the first.
-  other = inputs['boxes_curr'].at[:, 1:].set(0.0)
+  other = inputs['curr']['boxes'].at[:, 1:].set(0.0)
 
   @jax.jit
   def run(v):
     train, updates = model.apply(v, **inputs, train=True, mutable=['batch_stats'])
     full = model.apply(v, **inputs, train=False)
     # Inference entry points.
-    he = model.apply(v, inputs['features_curr'], inputs['boxes_curr'],
+    he = model.apply(v, inputs['curr']['features'], inputs['curr']['boxes'],
                      method=tnet.human_embedding)
-    he_alone = model.apply(v, inputs['features_curr'], other, method=tnet.human_embedding)
-    fwd, bwd = model.apply(
-        v, inputs['features_prev'], inputs['features_curr'], inputs['heatmaps_prev'],
-        inputs['heatmaps_curr'], inputs['sie_prev'], inputs['sie_curr'], train=False,
-        method=tnet.temporal_vector_fields)
+    he_alone = model.apply(v, inputs['curr']['features'], other, method=tnet.human_embedding)
+    fwd, bwd = model.apply(v, inputs['prev'], inputs['curr'], train=False,
+                           method=tnet.temporal_vector_fields)
     return train, updates, full, he, he_alone, fwd, bwd
 
   outputs, updates, full, he, he_alone, fwd, bwd = run(variables)

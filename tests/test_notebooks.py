@@ -88,8 +88,8 @@ def test_notebook_references_exist(name):
   notebook = _read(name)
   references = dict(_package_references(notebook))
   # The notebooks train, track and evaluate through the package.
-  for required in ('train_lib.train_and_evaluate', 'train_lib.evaluate', 'track.track_video',
-                   'tracking_evaluate.evaluate_tracking'):
+  for required in ('train_lib.train_and_evaluate', 'keypoint_ap.evaluate',
+                   'online.track_video', 'tables.evaluate_tracking'):
     assert required in references, f'{name} does not call {required}'
   for config in re.findall(r"load_config\(\s*'(\w+)'", '\n'.join(
       cell.source for cell in _code_cells(notebook))):

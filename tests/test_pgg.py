@@ -103,7 +103,7 @@ def grouping_loss_oracle(heatmaps, ke, svf, joint_index, joint_valid, cfg):
 # ----------------------------------------------------------------------------------- fixtures
 
 CFG = dict(num_slots=40, tau=0.2, delta=DELTA, iterations=2, sie_scale=4.0,
-           implementation='direct', block_size=16)
+           implementation='direct', block_size=16, use_ke=True, use_sie=True)
 
 
 @pytest.fixture(scope='module')

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from artrack_jax import geometry
 from artrack_jax import skeletons
 from artrack_jax.data import augment
 from artrack_jax.data import pipeline
@@ -147,13 +148,13 @@ def test_eval_frames_letterboxed_in_order_with_padding(records, index):
   np.testing.assert_allclose(b['transform'][0], m[:2], atol=1e-6)
   kp = first['keypoints']
   n = len(kp)
-  want = np.where(kp[..., 2:] > 0, np.concatenate([augment.apply_affine(m, kp[..., :2]),
+  want = np.where(kp[..., 2:] > 0, np.concatenate([geometry.apply_affine(m, kp[..., :2]),
                                                    kp[..., 2:]], -1), 0)
   np.testing.assert_allclose(b['keypoints'][0, :n], want, atol=1e-4)
   image = (first['image'] / 255.0 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
   # One input pixel against plain bilinear sampling of the original at its preimage.
-  inv = augment.invert_affine(m)
-  sx, sy = augment.apply_affine(inv, [12.0, 14.0])
+  inv = geometry.invert_affine(m)
+  sx, sy = geometry.apply_affine(inv, [12.0, 14.0])
   x0, y0 = int(np.floor(sx)), int(np.floor(sy))
   fx, fy = sx - x0, sy - y0
   want_px = (image[y0, x0] * (1 - fx) * (1 - fy) + image[y0, x0 + 1] * fx * (1 - fy) +
@@ -291,7 +292,7 @@ def test_synthetic_clips_end_to_end(synthetic_records):
   for b in range(4):
     record = records[b]
     n = len(record['keypoints'])
-    back = augment.apply_affine(augment.invert_affine(batch['transform'][b]),
+    back = geometry.apply_affine(geometry.invert_affine(batch['transform'][b]),
                                 batch['keypoints'][b, :n, :, :2])
     labelled = record['keypoints'][..., 2] > 0
     np.testing.assert_allclose(back[labelled], record['keypoints'][..., :2][labelled], atol=1e-3)

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from artrack_jax import metrics_writer
-from artrack_jax import plots
 from artrack_jax.evaluation import cli
 from artrack_jax.evaluation import posetrack
+from artrack_jax.viz import plots
+from artrack_jax.viz import report
 
 J = 15
 
@@ -213,7 +214,7 @@ def test_training_curves_argument_errors(tmp_path):
 
 
 def test_per_joint_bars_draw_the_result_columns(tmp_path, result_files):
-  results = {label: plots.load_result(path) for label, path in result_files.items()}
+  results = {label: report.load_json_object(path) for label, path in result_files.items()}
   out = str(tmp_path / 'mota.png')
   values = plots.plot_per_joint_bars(results, 'mota', out)
   assert_png(out, 600, 300)
@@ -232,7 +233,7 @@ def test_per_joint_bars_draw_the_result_columns(tmp_path, result_files):
 
 
 def test_per_joint_bars_by_joint_and_errors(tmp_path, result_files):
-  result = plots.load_result(result_files['swap'])
+  result = report.load_json_object(result_files['swap'])
   out = str(tmp_path / 'joints.png')
   columns = posetrack.JOINT_NAMES + ('Total',)
   values = plots.plot_per_joint_bars({'swap': result}, 'ap', out, columns=columns)

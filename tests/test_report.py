@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artrack_jax import report
 from artrack_jax.evaluation import cli
 from artrack_jax.evaluation import posetrack
+from artrack_jax.viz import report
 
 J = posetrack.NUM_JOINTS
 HEAD_TOP = posetrack.JOINT_NAMES.index('head_top')

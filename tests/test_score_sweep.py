@@ -2,7 +2,7 @@
 import numpy as np
 
 from artrack_jax.evaluation import posetrack
-from artrack_jax.tracking import score_sweep
+from artrack_jax.evaluation import score_sweep
 
 
 def _frame(scores, present):

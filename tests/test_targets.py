@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from artrack_jax import geometry
 from artrack_jax import skeletons
 from artrack_jax import targets
 
@@ -72,9 +73,9 @@ def _oracle(kp, out_size, sigma=2.0):
 
 def test_coordinate_maps_are_inverse_and_align_extents():
   xy = np.array([[-0.5, -0.5], [127.5, 63.5], [10.25, 3.0]])
-  out = targets.input_to_output(xy, 4)
+  out = geometry.input_to_output(xy, 4)
   np.testing.assert_allclose(out[:2], [[-0.5, -0.5], [31.5, 15.5]])
-  np.testing.assert_allclose(targets.output_to_input(out, 4), xy, atol=1e-5)
+  np.testing.assert_allclose(geometry.output_to_input(out, 4), xy, atol=1e-5)
 
 
 def test_encode_frame_matches_oracle():

@@ -1,13 +1,14 @@
-"""Tests for track.py, video_io.py and visualize.py: I/O, errors, rendering, tracking."""
+"""Tests for track.py, video_io.py and viz/draw.py: I/O, errors, rendering, tracking."""
 import argparse
 import os
 
-import ml_collections
 import numpy as np
 import pytest
 from PIL import Image
 
-from artrack_jax import inference, skeletons, track, video_io, visualize
+from artrack_jax import configs_util, inference, skeletons, track, video_io
+from artrack_jax.tracking import online
+from artrack_jax.viz import draw
 from artrack_jax.data import formats
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
@@ -97,23 +98,23 @@ def test_draw_poses_pixels():
   image = np.zeros((80, 120, 3), np.uint8)
   a, b = _standing(30, 40), _standing(90, 40)
   b[SK.index('left_wrist'), 2] = 0.0                # hidden joint: its limbs are not drawn
-  out = visualize.draw_poses(image, np.stack([a, b]), [1, 2], SK, thickness=3, radius=2,
+  out = draw.draw_poses(image, np.stack([a, b]), [1, 2], SK, thickness=3, radius=2,
                              labels=False)
-  assert visualize.track_colour(1) != visualize.track_colour(2)
+  assert draw.track_colour(1) != draw.track_colour(2)
   for kp, tid in ((a, 1), (b, 2)):
     for p, q in SK.limbs:
       if kp[p, 2] > 0 and kp[q, 2] > 0:
         x, y = np.round((kp[p, :2] + kp[q, :2]) / 2).astype(int)
-        assert tuple(out[y, x]) == visualize.track_colour(tid)
+        assert tuple(out[y, x]) == draw.track_colour(tid)
   # The hidden wrist's limb (to the left elbow) is not drawn past the elbow's disc.
   wrist = b[SK.index('left_wrist'), :2]
   elbow = b[SK.index('left_elbow'), :2]
   x, y = np.round(elbow + 0.8 * (wrist - elbow)).astype(int)
   if np.hypot(*(np.array([x, y]) - elbow)) > 3:
-    assert tuple(out[y, x]) != visualize.track_colour(2)
+    assert tuple(out[y, x]) != draw.track_colour(2)
   assert out[:, :5].max() == 0 and out[75:].max() == 0   # background untouched
   assert image.max() == 0                                # input not modified
-  labelled = visualize.draw_poses(image, a[None], [7], SK, labels=True)
+  labelled = draw.draw_poses(image, a[None], [7], SK, labels=True)
   top = int(a[:, 1].min())
   assert labelled[max(top - 15, 0):top - 3, 20:40].any()   # id label above the head
 
@@ -123,10 +124,10 @@ def test_draw_poses_pixels():
 
 
 def _config(similarity='he_tie'):
-  c = ml_collections.ConfigDict()
-  c.data = ml_collections.ConfigDict(dict(skeleton='posetrack'))
-  c.track = ml_collections.ConfigDict(dict(similarity=similarity, lambda_he=3.0, lambda_tie=1.0,
-                                           new_track_cost=1.0, max_missed=0, reid_window=30))
+  c = configs_util.load_config('default')
+  c.data.skeleton = 'posetrack'
+  c.track.update(dict(similarity=similarity, lambda_he=3.0, lambda_tie=1.0, new_track_cost=1.0,
+                      max_missed=0, reid_window=30))
   return c
 
 
@@ -163,7 +164,7 @@ def test_track_video_keeps_identities(tmp_path):
   infer = GroundTruthInference(n)
   frames = [np.zeros((90, 110, 3), np.uint8)] * n
   seen = []
-  seq = track.track_video(frames, infer, _config(), name='synth',
+  seq = online.track_video(frames, infer, _config(), name='synth',
                           on_frame=lambda i, img, fr: seen.append(i))
   assert seen == list(range(n)) and len(seq.frames) == n
   by_identity = {}
@@ -174,7 +175,7 @@ def test_track_video_keeps_identities(tmp_path):
       by_identity.setdefault(identity, set()).add(p.track_id)
   assert by_identity == {0: {0}, 1: {1}}
   path = tmp_path / 'synth.json'
-  track.write_sequence(seq, str(path))
+  online.write_sequence(seq, str(path))
   back = formats.read_posetrack18(path)
   assert [[p.track_id for p in fr.people] for fr in back.frames] == \
       [[p.track_id for p in fr.people] for fr in seq.frames]
@@ -206,7 +207,7 @@ def test_run_writes_json_video_and_frames(tmp_path):
   for p in seq.frames[2].people:
     a, b = SK.limbs[4]
     x, y = np.round((p.keypoints[a, :2] + p.keypoints[b, :2]) / 2).astype(int)
-    assert tuple(rendered[y, x]) == visualize.track_colour(p.track_id)
+    assert tuple(rendered[y, x]) == draw.track_colour(p.track_id)
   video = list(video_io.iter_frames(video_io.open_video(out / 'clip_tracked.mp4')))
   assert len(video) == 4 and video[0].shape == (90, 110, 3)
 
@@ -232,14 +233,14 @@ def test_cli_errors_exit_nonzero(tmp_path, capsys):
 
 
 def test_output_to_image_inverts_the_input_transform():
-  from artrack_jax import targets
+  from artrack_jax import geometry
   from artrack_jax.data import augment
   h, w, size = 60, 100, 64
   xy = np.array([[0.0, 0.0], [99.0, 59.0], [37.5, 12.25]])
-  inp = augment.apply_affine(augment.frame_matrix(h, w, size), xy)
-  out = targets.input_to_output(inp, 4.0)
-  back = np.asarray(out, np.float64) @ track._output_to_image(h, w, size, 4.0)[:, :2].T + \
-      track._output_to_image(h, w, size, 4.0)[:, 2]
+  inp = geometry.apply_affine(augment.frame_matrix(h, w, size), xy)
+  out = geometry.input_to_output(inp, 4.0)
+  to_image = geometry.output_to_image_matrix(augment.frame_matrix(h, w, size), 4.0)
+  back = np.asarray(out, np.float64) @ to_image[:, :2].T + to_image[:, 2]
   np.testing.assert_allclose(back, xy, atol=1e-3)
 
 
@@ -250,14 +251,14 @@ def test_output_to_image_inverts_the_input_transform():
 def tiny(tmp_path_factory):
   """(config file, config, spatial variables, temporal variables)."""
   path = tiny_networks.write_config(tmp_path_factory.mktemp('cfg') / 'tiny.py')
-  config = track.load_config(path)
+  config = configs_util.load_config(path)
   spatial, temporal = tiny_networks.random_variables(config)
   return path, config, spatial, temporal
 
 
 def test_network_inference_observations(tiny):
   _, config, spatial, temporal = tiny
-  infer = track.NetworkInference(inference.InferenceModel(config, spatial, temporal))
+  infer = inference.FramePredictor(inference.Networks(config, spatial, temporal), config).observe
   rng = np.random.default_rng(1)
   previous = None
   for t in range(3):
@@ -283,18 +284,18 @@ def test_network_inference_observations(tiny):
   # Two identical scales average to the single-scale heatmaps and SIE: the same poses when
   # grouping by SIE (the concatenated tags are twice as long, which changes KE distances).
   frame = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
-  model = inference.InferenceModel(config, spatial, temporal)
-  single = track.NetworkInference(model, dict_config(config, decode=dict(use_ke=False)))(
-      frame).observations
-  twice = track.NetworkInference(
-      model, dict_config(config, decode=dict(scales=(1.0, 1.0), use_ke=False)))(
-          frame).observations
+  model = inference.Networks(config, spatial, temporal)
+  single = inference.FramePredictor(model, dict_config(config, decode=dict(use_ke=False))
+                                    ).observe(frame).observations
+  twice = inference.FramePredictor(
+      model, dict_config(config, decode=dict(scales=(1.0, 1.0), use_ke=False))
+      ).observe(frame).observations
   assert len(single) == len(twice)
   for a, b in zip(single, twice):
     np.testing.assert_allclose(a.keypoints, b.keypoints, atol=1e-5)
     assert b.tag.shape == (4,)
   with pytest.raises(ValueError, match='scales'):
-    track.NetworkInference(model, dict_config(config, decode=dict(scales=(0.5,))))
+    inference.FramePredictor(model, dict_config(config, decode=dict(scales=(0.5,))))
 
 
 def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
@@ -317,13 +318,13 @@ def test_cli_end_to_end_from_checkpoint(tiny, tmp_path, capsys):
                      str(tmp_path / 'o2'), '--config', config_path])
   assert code != 0 and 'needs TemporalNet' in capsys.readouterr().err
   # ... and it does load for a baseline similarity.
-  infer = track.load_inference_fn(str(tmp_path / 'spatial'),
-                                  dict_config(config, similarity='oks'))
+  infer = track.load_predictor(str(tmp_path / 'spatial'),
+                               dict_config(config, similarity='oks'))
   assert not infer.has_temporal
   other = config.copy_and_resolve_references()
   other.model.he_dim = 4
   with pytest.raises(ValueError, match='temporal.*TemporalNet.*shape'):
-    track.load_inference_fn(str(tmp_path / 'temporal'), other)
+    track.load_predictor(str(tmp_path / 'temporal'), other)
   code = track.main(['--workdir', str(tmp_path / 'nowhere'), '--video', str(video), '--out',
                      str(tmp_path / 'o4'), '--config', config_path])
   assert code != 0 and 'nowhere' in capsys.readouterr().err

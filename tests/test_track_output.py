@@ -2,7 +2,7 @@
 import ml_collections
 import numpy as np
 
-from artrack_jax import track
+from artrack_jax.tracking import online
 from artrack_jax.tracking.similarity import PoseObservation
 
 
@@ -18,7 +18,7 @@ def test_low_scores_are_not_written_and_the_rest_is_unchanged():
   scores = np.linspace(0.0, 0.7, 15)
   obs = [_observation(0.5, scores), _observation(0.1, scores), _observation(0.3, scores)]
   config = ml_collections.ConfigDict({'min_pose_score': 0.3, 'min_joint_score': 0.27})
-  people = track.predicted_people(obs, np.array([7, 8, 9]), config)
+  people = online.predicted_people(obs, np.array([7, 8, 9]), config)
   assert [p.track_id for p in people] == [7, 9]
   kept = scores >= 0.27
   for p in people:
@@ -32,5 +32,5 @@ def test_low_scores_are_not_written_and_the_rest_is_unchanged():
 def test_zero_thresholds_keep_every_found_joint():
   scores = np.where(np.arange(15) % 2 == 0, 0.4, 0.0)
   config = ml_collections.ConfigDict({'min_pose_score': 0.0, 'min_joint_score': 0.0})
-  (person,) = track.predicted_people([_observation(0.0, scores)], [3], config)
+  (person,) = online.predicted_people([_observation(0.0, scores)], [3], config)
   np.testing.assert_array_equal(person.keypoints[:, 2], (scores > 0).astype(np.float32))

@@ -1,8 +1,9 @@
 """Tests for tracking/similarity.py and tracking/tracker.py on constructed sequences."""
-import ml_collections
 import numpy as np
 import pytest
 
+from artrack_jax import configs_util
+from artrack_jax import geometry
 from artrack_jax import skeletons
 from artrack_jax.tracking import similarity
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation, Tracker
@@ -14,9 +15,9 @@ _TEMPLATE = np.stack([np.linspace(-0.3, 0.3, J), np.linspace(-0.9, 0.9, J)], axi
 
 
 def _config(similarity_option='he_tie', **kw):
-  c = ml_collections.ConfigDict(dict(similarity=similarity_option, lambda_he=3.0,
-                                     lambda_tie=1.0, new_track_cost=1.0, max_missed=0,
-                                     reid_window=30))
+  c = configs_util.load_config('default').track
+  c.update(dict(similarity=similarity_option, lambda_he=3.0, lambda_tie=1.0, new_track_cost=1.0,
+                max_missed=0, reid_window=30))
   c.update(kw)
   return c
 
@@ -216,4 +217,4 @@ def test_errors():
 def test_sample_at_joints():
   maps = np.arange(4 * 5 * 2, dtype=np.float64).reshape(4, 5, 2)
   kp = np.array([[1.2, 2.6, 1.0], [10.0, -3.0, 1.0]])
-  np.testing.assert_allclose(similarity.sample_at_joints(maps, kp), [maps[3, 1], maps[0, 4]])
+  np.testing.assert_allclose(geometry.sample_at_joints(maps, kp), [maps[3, 1], maps[0, 4]])

@@ -22,13 +22,15 @@ import optax
 import pytest
 from tensorboardX.proto import event_pb2
 
+from artrack_jax import checkpoints
+from artrack_jax import geometry
 from artrack_jax import inference
 from artrack_jax import metrics_writer
 from artrack_jax import skeletons
 from artrack_jax import train_lib
 from artrack_jax.data import pipeline
 from artrack_jax.data import synthetic
-from artrack_jax.grouping import decode as decode_lib
+from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.grouping import pgg
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -253,7 +255,8 @@ def resumed_and_uninterrupted(spatial):
   crashing.train.eval_every = 3
   with pytest.raises(Crash):
     train_lib.train(crashing, str(root / 'a'), trainer, new_iterator(), crash)
-  manager = train_lib.create_checkpoint_manager(str(root / 'a'), config.train, read_only=True)
+  manager = checkpoints.create_checkpoint_manager(str(root / 'a'), config.train,
+                                                 read_only=True)
   assert manager.latest_step() == 2
   manager.close()
   resumed = train_lib.train(config, str(root / 'a'), trainer, new_iterator())
@@ -278,7 +281,7 @@ def test_resumed_run_continues_identically(resumed_and_uninterrupted):
 def test_load_trained_variables_and_pgg_initialisation(resumed_and_uninterrupted, spatial):
   _, uninterrupted, root = resumed_and_uninterrupted
   config, trainer, _, _ = spatial
-  saved = train_lib.load_trained_variables(str(root / 'b'))
+  saved = checkpoints.load_trained_variables(str(root / 'b'))
   assert saved['step'] == 4 and saved['frozen'] == {}
   assert_trees_equal(saved['params'], copy_tree(uninterrupted.params))
   pgg_config = config.copy_and_resolve_references()
@@ -301,8 +304,17 @@ def test_load_trained_variables_and_pgg_initialisation(resumed_and_uninterrupted
 def test_inference_matches_the_network(resumed_and_uninterrupted, spatial):
   _, uninterrupted, root = resumed_and_uninterrupted
   config, trainer, _, _ = spatial
-  model = inference.restore(str(root / 'b'), config)
+  model = inference.Networks.restore(str(root / 'b'), config)
   assert not model.has_temporal
+
+  def batch_maps(flip_test, scales, pgg_refine=False):
+    # The predictor's maps of the images under these test-time options.
+    options = config.copy_and_resolve_references()
+    options.decode.flip_test, options.decode.scales = flip_test, scales
+    variant = inference.DecodeVariant.from_config(options, pgg=pgg_refine)
+    maps = inference.FramePredictor(model, options, variants=(variant,)).batch_maps(images)
+    return maps[variant.parts if pgg_refine else 'raw']
+
   images = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype(np.float32)
   maps = model.spatial_infer(images)
   variables = {'params': uninterrupted.params, 'batch_stats': uninterrupted.batch_stats}
@@ -312,14 +324,14 @@ def test_inference_matches_the_network(resumed_and_uninterrupted, spatial):
   np.testing.assert_allclose(maps['features'], direct['features'], atol=1e-5)
   xs, ys = np.meshgrid(np.arange(16), np.arange(16))
   np.testing.assert_allclose(maps['sie'], np.stack([xs, ys], -1) - maps['svf'], atol=1e-5)
-  flipped = model.decode_maps(images, flip_test=True, scales=(1.0,))
+  flipped = batch_maps(flip_test=True, scales=(1.0,))
   assert flipped['ke'].shape == (2, 16, 16, 15, 2)
   # The flip test averages a map with its mirror image's, joints swapped left/right.
   mirrored = jax.device_get(model.spatial_infer(images[:, :, ::-1]))['heatmaps'][:, :, ::-1]
   perm = skeletons.get('posetrack').flip_permutation
   np.testing.assert_allclose(flipped['heatmaps'],
                              0.5 * (maps['heatmaps'] + mirrored[..., perm]), atol=1e-5)
-  two_scales = model.decode_maps(images, flip_test=False, scales=(1.0, 0.5))
+  two_scales = batch_maps(flip_test=False, scales=(1.0, 0.5))
   assert two_scales['heatmaps'].shape == (2, 16, 16, 15)
   assert two_scales['ke'].shape == (2, 16, 16, 15, 2)     # one tag per scale
   half = jax.device_get(model.spatial_infer(
@@ -327,7 +339,7 @@ def test_inference_matches_the_network(resumed_and_uninterrupted, spatial):
   upsampled = np.asarray(jax.image.resize(half, (2, 16, 16, 15), 'linear', antialias=False))
   np.testing.assert_allclose(two_scales['heatmaps'], 0.5 * (maps['heatmaps'] + upsampled),
                              atol=1e-5)
-  refined = model.decode_maps(images, flip_test=False, scales=(1.0,), pgg_refine=True)
+  refined = batch_maps(flip_test=False, scales=(1.0,), pgg_refine=True)
   expected = pgg.pgg_refine({k: maps[k] for k in ('heatmaps', 'ke', 'svf')}, config.pgg)
   for key in ('ke', 'sie'):
     np.testing.assert_allclose(refined[key], expected[key], atol=1e-5)
@@ -367,11 +379,11 @@ def test_temporal_step_leaves_spatialnet_unchanged(resumed_and_uninterrupted, sp
              zip(jax.tree.leaves(copy_tree(state.params)), jax.tree.leaves(before.params))]
   assert all(changed)
   # A stage-3 workdir restores both networks: TemporalNet trained, SpatialNet frozen.
-  manager = train_lib.create_checkpoint_manager(str(root / 'c'), config.train)
-  train_lib.save_checkpoint(manager, state, force=True)
+  manager = checkpoints.create_checkpoint_manager(str(root / 'c'), config.train)
+  checkpoints.save_checkpoint(manager, state, force=True)
   manager.wait_until_finished()
   manager.close()
-  model = inference.restore(str(root / 'c'), config)
+  model = inference.Networks.restore(str(root / 'c'), config)
   assert model.has_temporal
   assert_trees_equal(model.spatial_variables, spatial_variables)
   assert_trees_equal(model.temporal_variables,
@@ -388,14 +400,15 @@ def test_output_to_image_inverts_the_pipeline_mapping():
   image_xy = np.array([[10.0, 20.0], [31.5, 7.25]])
   input_xy = image_xy @ transform[:, :2].T + transform[:, 2]
   output_xy = (input_xy + 0.5) / 4 - 0.5
-  mapped = decode_lib.apply_affine(output_xy, train_lib._output_to_image(transform, 4.0))
+  mapped = geometry.apply_affine(geometry.output_to_image_matrix(transform, 4.0), output_xy)
   np.testing.assert_allclose(mapped, image_xy, atol=1e-9)
 
 
-class _GroundTruthModel:
+class _GroundTruthModel(inference.FramePredictor):
   """Stands in for a network: returns the maps a perfect SpatialNet would predict."""
 
-  def __init__(self, batches):
+  def __init__(self, batches, config):
+    super().__init__(None, config)
     self._maps = []
     for batch in batches:
       b, h, w, _ = batch['heatmaps'].shape
@@ -405,10 +418,10 @@ class _GroundTruthModel:
         sie[i, pixel // w, pixel % w] = batch['centers'][i, p]   # SIE = the person's centre
       self._maps.append({'heatmaps': batch['heatmaps'], 'sie': sie})
 
-  def decode_maps(self, images):
+  def batch_maps(self, images):
     maps = self._maps.pop(0)
     assert len(images) == len(maps['heatmaps'])
-    return maps
+    return {'raw': maps}
 
 
 @pytest.mark.parametrize('split', ['val', 'train'])
@@ -423,14 +436,15 @@ def test_evaluate_model_gives_high_ap_for_ground_truth_maps(tmp_path, split):
   batches = list(pipeline.frame_dataset(records, config, 'val', index=index, batch_size=4,
                                         shard_index=0, shard_count=1))
   results_path = tmp_path / 'results.json'
-  metrics = train_lib.evaluate_model(_GroundTruthModel(batches), config, records, index=index,
-                                     split=split, results_path=str(results_path))
+  metrics = keypoint_ap.evaluate_model(_GroundTruthModel(batches, config), config, records,
+                                       index=index, split=split,
+                                       results_path=str(results_path))
   assert metrics['num_images'] == 6
   # Ground-truth maps decode to the annotated people up to the output stride's rounding.
   assert metrics['AP50'] > 0.9 and metrics['AP'] > 0.5
   results = json.loads(results_path.read_text())
   assert {r['image_id'] for r in results} <= {int(r['image_id']) for r in records}
-  ground_truth = train_lib.coco_ground_truth(records, [0], [int(records[0]['image_id'])],
+  ground_truth = keypoint_ap.coco_ground_truth(records, [0], [int(records[0]['image_id'])],
                                              skeletons.get('posetrack'))
   people = [a for a in ground_truth['annotations'] if not a['iscrowd']]
   labelled = [k for k in records[0]['keypoints'] if (k[:, 2] > 0).any()]

@@ -1,8 +1,9 @@
-"""Tests for visualize_maps.py: the values behind the figures, against plain NumPy oracles."""
+"""Tests for viz/maps.py: the values behind the figures, against plain NumPy oracles."""
 import numpy as np
 import pytest
 
-from artrack_jax import skeletons, visualize, visualize_maps as vm
+from artrack_jax import geometry, skeletons
+from artrack_jax.viz import draw, maps as vm
 from artrack_jax.data import augment, types
 from artrack_jax.models.spatialnet import AUX_TASKS
 
@@ -51,7 +52,7 @@ def test_heat_mask_and_keypoint_embedding_match_loops():
 
 def test_svf_to_sie_is_pixel_minus_svf():
   svf = np.random.default_rng(2).normal(size=(3, 4, 2)).astype(np.float32)
-  sie = vm.svf_to_sie(svf)
+  sie = geometry.instance_embedding(svf)
   for i in range(3):
     for j in range(4):
       np.testing.assert_allclose(sie[i, j], [j - svf[i, j, 0], i - svf[i, j, 1]], rtol=1e-6)
@@ -236,7 +237,7 @@ def test_poses_figure_draws_skeletons_in_track_colours():
   zoom = 4                                       # 64-px frames are drawn at 256 px
   assert drawn.shape == (256, 256, 3)
   x, y = (kp[0, 3, :2] + 0.5) * zoom - 0.5
-  assert tuple(drawn[int(round(y)), int(round(x))]) == visualize.track_colour(7)
+  assert tuple(drawn[int(round(y)), int(round(x))]) == draw.track_colour(7)
   assert not panels[1].images[0].get_array().any()
   with pytest.raises(ValueError, match='must match'):
     vm.poses_figure([image], [kp, kp], [[1]], SK)
@@ -280,4 +281,4 @@ def test_ground_truth_and_decoded_figures():
   assert ax.get_title() == '2 poses'
   # Output pixel 7 is input pixel (7 + 0.5) * 4 - 0.5 = 29.5, drawn at 4x.
   x = int(round((29.5 + 0.5) * 4 - 0.5))
-  assert tuple(ax.images[0].get_array()[x, x]) == visualize.track_colour(1)
+  assert tuple(ax.images[0].get_array()[x, x]) == draw.track_colour(1)

@@ -1,6 +1,6 @@
 """Tiny SpatialNet + TemporalNet with fixed random weights, and checkpoints of them.
 
-Shared by the tests of track.py and tracking/evaluate.py: a config file on top of
+Shared by the tests of track.py and evaluation/tables.py: a config file on top of
 configs/default.py with small networks (no training needed), variables drawn from a fixed seed,
 and saved checkpoints as `train_lib` writes them.
 """
@@ -62,25 +62,23 @@ def random_variables(config, seed: int = 0):
     return jax.device_put(jax.tree_util.tree_map_with_path(value, shapes))
 
   size = int(config.data.image_size)
-  h, c = size // 4, config.model.features
   spatial = fill(jax.eval_shape(lambda: spatialnet.from_config(config).init(
       jax.random.key(0), jnp.zeros((1, size, size, 3)), train=False)))
-  z = lambda *s: jnp.zeros(s)
+  prev, curr = temporalnet.example_inputs(config, num_people=2)
   temporal = fill(jax.eval_shape(lambda: temporalnet.from_config(config).init(
-      jax.random.key(1), z(1, h, h, c), z(1, h, h, c), z(1, h, h, J), z(1, h, h, J),
-      z(1, h, h, 2), z(1, h, h, 2), z(1, 2, 4), z(1, 2, 4), train=False)))
+      jax.random.key(1), prev, curr, train=False)))
   return spatial, temporal
 
 
 def save_checkpoint(workdir, config, variables, frozen) -> None:
   """Saves `variables` (params, batch_stats) as step 3 of a train_lib checkpoint in workdir."""
   import jax.numpy as jnp
-  from artrack_jax import train_lib
+  from artrack_jax import checkpoints, train_lib
   state = train_lib.TrainState(step=jnp.asarray(3, jnp.int32), params=variables['params'],
                                batch_stats=variables['batch_stats'], opt_state={},
                                frozen=frozen, skipped_steps=jnp.zeros((), jnp.int32),
                                consecutive_skips=jnp.zeros((), jnp.int32))
-  manager = train_lib.create_checkpoint_manager(str(workdir), config.train)
-  train_lib.save_checkpoint(manager, state, force=True)
+  manager = checkpoints.create_checkpoint_manager(str(workdir), config.train)
+  checkpoints.save_checkpoint(manager, state, force=True)
   manager.wait_until_finished()
   manager.close()

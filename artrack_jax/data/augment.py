@@ -14,7 +14,7 @@ from original image pixels to network input pixels, both with pixel ``(row i, co
   ``c = ((size - 1) / 2, (size - 1) / 2)``.
 
 Evaluation uses ``M = L``. The pipeline stores ``M[:2]`` as ``example['transform']`` so that
-predictions can be mapped back with ``apply_affine(invert_affine(transform), xy)``.
+predictions can be mapped back with ``geometry.apply_affine(geometry.invert_affine(transform), xy)``.
 
 Both frames of a TemporalNet pair get the same ``M``: the camera motion between the frames stays
 in the data, as it does at test time.
@@ -31,6 +31,8 @@ from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image
+
+from artrack_jax.geometry import apply_affine
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
@@ -96,21 +98,6 @@ def frame_matrix(height: int, width: int, size: int,
   if params is not None:
     m = augmentation_matrix(params, size) @ m
   return m
-
-
-def invert_affine(matrix: np.ndarray) -> np.ndarray:
-  """Inverse of a [2, 3] or [3, 3] affine map, returned in the same shape."""
-  m = np.asarray(matrix, np.float64)
-  full = np.vstack([m[:2], [0.0, 0.0, 1.0]])
-  inv = np.linalg.inv(full)
-  return inv[:2] if m.shape[0] == 2 else inv
-
-
-def apply_affine(matrix: np.ndarray, xy: np.ndarray) -> np.ndarray:
-  """Applies a [2, 3] or [3, 3] affine map to points [..., 2]."""
-  m = np.asarray(matrix, np.float64)
-  xy = np.asarray(xy, np.float64)
-  return xy @ m[:2, :2].T + m[:2, 2]
 
 
 def _pil_coefficients(inverse: np.ndarray) -> tuple[float, ...]:

@@ -352,7 +352,9 @@ def write_posetrack18(seq: Sequence, path: str | os.PathLike) -> None:
       im['width'], im['height'] = int(fr.width), int(fr.height)
     images.append(im)
     for k, p in enumerate(fr.people):
-      kp = skeletons.posetrack_to_posetrack18(np.asarray(p.keypoints, np.float64))
+      kp = np.array(p.keypoints, np.float64)
+      kp[kp[:, 2] <= 0] = 0.0   # unlabelled joints are (0, 0, 0), the slots the toolkit skips
+      kp = skeletons.posetrack_to_posetrack18(kp)
       ann = {'id': int(fr.image_id) * 100 + k, 'image_id': int(fr.image_id), 'category_id': 1,
              'track_id': int(p.track_id), 'keypoints': _nums(kp.reshape(-1)),
              'bbox': _nums(p.bbox)}
@@ -807,3 +809,52 @@ def sequences_equal(a: Sequence, b: Sequence, *, check_bbox: bool = True) -> lis
       cmp(f'{n}.scores', pa.scores, pb.scores)
       cmp(f'{n}.score', pa.score, pb.score)
   return diffs
+
+
+# ------------------------------------------------------------------------------------------
+# PoseTrack 2021 (anDoer/PoseTrack21 ``posetrack_data``): PoseTrack 2018 files plus
+# ``person_id`` on annotations (an identity across the whole data set) and
+# ``has_labeled_person`` on images; ignore regions as ``ignore_regions_x/y``.
+
+
+def read_posetrack21(path: str | os.PathLike, counts: Counts | None = None
+                     ) -> tuple[Sequence, dict[tuple[int, int], int]]:
+  """Reads one PoseTrack21 sequence file.
+
+  Returns:
+    The sequence (as :func:`read_posetrack18`, skeleton ``posetrack``) and
+    ``{(frame index, track_id): person_id}`` for annotations that carry a ``person_id``.
+  """
+  seq = read_posetrack18(path, counts)
+  ctx = _Ctx(path)
+  data = _load_json(path)
+  frame_of_image = {fr.image_id: fr.frame_id for fr in seq.frames}
+  person_ids = {}
+  for i, ann in enumerate(data['annotations']):
+    if 'person_id' in ann:
+      key = (frame_of_image[int(ann['image_id'])], int(ann['track_id']))
+      person_ids[key] = ctx.integer(ann['person_id'], f'annotations[{i}].person_id')
+  for i, im in enumerate(data['images']):
+    flag = im.get('has_labeled_person')
+    if flag is not None and not isinstance(flag, (bool, int)):
+      raise ctx.error(f'images[{i}].has_labeled_person', f'expected a boolean, got {flag!r}')
+  return seq, person_ids
+
+
+def write_posetrack21(seq: Sequence, path: str | os.PathLike,
+                      person_ids: dict[tuple[int, int], int] | None = None) -> None:
+  """Writes one sequence as a PoseTrack21 file (ground truth or predictions).
+
+  ``person_ids``: ``{(frame index, track_id): person_id}``; annotations without an entry get
+  ``person_id = track_id``. ``has_labeled_person`` is set where a labelled frame has people.
+  """
+  write_posetrack18(seq, path)
+  with open(path) as f:
+    data = json.load(f)
+  frame_of_image = {int(fr.image_id): k for k, fr in enumerate(seq.frames)}
+  for im, fr in zip(data['images'], seq.frames):
+    im['has_labeled_person'] = bool(fr.is_labeled and fr.people)
+  for ann in data['annotations']:
+    key = (frame_of_image[ann['image_id']], ann['track_id'])
+    ann['person_id'] = int((person_ids or {}).get(key, ann['track_id']))
+  _dump_json(data, path)

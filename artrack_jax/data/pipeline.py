@@ -16,8 +16,8 @@ augmented: ``data/augment.py``) to ``config.data.image_size``, padded to
 
   transform      float32 [2, 3]  original image pixels -> input pixels. A prediction ``xy`` in
                                  output pixels maps back to the original image with
-                                 ``augment.apply_affine(augment.invert_affine(transform),
-                                 targets.output_to_input(xy, OUTPUT_STRIDE))``.
+                                 ``geometry.apply_affine(geometry.invert_affine(transform),
+                                 geometry.output_to_input(xy, OUTPUT_STRIDE))``.
   bbox           float32 [P, 4]  person boxes, transformed like ``bbox_head``.
   image_id       int64           the record's image id (host-side bookkeeping).
   sequence_index int32, frame_id int32
@@ -337,10 +337,10 @@ def _build(source, entries: np.ndarray, config: ml_collections.ConfigDict, split
     ds = ds.seed(seed).shuffle().repeat(None).random_map(make)
   else:
     ds = ds.map(make)
-  read_options = grain.ReadOptions(num_threads=int(config.data.get('read_threads', 2)),
+  read_options = grain.ReadOptions(num_threads=int(config.data.read_threads),
                                    prefetch_buffer_size=2 * local_batch)
   ds = ds.to_iter_dataset(read_options).batch(local_batch, drop_remainder=train)
-  num_workers = int(config.data.get('num_workers', 0))
+  num_workers = int(config.data.num_workers)
   if num_workers > 0:
     # grain 0.2.18 reads an absl flag when it starts workers and fails if flags were never
     # parsed (google/grain#1355); outside absl.app (notebooks, tests) mark them parsed so the
@@ -390,3 +390,13 @@ def pair_dataset(source: Sequence[Mapping[str, Any]], config: ml_collections.Con
     index = build_index(source, index)
   pairs = index.frame_pairs(int(config.data.max_frame_gap))
   return _build(source, pairs, config, split, seed, batch_size, shard_index, shard_count)
+
+
+def data_source(config: ml_collections.ConfigDict, split: str):
+  """The random-access records of `config.data.name`'s `split` (built on first use)."""
+  # Imported here: tensorflow_datasets takes seconds to import and only this needs it.
+  from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
+  data = config.data
+  return tfds_builders.load_split(data.name, split, data.data_dir or None,
+                                  data.manual_dir or None,
+                                  data.builder_config or None)

@@ -941,7 +941,7 @@ def main(argv=None) -> None:
   n = sum(len(s.frames) for seqs in written.values() for s in seqs)
   print(f'wrote {n} frames to {args.root} in {time.time() - start:.1f} s')
   if not args.no_stats:
-    from artrack_jax.data import stats  # pylint: disable=import-outside-toplevel
+    from artrack_jax.evaluation import stats  # pylint: disable=import-outside-toplevel
     for split, seqs in written.items():
       if seqs:
         print(stats.format_statistics(

@@ -43,3 +43,36 @@ class Sequence:
   frames: list[Frame]
   skeleton: str = 'posetrack'
   vid_id: int = -1
+
+
+# Tracker input: what the networks give the tracker (tracking/tracker.py) for each frame.
+
+@dataclasses.dataclass
+class PoseObservation:
+  """One pose of one frame, with what the similarity options read.
+
+  All coordinates are in one pixel frame (usually the original image's).
+  """
+  keypoints: np.ndarray                 # [J, 3] (x, y, score); score 0 marks a missing joint
+  score: float = 0.0                    # person score (mean joint heat)
+  tag: np.ndarray | None = None         # [L] mean KE tag of the joints
+  center: np.ndarray | None = None      # [2] mean SIE (the person's centre)
+  he: np.ndarray | None = None          # [E] human embedding (Section 3.3.1)
+  sie: np.ndarray | None = None         # [J, 2] SIE S^t at the joints
+  tie: np.ndarray | None = None         # [J, 2] forward TIE T at the joints: centre at t-1
+
+  @property
+  def present(self) -> np.ndarray:
+    """[J] bool: joints found."""
+    return np.asarray(self.keypoints)[:, 2] > 0
+
+
+@dataclasses.dataclass
+class FrameObservations:
+  """What the networks give the tracker for one frame.
+
+  ``tie_backward`` [K_prev, J, 2] is the backward TIE T' (computed from the pair (t-1, t)) at the
+  joints of the previous frame's observations, in the order they were given to the tracker.
+  """
+  observations: list[PoseObservation]
+  tie_backward: np.ndarray | None = None

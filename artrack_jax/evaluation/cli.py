@@ -1,11 +1,14 @@
 """Command line evaluation: PoseTrack AP/MOTA tables or COCO keypoint AP.
 
   python -m artrack_jax.evaluation.cli --gt GT_DIR --pred PRED_DIR [--out results.json]
-      [--no-toolkit-quirks] [--no-ap] [--no-mota]
+      [--metrics ap,mota,hota] [--no-toolkit-quirks] [--no-ap] [--no-mota]
   python -m artrack_jax.evaluation.cli --coco-gt GT.json --coco-pred RESULTS.json
       [--sigmas 0.026,0.025,...] [--out stats.json]
 
-Invalid input ends with exit code 1 and a message naming the file, frame and field.
+Every input is validated before any metric (``evaluation/validate.py``): invalid input ends
+with exit code 2 and one line naming the file, the JSON path of the field and what was expected.
+This module and what it imports use NumPy, SciPy, shapely and pycocotools only (no JAX, Flax
+or TensorFlow), so the file modes start quickly; ``eval.py`` dispatches its file modes here.
 """
 from __future__ import annotations
 
@@ -16,7 +19,9 @@ import sys
 from typing import Any
 
 from artrack_jax.evaluation import coco
+from artrack_jax.evaluation import hota
 from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation.validate import EvaluationInputError
 
 
 def _json_safe(value: Any) -> Any:
@@ -25,6 +30,8 @@ def _json_safe(value: Any) -> Any:
     return None
   if isinstance(value, dict):
     return {k: _json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [_json_safe(v) for v in value]
   return value
 
 
@@ -37,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
   parser.add_argument('--no-toolkit-quirks', action='store_true',
                       help='count the last labelled frame and score frames without predictions '
                            'or ground truth by their real people (see evaluation/posetrack.py)')
+  parser.add_argument('--metrics', default='ap,mota',
+                      help='comma-separated PoseTrack metrics: ap, mota (poseval) and hota '
+                           '(keypoint HOTA, DetA, AssA, LocA as the PoseTrack21 kit)')
   parser.add_argument('--no-ap', action='store_true', help='skip AP')
   parser.add_argument('--no-mota', action='store_true', help='skip MOTA')
   parser.add_argument('--coco-gt', help='COCO keypoint ground-truth JSON file')
@@ -60,9 +70,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.error('--coco-gt and --coco-pred go together')
   try:
     if posetrack_mode:
-      result = posetrack.evaluate(args.gt, args.pred, ap=not args.no_ap, mota=not args.no_mota,
-                                  toolkit_quirks=not args.no_toolkit_quirks)
-      print(posetrack.format_tables(result))
+      metrics = {m.strip() for m in args.metrics.split(',') if m.strip()}
+      unknown = metrics - {'ap', 'mota', 'hota'}
+      if unknown or not metrics:
+        parser.error(f'--metrics takes ap, mota and hota, got {args.metrics!r}')
+      quirks = not args.no_toolkit_quirks
+      gts, preds = posetrack.load_directories(args.gt, args.pred, toolkit_order=quirks)
+      ap = 'ap' in metrics and not args.no_ap
+      mota = 'mota' in metrics and not args.no_mota
+      result = {}
+      if ap or mota:
+        result = posetrack.evaluate_sequences(gts, preds, ap=ap, mota=mota,
+                                              toolkit_quirks=quirks)
+        print(posetrack.format_tables(result))
+      if 'hota' in metrics:
+        result['hota'] = hota.evaluate_sequences(gts, preds, kit_quirks=quirks)
+        print(hota.format_table(result['hota']))
     else:
       sigmas = None
       if args.sigmas:
@@ -72,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
           parser.error(f'--sigmas must be comma-separated numbers, got {args.sigmas!r}')
       result = coco.evaluate_keypoints(args.coco_gt, args.coco_pred, sigmas)
       print(coco.format_stats(result))
-  except posetrack.EvaluationInputError as e:
+  except EvaluationInputError as e:
     print(f'error: {e}', file=sys.stderr)
-    return 1
+    return 2
   if args.out:
     with open(args.out, 'w') as f:
       json.dump(_json_safe(result), f, indent=1)

@@ -82,6 +82,8 @@ import scipy.optimize
 import shapely
 
 from artrack_jax import skeletons
+from artrack_jax.evaluation import validate
+from artrack_jax.evaluation.validate import EvaluationInputError
 
 JOINT_NAMES: tuple[str, ...] = skeletons.POSETRACK.names
 NUM_JOINTS = len(JOINT_NAMES)
@@ -110,10 +112,6 @@ _PT18_NAME_TO_JOINT = {('head_bottom' if n == 'neck' else n): i for i, n in enum
 
 _COUNT_KEYS = ('num_misses', 'num_switches', 'num_false_positives', 'num_objects',
                'num_detections')
-
-
-class EvaluationInputError(ValueError):
-  """Ground truth or predictions that cannot be evaluated; the message names file and field."""
 
 
 @dataclasses.dataclass
@@ -156,6 +154,9 @@ class PosesSequence:
   name: str
   frames: list[FramePoses]
   source: str = '<memory>'
+  # Per frame {'id', 'name', 'path'} from the file (``validate.check_posetrack``); None when
+  # built in memory. Used to check that prediction frames are the ground truth's frames.
+  frame_keys: list[dict[str, Any]] | None = None
 
 
 def _empty_frame(labeled: bool = False, ignore_regions=None) -> FramePoses:
@@ -591,6 +592,8 @@ def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
   """
   if role not in ('gt', 'pred'):
     raise ValueError(f'role must be \'gt\' or \'pred\', got {role!r}')
+  # Every field is checked first, naming its JSON path; the parsers below rely on it.
+  frame_keys = validate.check_posetrack(data, role, source)
   w = _Where(source)
   if not isinstance(data, Mapping):
     w.fail('top level', 'expected a JSON object')
@@ -601,38 +604,47 @@ def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
   else:
     w.fail('top level', 'neither PoseTrack 2017 (\'annolist\') nor PoseTrack 2018 '
            '(\'images\', \'annotations\') format')
-  return PosesSequence(name=name, frames=frames, source=source)
+  return PosesSequence(name=name, frames=frames, source=source, frame_keys=frame_keys)
 
 
 def load_sequence(path: str, role: str) -> PosesSequence:
-  """Reads one per-sequence JSON file (PoseTrack 2017 or 2018); see ``parse_sequence``."""
-  try:
-    with open(path) as f:
-      data = json.load(f)
-  except json.JSONDecodeError as e:
-    raise EvaluationInputError(f'{path}: not valid JSON: {e}') from None
+  """Reads one per-sequence JSON file (PoseTrack 2017, 2018 or 2021); see ``parse_sequence``."""
+  data = validate.read_json(path, 'ground-truth' if role == 'gt' else 'prediction')
   name = os.path.splitext(os.path.basename(path))[0]
   return parse_sequence(data, name, role, source=path)
 
 
-def load_directories(gt_dir: str, pred_dir: str) -> tuple[list[PosesSequence],
-                                                         list[PosesSequence]]:
+def list_ground_truth(gt_dir: str, toolkit_order: bool = True) -> list[str]:
+  """The ``*.json`` files of ``gt_dir`` in the order the toolkit takes them.
+
+  ``toolkit_order``: ``glob.glob`` order, unsorted, as ``poseval``'s ``load_data_dir`` lists
+  them (the directory's own order); it decides how AP breaks score ties between sequences, so
+  it is what reproduces the toolkit on tied scores. Otherwise sorted by name.
+  """
+  paths = glob.glob(os.path.join(glob.escape(gt_dir), '*.json'))
+  return paths if toolkit_order else sorted(paths)
+
+
+def load_directories(gt_dir: str, pred_dir: str, toolkit_order: bool = True
+                     ) -> tuple[list[PosesSequence], list[PosesSequence]]:
   """Reads every ``*.json`` of ``gt_dir`` and the prediction file of the same name.
 
-  Sequences come in file-name order (the toolkit takes ``glob`` order, which only matters for
-  how AP breaks exact score ties between sequences). Prediction files without a ground-truth
-  file are not read, as in the toolkit.
+  Sequences come in the toolkit's order (see ``list_ground_truth``) or, without
+  ``toolkit_order``, in file-name order. Prediction files without a ground-truth file are not
+  read, as in the toolkit.
   """
   for d, what in ((gt_dir, 'ground-truth'), (pred_dir, 'prediction')):
     if not os.path.isdir(d):
-      raise EvaluationInputError(f'{d}: {what} directory does not exist')
-  gt_paths = sorted(glob.glob(os.path.join(glob.escape(gt_dir), '*.json')))
+      raise EvaluationInputError(f'{d}: {what} directory does not exist'
+                                 if not os.path.exists(d) else
+                                 f'{d}: expected a {what} directory')
+  gt_paths = list_ground_truth(gt_dir, toolkit_order)
   if not gt_paths:
     raise EvaluationInputError(f'{gt_dir}: no ground-truth *.json files')
   gts, preds = [], []
   for gt_path in gt_paths:
     pred_path = os.path.join(pred_dir, os.path.basename(gt_path))
-    if not os.path.isfile(pred_path):
+    if not os.path.lexists(pred_path):
       raise EvaluationInputError(f'{pred_path}: prediction file for ground truth {gt_path} '
                                  'does not exist')
     gts.append(load_sequence(gt_path, 'gt'))
@@ -936,8 +948,14 @@ def _voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
 
 
 def _ap_per_joint(scores: np.ndarray, labels: np.ndarray, present: np.ndarray,
-                  num_gt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-  """AP, precision and recall (percent) per joint from pooled entries [N, 15]."""
+                  num_gt: np.ndarray, toolkit_ties: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """AP, precision and recall (percent) per joint from pooled entries [N, 15].
+
+  ``toolkit_ties``: rank with NumPy's default (introsort, not stable) ``argsort`` reversed, as
+  the toolkit does, so equal scores fall in the toolkit's order given the same entry order and
+  the same NumPy build; otherwise a stable descending sort (equal scores keep entry order).
+  """
   ap = np.zeros(NUM_JOINTS)
   pre = np.zeros(NUM_JOINTS)
   rec = np.zeros(NUM_JOINTS)
@@ -945,8 +963,12 @@ def _ap_per_joint(scores: np.ndarray, labels: np.ndarray, present: np.ndarray,
     sel = present[:, j]
     if not sel.any():
       continue   # no prediction of this joint: the toolkit leaves 0
-    # Same array, same sort call as the toolkit: ties fall the same way.
-    order = np.array(scores[sel, j], np.float64).argsort()[::-1]
+    column = np.array(scores[sel, j], np.float64)
+    if toolkit_ties:
+      # Same array, same sort call as the toolkit: ties fall the same way.
+      order = column.argsort()[::-1]
+    else:
+      order = np.argsort(-column, kind='stable')
     tp = np.cumsum(labels[sel, j][order])
     with np.errstate(divide='ignore', invalid='ignore'):
       recall = tp / num_gt[j]
@@ -1016,6 +1038,8 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, ap: bool = True,
       raise EvaluationInputError(
           f'{p.source}: {len(p.frames)} prediction frames but {len(g.frames)} ground-truth '
           f'frames in {g.source}')
+    if g.frame_keys is not None and p.frame_keys is not None:
+      validate.check_frames_correspond(g.frame_keys, p.frame_keys, g.source, p.source)
 
   num_gt = np.zeros(NUM_JOINTS)
   ap_scores, ap_labels, ap_present = [], [], []
@@ -1070,7 +1094,8 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, ap: bool = True,
     else:
       scores = np.zeros((0, NUM_JOINTS))
       labels = present = np.zeros((0, NUM_JOINTS), bool)
-    ap_values, ap_pre, ap_rec = _ap_per_joint(scores, labels, present, num_gt)
+    ap_values, ap_pre, ap_rec = _ap_per_joint(scores, labels, present, num_gt,
+                                              toolkit_ties=toolkit_quirks)
     result['ap'] = _with_columns(ap_values)
     result['ap_precision'] = _with_columns(ap_pre)
     result['ap_recall'] = _with_columns(ap_rec)
@@ -1130,7 +1155,7 @@ def evaluate(gt_dir: str, pred_dir: str, *, ap: bool = True, mota: bool = True,
     EvaluationInputError: missing files or malformed content (the message names file, frame,
       person and field).
   """
-  gts, preds = load_directories(gt_dir, pred_dir)
+  gts, preds = load_directories(gt_dir, pred_dir, toolkit_order=toolkit_quirks)
   return evaluate_sequences(gts, preds, ap=ap, mota=mota, toolkit_quirks=toolkit_quirks)
 
 

@@ -8,7 +8,7 @@ Two halves with an explicit host/device boundary:
 * ``group_candidates`` / ``decode`` (host, NumPy/SciPy): greedy grouping joint type by joint
   type in the skeleton's ``decode_order`` with Hungarian assignment, then *refine* (fill the
   missing joints of every person) and *adjust* (quarter-pixel shift), as in Associative
-  Embedding (REFERENCE.md 3).
+  Embedding (Newell et al., 2017).
 
 Assignment cost between a candidate and a person (the person's reference tag and centre are the
 means of its joints' KE tags and SIE values):
@@ -37,7 +37,6 @@ Coordinates are output pixels, pixel ``(row i, col j)`` having centre ``(x=j, y=
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -46,8 +45,8 @@ import numpy as np
 import scipy.ndimage
 import scipy.optimize
 
+from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
-from artrack_jax.data import augment
 from artrack_jax.data import types
 
 # Cost given to the padding columns (AE pads with a huge cost when candidates outnumber people).
@@ -108,13 +107,6 @@ def detect_candidates(heatmaps: jax.Array, ke: jax.Array, sie: jax.Array, top_k:
 # ----------------------------------------------------------------------------------------------
 # Host part.
 
-def _cfg(config, key, default):
-  getter = getattr(config, 'get', None)
-  if getter is not None:
-    return getter(key, default)
-  return getattr(config, key, default)
-
-
 def _distances(tag, sie, ref_tag, ref_center, use_ke, use_sie, tag_threshold, sie_threshold):
   """Normalised distances [N, M] of candidates to references, and per-term acceptance."""
   total = 0.0
@@ -146,14 +138,14 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
     dict with ``joints`` [P, J, 3] (x, y, heat), ``present`` [P, J] bool, ``tags`` [P, J, L],
     ``sies`` [P, J, 2] for the P people found (P <= max_people).
   """
-  use_ke = bool(_cfg(config, 'use_ke', True))
-  use_sie = bool(_cfg(config, 'use_sie', True))
+  use_ke = bool(config.use_ke)
+  use_sie = bool(config.use_sie)
   if not (use_ke or use_sie):
     raise ValueError('decode: at least one of decode.use_ke and decode.use_sie must be True')
-  det_threshold = float(_cfg(config, 'det_threshold', 0.1))
-  tag_threshold = float(_cfg(config, 'tag_threshold', 1.0))
-  sie_threshold = float(_cfg(config, 'sie_threshold', 8.0))
-  max_people = int(_cfg(config, 'max_people', 30))
+  det_threshold = float(config.det_threshold)
+  tag_threshold = float(config.tag_threshold)
+  sie_threshold = float(config.sie_threshold)
+  max_people = int(config.max_people)
   xy, heat = np.asarray(candidates['xy']), np.asarray(candidates['heat'])
   tag, sie = np.asarray(candidates['tag']), np.asarray(candidates['sie'])
   num_joints = skeleton.num_joints
@@ -224,10 +216,10 @@ def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
   Returns:
     ``grouped`` with the filled joints (new arrays).
   """
-  use_ke = bool(_cfg(config, 'use_ke', True))
-  use_sie = bool(_cfg(config, 'use_sie', True))
-  tag_threshold = float(_cfg(config, 'tag_threshold', 1.0))
-  sie_threshold = float(_cfg(config, 'sie_threshold', 8.0))
+  use_ke = bool(config.use_ke)
+  use_sie = bool(config.use_sie)
+  tag_threshold = float(config.tag_threshold)
+  sie_threshold = float(config.sie_threshold)
   joints = grouped['joints'].copy()
   present = grouped['present'].copy()
   tags, sies = grouped['tags'].copy(), grouped['sies'].copy()
@@ -384,7 +376,7 @@ def decode(outputs: Mapping[str, np.ndarray], config,
 
   Args:
     outputs: ``heatmaps`` [B, h, w, J], ``ke`` [B, h, w, J] (or [B, h, w, J, L] after
-      ``merge_flip`` / ``merge_scales``), ``sie`` [B, h, w, 2] (``svf_to_sie`` of the SVF).
+      ``merge_flip`` / ``merge_scales``), ``sie`` [B, h, w, 2] (``geometry.instance_embedding`` of the SVF).
       ``ke`` / ``sie`` may be absent when ``use_ke`` / ``use_sie`` is off.
     config: ``config.decode``.
     skeleton: the joint set of the maps.
@@ -395,16 +387,16 @@ def decode(outputs: Mapping[str, np.ndarray], config,
     ``score`` (mean heat over the J joints, AE's person score), ``tag`` [L] (mean KE of the
     joints) and ``center`` [2] (mean SIE of the joints).
   """
-  use_ke = bool(_cfg(config, 'use_ke', True))
-  use_sie = bool(_cfg(config, 'use_sie', True))
+  use_ke = bool(config.use_ke)
+  use_sie = bool(config.use_sie)
   heatmaps, ke, sie = _check_outputs(outputs, use_ke, use_sie)
   if heatmaps.shape[-1] != skeleton.num_joints:
     raise ValueError(f'decode: heatmaps have {heatmaps.shape[-1]} joints, skeleton '
                      f'{skeleton.name!r} has {skeleton.num_joints}')
-  top_k = int(_cfg(config, 'top_k', 30))
+  top_k = int(config.top_k)
   top_k = min(top_k, heatmaps.shape[1] * heatmaps.shape[2])
   candidates = jax.device_get(detect_candidates(
-      heatmaps, ke, sie, top_k=top_k, nms_kernel=int(_cfg(config, 'nms_kernel', 3))))
+      heatmaps, ke, sie, top_k=top_k, nms_kernel=int(config.nms_kernel)))
   return [decode_image(candidates_i, heatmaps[i], ke[i], sie[i], config, skeleton)
           for i, candidates_i in enumerate(
               {k: v[i] for k, v in candidates.items()} for i in range(heatmaps.shape[0]))]
@@ -424,14 +416,14 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
     The image's poses, as ``decode`` describes.
   """
   grouped = group_candidates(candidates, config, skeleton)
-  if bool(_cfg(config, 'refine', True)):
+  if bool(config.refine):
     grouped = refine(grouped, heatmaps, ke, sie, config)
-  subpixel = str(_cfg(config, 'subpixel', 'quarter'))
+  subpixel = str(config.subpixel)
   if subpixel == 'quarter':
     joints = adjust(grouped['joints'], grouped['present'], heatmaps)
   elif subpixel == 'gaussian':
     joints = gaussian_subpixel(grouped['joints'], grouped['present'], heatmaps,
-                               float(_cfg(config, 'subpixel_blur', 0.0)))
+                               float(config.subpixel_blur))
   else:
     raise ValueError(f"decode.subpixel must be 'quarter' (AE's adjust) or 'gaussian', "
                      f'got {subpixel!r}')
@@ -526,26 +518,13 @@ def merge_scales(outputs_per_scale: Sequence[Mapping[str, np.ndarray]],
 # ----------------------------------------------------------------------------------------------
 # Back to image coordinates, and writers.
 
-def invert_affine(matrix: np.ndarray) -> np.ndarray:
-  """Inverse of a 2x3 affine transform ``[A | t]`` (x' = A x + t)."""
-  matrix = np.asarray(matrix, np.float64)
-  if matrix.shape != (2, 3):
-    raise ValueError(f'expected a 2x3 affine matrix, got shape {matrix.shape}')
-  return augment.invert_affine(matrix)
-
-
-def apply_affine(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-  """Maps points [..., 2] (x, y) through a 2x3 affine transform."""
-  return augment.apply_affine(matrix, points)
-
-
 def poses_to_image(poses: Sequence[dict], output_to_image: np.ndarray) -> list[dict]:
   """Maps decoded poses from output pixels to original image pixels.
 
   Args:
     poses: one image's ``decode`` output.
     output_to_image: [2, 3] affine from output-map pixels to image pixels (the inverse of the
-      input pipeline's image -> output transform; see ``invert_affine``).
+      input pipeline's image -> output transform; ``geometry.output_to_image_matrix``).
 
   Returns:
     New pose dicts; keypoint scores, tags and person scores unchanged, ``center`` mapped too
@@ -555,9 +534,9 @@ def poses_to_image(poses: Sequence[dict], output_to_image: np.ndarray) -> list[d
   for pose in poses:
     keypoints = np.array(pose['keypoints'], np.float32)
     found = keypoints[:, 2] > 0
-    keypoints[found, :2] = apply_affine(keypoints[found, :2], output_to_image)
+    keypoints[found, :2] = geometry.apply_affine(output_to_image, keypoints[found, :2])
     out.append(dict(pose, keypoints=keypoints,
-                    center=apply_affine(np.asarray(pose['center']), output_to_image)))
+                    center=geometry.apply_affine(output_to_image, np.asarray(pose['center']))))
   return out
 
 
@@ -582,16 +561,6 @@ def coco_results(image_ids: Sequence[int], poses_per_image: Sequence[Sequence[di
       results.append(dict(image_id=int(image_id), category_id=1,
                           keypoints=[round(float(v), 3) for v in keypoints.reshape(-1)],
                           score=float(pose['score'])))
-  return results
-
-
-def write_coco_results(path: str, image_ids: Sequence[int],
-                       poses_per_image: Sequence[Sequence[dict]],
-                       skeleton: skeletons_lib.Skeleton) -> list[dict]:
-  """Writes ``coco_results`` to ``path`` as JSON and returns them."""
-  results = coco_results(image_ids, poses_per_image, skeleton)
-  with open(path, 'w') as f:
-    json.dump(results, f)
   return results
 
 

@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from artrack_jax import geometry
 from artrack_jax import losses
 
 _HIGHEST = lax.Precision.HIGHEST
@@ -402,21 +403,9 @@ def pgg_from_config(embeddings, heat, pgg_config: Mapping[str, Any]):
 # ---------------------------------------------------------------------------------------------
 
 
-def _pixel_grid(h, w, dtype):
-  """[h, w, 2] (x, y) coordinates of the output pixels: pixel (i, j) is (x=j, y=i)."""
-  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=dtype), jnp.arange(w, dtype=dtype), indexing='ij')
-  return jnp.stack([xs, ys], axis=-1)
-
-
-def _vector_field_to_instance_embedding(field):
-  """SIE = pixel - SVF (Section 3.1.2); TIE = pixel - TVF likewise. field: [..., h, w, 2]."""
-  h, w = field.shape[-3], field.shape[-2]
-  return _pixel_grid(h, w, field.dtype) - field
-
-
 def _spatial_parts(pgg_config):
-  use_ke = bool(pgg_config.get('use_ke', True))
-  use_sie = bool(pgg_config.get('use_sie', True))
+  use_ke = bool(pgg_config['use_ke'])
+  use_sie = bool(pgg_config['use_sie'])
   if not (use_ke or use_sie):
     raise ValueError('pgg: config.pgg has use_ke = use_sie = False; nothing to group')
   return use_ke, use_sie
@@ -438,7 +427,7 @@ def spatial_embeddings(ke, svf, sie_scale: float, use_ke: bool = True, use_sie: 
   if use_ke:
     parts.append(ke)
   if use_sie:
-    parts.append(_vector_field_to_instance_embedding(svf) / sie_scale)
+    parts.append(geometry.instance_embedding(svf) / sie_scale)
   return jnp.concatenate(parts, axis=-1)
 
 
@@ -475,10 +464,10 @@ def pgg_refine(outputs: Mapping[str, Any], pgg_config: Mapping[str, Any]) -> dic
   if use_ke:
     result['ke'] = refined[..., :num_joints]
     offset = num_joints
-  sie = _vector_field_to_instance_embedding(svf)
+  sie = geometry.instance_embedding(svf)
   if use_sie:
     sie = refined[..., offset:offset + 2] * sie_scale
-    result['svf'] = _pixel_grid(sie.shape[-3], sie.shape[-2], sie.dtype) - sie
+    result['svf'] = geometry.instance_embedding(sie)
   result['sie'] = sie
   return result
 
@@ -652,7 +641,7 @@ def pgg_temporal_loss(outputs: Mapping[str, Any], heatmaps_prev, heatmaps_curr,
     joint_index = batch[frame]['joint_index']
     _check_batch(f"batch['{frame}']['joint_index']", joint_index, (b,))
     joint_valid = batch[f'tvf_{direction}_valid'] * batch[frame]['joint_valid']
-    tie = _vector_field_to_instance_embedding(tvf) / sie_scale
+    tie = geometry.instance_embedding(tvf) / sie_scale
     heat = instance_agnostic_heat(heatmaps)
     groups = {'tie': slice(0, 2)}
     terms = jax.vmap(lambda x, c, i, v: _grouping_terms(x, c, i, v, groups, pgg_config))(

@@ -5,9 +5,10 @@ One stacked hourglass whose per-stack 1x1 head predicts, channel by channel,
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from artrack_jax import skeletons
@@ -17,25 +18,12 @@ from artrack_jax.models import hourglass
 AUX_TASKS = ('l2r', 'r2l', 't2b', 'b2t', 'f2n', 'n2f')
 
 
-def pixel_grid(h: int, w: int, dtype=jnp.float32):
-  """[h, w, 2] (x, y) of each pixel centre in output pixels: pixel (i, j) -> (x=j, y=i)."""
-  ys, xs = jnp.meshgrid(jnp.arange(h, dtype=dtype), jnp.arange(w, dtype=dtype), indexing='ij')
-  return jnp.stack([xs, ys], axis=-1)
+def last_stack(outputs: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
+  """SpatialNet outputs of the last stack: per-stack maps [S, B, ...] -> [B, ...].
 
-
-def svf_to_sie(svf):
-  """Spatial instance embedding from the spatial vector field (Sec. 3.1.2).
-
-  SVF at a joint is ``joint - centre`` so ``SIE = pixel - SVF`` is the person's centre.
-
-  Args:
-    svf: [..., h, w, 2] (x, y) in output pixels.
-
-  Returns:
-    sie: [..., h, w, 2] (x, y) in output pixels.
+  `features` (the stem's, [B, h, w, C]) has no stack axis and passes through.
   """
-  h, w = svf.shape[-3], svf.shape[-2]
-  return pixel_grid(h, w, svf.dtype) - svf
+  return {name: (value if name == 'features' else value[-1]) for name, value in outputs.items()}
 
 
 class SpatialNet(nn.Module):
@@ -99,5 +87,5 @@ def from_config(config) -> SpatialNet:
   m = config.model
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
-                    stem_widths=tuple(m.get('stem_widths', (64, 128))), dtype=_dtype(m.dtype),
-                    weight_grad=m.get('conv_weight_grad', 'auto'))
+                    stem_widths=tuple(m.stem_widths), dtype=_dtype(m.dtype),
+                    weight_grad=m.conv_weight_grad)

@@ -3,7 +3,7 @@
 TemporalNet shares SpatialNet's low-level features. SpatialNet is frozen while TemporalNet
 trains, so TemporalNet takes SpatialNet's outputs as plain inputs: the trainer applies
 SpatialNet, wraps its outputs in ``jax.lax.stop_gradient`` and optimises only these parameters.
-Use the last stack's heatmaps and SIE (``spatialnet.svf_to_sie(outputs['svf'][-1])``).
+Use the last stack's heatmaps and SIE (``geometry.instance_embedding(outputs['svf'][-1])``).
 
 Entry points (``model.apply(variables, ..., method=...)``):
   * ``__call__``: both branches for a frame pair (training, and ``init``).
@@ -12,12 +12,13 @@ Entry points (``model.apply(variables, ..., method=...)``):
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from artrack_jax import skeletons
 from artrack_jax.models import hourglass
 from artrack_jax.models import roi_align as roi_align_lib
 from artrack_jax.models import spatialnet
@@ -51,21 +52,6 @@ def boxes_from_keypoints(keypoints, valid, margin: float = 0.15, min_size: float
   boxes = jnp.concatenate([lo, hi], axis=-1)
   boxes = jnp.where(box_valid[..., None], boxes, 0.0)
   return boxes, box_valid.astype(jnp.float32)
-
-
-def tvf_to_tie(tvf):
-  """Temporal instance embedding from a temporal vector field: ``TIE = pixel - TVF``.
-
-  Forward TVF at a frame-t joint is ``joint(t) - centre(t-1)``, so the forward TIE is the
-  person's centre in frame t-1 (and the backward TIE the centre in frame t).
-
-  Args:
-    tvf: [..., h, w, 2] (x, y) output pixels.
-
-  Returns:
-    [..., h, w, 2] output pixels.
-  """
-  return spatialnet.svf_to_sie(tvf)
 
 
 class HumanEmbeddingHead(nn.Module):
@@ -148,26 +134,26 @@ class TemporalNet(nn.Module):
     he = self.he_head(rois.reshape((b * p,) + rois.shape[2:]))
     return he.reshape(b, p, -1)
 
-  def temporal_vector_fields(self, features_prev, features_curr, heatmaps_prev, heatmaps_curr,
-                             sie_prev, sie_curr, train: bool):
+  def temporal_vector_fields(self, prev: Mapping[str, jax.Array], curr: Mapping[str, jax.Array],
+                             train: bool):
     """Forward and backward TVF of a frame pair (Sec. 3.3.2).
 
     Args:
-      features_prev, features_curr: [B, h, w, C] low-level features of frames t-1 and t.
-      heatmaps_prev, heatmaps_curr: [B, h, w, J] SpatialNet heatmaps.
-      sie_prev, sie_curr: [B, h, w, 2] SIE (output pixels).
+      prev, curr: SpatialNet's last-stack maps of frames t-1 and t: ``features`` [B, h, w, C]
+        (low-level features), ``heatmaps`` [B, h, w, J], ``sie`` [B, h, w, 2] (output pixels).
       train: BatchNorm mode.
 
     Returns:
       (tvf_fwd, tvf_bwd), each [B, h, w, 2] float32 output pixels: forward TVF is meant for
       frame-t joints (joint(t) - centre(t-1)), backward for frame t-1 joints.
     """
-    h, w = sie_curr.shape[-3:-1]
+    h, w = curr['sie'].shape[-3:-1]
     # SIE holds absolute positions (up to the map size); bring them to [0, 1] like the
     # other inputs so that one input layer suits every resolution.
     scale = jnp.asarray([max(w - 1, 1), max(h - 1, 1)], jnp.float32)
-    x = jnp.concatenate([features_prev, features_curr, heatmaps_prev, heatmaps_curr,
-                         sie_prev / scale, sie_curr / scale], axis=-1).astype(self.dtype)
+    x = jnp.concatenate([prev['features'], curr['features'], prev['heatmaps'],
+                         curr['heatmaps'], prev['sie'] / scale, curr['sie'] / scale],
+                        axis=-1).astype(self.dtype)
     x = self.tie_input(x, train)
     out = None
     for s in range(self.stacks):
@@ -179,21 +165,23 @@ class TemporalNet(nn.Module):
     out = out.astype(jnp.float32)
     return out[..., :2], out[..., 2:]
 
-  def __call__(self, features_prev, features_curr, heatmaps_prev, heatmaps_curr, sie_prev,
-               sie_curr, boxes_prev, boxes_curr, train: bool):
+  def __call__(self, prev: Mapping[str, jax.Array], curr: Mapping[str, jax.Array],
+               train: bool):
     """Both branches for a frame pair.
 
-    Args: as ``temporal_vector_fields`` plus ``boxes_prev``, ``boxes_curr`` [B, P, 4].
+    Args:
+      prev, curr: as ``temporal_vector_fields``, plus ``boxes`` [B, P, 4] (the people whose
+        HE is computed, ``boxes_from_keypoints``).
+      train: BatchNorm mode.
 
     Returns:
       dict(he_prev [B, P, E], he_curr [B, P, E], tvf_fwd [B, h, w, 2], tvf_bwd [B, h, w, 2]).
     """
-    b = boxes_prev.shape[0]
+    b = prev['boxes'].shape[0]
     # One HE pass over both frames' boxes.
-    he = self.human_embedding(jnp.concatenate([features_prev, features_curr], axis=0),
-                              jnp.concatenate([boxes_prev, boxes_curr], axis=0))
-    tvf_fwd, tvf_bwd = self.temporal_vector_fields(
-        features_prev, features_curr, heatmaps_prev, heatmaps_curr, sie_prev, sie_curr, train)
+    he = self.human_embedding(jnp.concatenate([prev['features'], curr['features']], axis=0),
+                              jnp.concatenate([prev['boxes'], curr['boxes']], axis=0))
+    tvf_fwd, tvf_bwd = self.temporal_vector_fields(prev, curr, train)
     return dict(he_prev=he[:b], he_curr=he[b:], tvf_fwd=tvf_fwd, tvf_bwd=tvf_bwd)
 
 
@@ -201,8 +189,22 @@ def from_config(config) -> TemporalNet:
   """TemporalNet for ``config.model`` (he_dim, roi_size, temporal_stacks, features, ...)."""
   m = config.model
   return TemporalNet(he_dim=m.he_dim, roi_size=m.roi_size,
-                     he_channels=m.get('he_channels', 256),
-                     normalize_he=m.get('normalize_he', True), stacks=m.temporal_stacks,
+                     he_channels=m.he_channels,
+                     normalize_he=m.normalize_he, stacks=m.temporal_stacks,
                      features=m.features, increase=m.increase, depth=m.depth,
                      dtype=spatialnet._dtype(m.dtype),
-                     weight_grad=m.get('conv_weight_grad', 'auto'))
+                     weight_grad=m.conv_weight_grad)
+
+
+def example_inputs(config, batch: int = 1, num_people: int | None = None
+                   ) -> tuple[dict[str, jax.Array], dict[str, jax.Array]]:
+  """Zero `prev`, `curr` inputs of `config`'s shapes (for `init` and `jax.eval_shape`)."""
+  size = int(config.data.image_size)
+  h = size // 4
+  num_joints = skeletons.get(config.data.skeleton).num_joints
+  num_people = int(config.data.max_people) if num_people is None else num_people
+  frame = dict(features=jnp.zeros((batch, h, h, config.model.features), jnp.float32),
+               heatmaps=jnp.zeros((batch, h, h, num_joints), jnp.float32),
+               sie=jnp.zeros((batch, h, h, 2), jnp.float32),
+               boxes=jnp.zeros((batch, num_people, 4), jnp.float32))
+  return frame, dict(frame)

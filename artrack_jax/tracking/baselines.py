@@ -1,4 +1,4 @@
-"""The trackers users pick today (REFERENCE.md 5): frame-to-frame box IoU or OKS association.
+"""The trackers users pick today: frame-to-frame box IoU or OKS association (mmpose 0.x).
 
 These reproduce mmpose 0.x ``get_track_id``: every pose of frame t is matched to the poses of
 frame t-1 only (no memory of lost tracks), by box IoU or by OKS, with a threshold of 0.3; a pose

@@ -28,50 +28,22 @@ pixel); all coordinates (keypoints, SIE, TIE) must be in the same pixels.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax.data.types import PoseObservation
 
 SIMILARITIES = ('oks', 'iou', 'ke', 'ke_sie', 'he', 'tie', 'he_tie')
+# The options that read each TemporalNet embedding, and those that need TemporalNet at all.
+HE = ('he', 'he_tie')
+TIE = ('tie', 'he_tie')
+TEMPORAL = ('he', 'tie', 'he_tie')
 # OKS / IoU of 0.3 (mmpose's threshold) maps to cost 1.
 _OVERLAP_GATE = 0.3
 # Cap of the normalised TIE cost (the HE cost's range is [0, 4]).
 _TIE_CAP = 4.0
-
-
-@dataclasses.dataclass
-class PoseObservation:
-  """One pose of one frame, with what the similarity options read.
-
-  All coordinates are in one pixel frame (usually the original image's).
-  """
-  keypoints: np.ndarray                 # [J, 3] (x, y, score); score 0 marks a missing joint
-  score: float = 0.0                    # person score (mean joint heat)
-  tag: np.ndarray | None = None         # [L] mean KE tag of the joints
-  center: np.ndarray | None = None      # [2] mean SIE (the person's centre)
-  he: np.ndarray | None = None          # [E] human embedding (Section 3.3.1)
-  sie: np.ndarray | None = None         # [J, 2] SIE S^t at the joints
-  tie: np.ndarray | None = None         # [J, 2] forward TIE T at the joints: centre at t-1
-
-  @property
-  def present(self) -> np.ndarray:
-    """[J] bool: joints found."""
-    return np.asarray(self.keypoints)[:, 2] > 0
-
-
-def sample_at_joints(maps: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
-  """Values of ``maps`` [h, w, C] at the nearest pixels of ``keypoints`` [J, >=2] -> [J, C].
-
-  Coordinates outside the map are clamped to its border.
-  """
-  maps = np.asarray(maps)
-  h, w = maps.shape[:2]
-  x = np.clip(np.round(keypoints[:, 0]).astype(np.int64), 0, w - 1)
-  y = np.clip(np.round(keypoints[:, 1]).astype(np.int64), 0, h - 1)
-  return maps[y, x]
 
 
 def keypoint_boxes(keypoints: np.ndarray) -> np.ndarray:

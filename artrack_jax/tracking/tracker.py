@@ -14,8 +14,7 @@ Track life cycle:
 * *lost* (beyond the paper): an ended track is remembered for ``reid_window`` more frames. A pose
   left unmatched after the first matching is compared with the lost tracks by Psi_HE alone
   (against the mean of the track's normalised human embeddings, which is steadier than its last
-  one) and takes the track's id back when under ``config.track.get('reid_cost',
-  new_track_cost)``. This keeps a person's id through a full occlusion. It needs human
+  one) and takes the track's id back when under ``config.track.reid_cost``. This keeps a person's id through a full occlusion. It needs human
   embeddings: when the observations carry no ``he`` (the ``oks``/``iou``/``ke`` baselines
   without TemporalNet) there is nothing to re-identify with and lost tracks simply end.
 * forgotten after that.
@@ -32,20 +31,9 @@ import scipy.optimize
 
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax.tracking import similarity as similarity_lib
-from artrack_jax.tracking.similarity import PoseObservation
+from artrack_jax.data.types import FrameObservations, PoseObservation
 
 __all__ = ['FrameObservations', 'PoseObservation', 'Tracker']
-
-
-@dataclasses.dataclass
-class FrameObservations:
-  """What the networks give the tracker for one frame.
-
-  ``tie_backward`` [K_prev, J, 2] is the backward TIE T' (computed from the pair (t-1, t)) at the
-  joints of the previous frame's observations, in the order they were given to the tracker.
-  """
-  observations: list[PoseObservation]
-  tie_backward: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -55,11 +43,6 @@ class _Track:
   last_seen: int
   he_sum: np.ndarray | None               # [E] sum of the unit HEs seen (re-identification)
   tie_backward: np.ndarray | None = None   # [J, 2] T' at the last pose, set for frame t
-
-
-def _get(config, key, default):
-  getter = getattr(config, 'get', None)
-  return getter(key, default) if getter is not None else getattr(config, key, default)
 
 
 def _unit_rows(vectors: list[np.ndarray]) -> np.ndarray:
@@ -78,18 +61,18 @@ class Tracker:
   """
 
   def __init__(self, config, skeleton: skeletons_lib.Skeleton):
-    self.similarity = str(_get(config, 'similarity', 'he_tie'))
+    self.similarity = str(config.similarity)
     if self.similarity not in similarity_lib.SIMILARITIES:
       raise ValueError(f'config.track.similarity: unknown option {self.similarity!r}; choose '
                        f'one of {similarity_lib.SIMILARITIES}')
     self.skeleton = skeleton
-    self.lambda_he = float(_get(config, 'lambda_he', 3.0))
-    self.lambda_tie = float(_get(config, 'lambda_tie', 1.0))
-    self.new_track_cost = float(_get(config, 'new_track_cost', 1.0))
-    self.reid_cost = float(_get(config, 'reid_cost', self.new_track_cost))
-    self.max_missed = int(_get(config, 'max_missed', 0))
-    self.reid_window = int(_get(config, 'reid_window', 30))
-    self.tag_threshold = float(_get(config, 'tag_threshold', 1.0))
+    self.lambda_he = float(config.lambda_he)
+    self.lambda_tie = float(config.lambda_tie)
+    self.new_track_cost = float(config.new_track_cost)
+    self.reid_cost = float(config.reid_cost)
+    self.max_missed = int(config.max_missed)
+    self.reid_window = int(config.reid_window)
+    self.tag_threshold = float(config.tag_threshold)
     if self.max_missed < 0 or self.reid_window < 0:
       raise ValueError('config.track.max_missed and reid_window must be >= 0, got '
                        f'{self.max_missed} and {self.reid_window}')

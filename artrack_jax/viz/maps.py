@@ -19,7 +19,7 @@ What is drawn, in the paper's terms:
   ``tracked_frames_figure``: frames with skeletons coloured by person or track id.
 
 Maps are at output stride 4 and drawn over the input image with the pipeline's pixel-centre
-convention (``targets.output_to_input``): output pixel ``(i, j)`` covers input pixels
+convention (``geometry.output_to_input``): output pixel ``(i, j)`` covers input pixels
 ``[stride * j - 0.5, stride * (j + 1) - 0.5]``.
 """
 from __future__ import annotations
@@ -33,11 +33,12 @@ import matplotlib
 from matplotlib import figure as mpl_figure
 from matplotlib.backends import backend_agg
 
+from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
-from artrack_jax import visualize
 from artrack_jax.data import augment
 from artrack_jax.data import types
 from artrack_jax.models.spatialnet import AUX_TASKS
+from artrack_jax.viz import draw
 
 # Pose-mask threshold of Sec. 3.2 (config.pgg.tau).
 DEFAULT_TAU = 0.2
@@ -94,15 +95,6 @@ def keypoint_embedding_at_pixels(heatmaps: np.ndarray, ke: np.ndarray) -> np.nda
                      f'{ke.shape} must both be [h, w, J]')
   joint = np.argmax(heatmaps, axis=-1)
   return np.take_along_axis(ke, joint[..., None], axis=-1)[..., 0].astype(np.float32)
-
-
-def svf_to_sie(svf: np.ndarray) -> np.ndarray:
-  """SIE = pixel - SVF (Sec. 3.1.2), NumPy. svf: [..., h, w, 2] (x, y) output pixels."""
-  svf = np.asarray(svf, np.float32)
-  h, w = svf.shape[-3], svf.shape[-2]
-  ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
-                       indexing='ij')
-  return np.stack([xs, ys], axis=-1) - svf
 
 
 def centre_colours(centres: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -213,8 +205,8 @@ def pgg_effect(heatmaps: np.ndarray, ke: np.ndarray, svf: np.ndarray,
     raise ValueError(f'pgg_effect: expected heatmaps and ke [h, w, J] and svf [h, w, 2], got '
                      f'{heatmaps.shape}, {ke.shape}, {svf.shape}')
   h, w, num_joints = heatmaps.shape
-  use_ke = bool(pgg_config.get('use_ke', True))
-  use_sie = bool(pgg_config.get('use_sie', True))
+  use_ke = bool(pgg_config['use_ke'])
+  use_sie = bool(pgg_config['use_sie'])
   sie_scale = float(pgg_config['sie_scale'])
   embeddings = np.asarray(pgg_lib.spatial_embeddings(ke, svf, sie_scale, use_ke, use_sie))
   xs, slot_index, slot_valid = pgg_lib.pgg_from_config(
@@ -226,7 +218,7 @@ def pgg_effect(heatmaps: np.ndarray, ke: np.ndarray, svf: np.ndarray,
   slot_xy = np.stack([index % w, index // w], axis=-1).astype(np.float32)
 
   tag_joint = np.argmax(heatmaps.reshape(-1, num_joints)[index], axis=-1)
-  sie = svf_to_sie(svf).reshape(-1, 2)[index]
+  sie = geometry.instance_embedding(np.asarray(svf, np.float32)).reshape(-1, 2)[index]
   ke_flat = ke.reshape(-1, num_joints)[index]
   ke_before = ke_flat[np.arange(len(index)), tag_joint]
   ke_after, sie_before, sie_after = ke_before, sie, sie
@@ -323,7 +315,7 @@ def spatial_maps_figure(image: np.ndarray, maps: Mapping[str, np.ndarray],
   heatmaps = np.asarray(maps['heatmaps'], np.float32)
   ke = np.asarray(maps['ke'], np.float32)
   svf = np.asarray(maps['svf'], np.float32)
-  sie = np.asarray(maps['sie'], np.float32) if 'sie' in maps else svf_to_sie(svf)
+  sie = np.asarray(maps['sie'], np.float32) if 'sie' in maps else geometry.instance_embedding(np.asarray(svf, np.float32))
   h, w = heatmaps.shape[:2]
   heat = instance_agnostic_heat(heatmaps)
   mask = heat > tau
@@ -418,7 +410,7 @@ def poses_figure(images: Sequence[np.ndarray], keypoints: Sequence[np.ndarray],
                  ids: Sequence[Sequence[int]], skeleton: skeletons_lib.Skeleton, *,
                  titles: Sequence[str] | None = None, columns: int = 4,
                  labels: bool = True) -> mpl_figure.Figure:
-  """A grid of frames with skeletons coloured by id (``visualize.draw_poses``).
+  """A grid of frames with skeletons coloured by id (``draw.draw_poses``).
 
   Args:
     images: uint8 [H, W, 3] frames.
@@ -448,7 +440,7 @@ def poses_figure(images: Sequence[np.ndarray], keypoints: Sequence[np.ndarray],
     big = np.repeat(np.repeat(image, zoom, axis=0), zoom, axis=1)
     scaled = kp.copy()
     scaled[..., :2] = (kp[..., :2] + 0.5) * zoom - 0.5
-    drawn = visualize.draw_poses(big, scaled, list(frame_ids), skeleton, labels=labels,
+    drawn = draw.draw_poses(big, scaled, list(frame_ids), skeleton, labels=labels,
                                  thickness=max(1, zoom), radius=max(2, zoom))
     ax = axes.flat[k]
     ax.imshow(drawn)

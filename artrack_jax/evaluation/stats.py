@@ -4,7 +4,8 @@ trivial on the data).
 
 Usage (synthetic data written by ``python -m artrack_jax.data.synthetic``)::
 
-  from artrack_jax.data import formats, stats
+  from artrack_jax.data import formats
+  from artrack_jax.evaluation import stats
   seqs = formats.read_posetrack_dir(f'{root}/annotations/posetrack18/val')
   print(stats.format_statistics(stats.split_statistics(
       seqs, metadata=stats.load_metadata(root, 'val'),

@@ -5,9 +5,9 @@ can only add false positives there, while AP (which ranks joints by score) barel
 sweeps both thresholds over prediction files written without them and prints AP and MOTA for
 each pair, so the thresholds can be picked on a split other than the one reported:
 
-  python -m artrack_jax.tracking.evaluate --config ... --workdir ... --split train \
+  python -m artrack_jax.evaluation.tables --config ... --workdir ... --split train \
       --max-sequences 20 --out runs/sweep --no-score-filter   # predictions with thresholds 0
-  python -m artrack_jax.tracking.score_sweep --gt runs/sweep/gt --pred runs/sweep/pred/he_tie \
+  python -m artrack_jax.evaluation.score_sweep --gt runs/sweep/gt --pred runs/sweep/pred/he_tie \
       --pose 0,0.1,0.2,0.3 --joint 0,0.1,0.2,0.3,0.4
 """
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Tests for tracking/evaluate.py: one network pass, every Table 3/4 row from it."""
+"""Tests for evaluation/tables.py: one network pass, every Table 3/4 row from it."""
 import json
 
 import numpy as np
 import pytest
 
-from artrack_jax import skeletons, track
+from artrack_jax import configs_util, skeletons
 from artrack_jax.data import formats, synthetic
-from artrack_jax.tracking import evaluate as evaluate_lib
+from artrack_jax.evaluation import tables as evaluate_lib
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
 import tiny_networks
@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
   tmp = tmp_path_factory.mktemp('evaluate')
   path = tiny_networks.write_config(tmp / 'tiny.py',
                                     _EXTRA_CONFIG.format(data_dir=str(tmp / 'tfds')))
-  config = track.load_config(path)
+  config = configs_util.load_config(path)
   source = tfds_builders.load_split('synthetic_posetrack', 'val', str(tmp / 'tfds'),
                                     config='tiny_64')
   spatial, temporal = tiny_networks.random_variables(config)
@@ -238,7 +238,7 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
   monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
                       lambda config, *a, **kw: calls.append(dict(config.track)))
   for flags, expected in (([], (0.3, 0.5)), (['--no-score-filter'], (0.0, 0.0))):
-    config = track.load_config(config_path)
+    config = configs_util.load_config(config_path)
     config.track.min_pose_score, config.track.min_joint_score = 0.3, 0.5
     path = tmp_path / 'thresholds.json'
     path.write_text(config.to_json())

@@ -1,6 +1,6 @@
 """Markdown tables of the ablation results (Tables 3 and 4 of the paper) from a runs directory.
 
-  python -m artrack_jax.report --runs RUNS_DIR --out results.md [--plots PLOTS_DIR]
+  python -m artrack_jax.viz.report --runs RUNS_DIR --out results.md [--plots PLOTS_DIR]
 
 Every number in the report is read from a result file under RUNS_DIR; rows without a file are
 left out, nothing is filled in. The layout read (every file optional):
@@ -313,7 +313,7 @@ def build_report(runs_dir: str, *, plots_dir: str | None = None,
 
   Args:
     runs_dir: the runs directory.
-    plots_dir: PNG files to link (e.g. from `python -m artrack_jax.plots --out`).
+    plots_dir: PNG files to link (e.g. from `python -m artrack_jax.viz.plots --out`).
     out_path: where the report will be written (image links are relative to it).
 
   Raises:
@@ -322,7 +322,7 @@ def build_report(runs_dir: str, *, plots_dir: str | None = None,
   """
   if not os.path.isdir(runs_dir):
     raise FileNotFoundError(f'{runs_dir}: runs directory does not exist')
-  command = f'python -m artrack_jax.report --runs {runs_dir} --out {out_path}'
+  command = f'python -m artrack_jax.viz.report --runs {runs_dir} --out {out_path}'
   if plots_dir:
     command += f' --plots {plots_dir}'
   sections = [
@@ -360,7 +360,7 @@ def write_report(runs_dir: str, out_path: str, *, plots_dir: str | None = None) 
 def main(argv: list[str] | None = None) -> int:
   """Writes the report; returns the process exit code."""
   parser = argparse.ArgumentParser(
-      prog='artrack_jax.report',
+      prog='artrack_jax.viz.report',
       description='Markdown tables (Tables 3 and 4) from the result files of a runs directory.')
   parser.add_argument('--runs', required=True, help='the runs directory (layout: module doc)')
   parser.add_argument('--out', required=True, help='the Markdown file to write')

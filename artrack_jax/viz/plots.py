@@ -1,6 +1,6 @@
 """Training curves and per-joint PoseTrack bars, written as PNG files.
 
-  python -m artrack_jax.plots --workdir RUNS/spatial [--workdir RUNS/pgg ...] [--overlay]
+  python -m artrack_jax.viz.plots --workdir RUNS/spatial [--workdir RUNS/pgg ...] [--overlay]
       [--result KE=RUNS/eval/posetrack_mota_ke.json --result HE+TIE=... ...] --out PLOTS_DIR
 
 Writes `PLOTS_DIR/training_curves.png` from the workdirs' `metrics.jsonl` (the records of
@@ -29,7 +29,7 @@ from matplotlib import figure as mpl_figure
 from matplotlib.backends import backend_agg
 
 from artrack_jax import metrics_writer
-from artrack_jax import report
+from artrack_jax.viz import report
 from artrack_jax.evaluation import posetrack
 
 TRAINING_CURVES_FILE = 'training_curves.png'
@@ -286,15 +286,6 @@ def plot_training_curves(workdirs: Sequence[str], out_png: str, *, overlay: bool
 # Per-joint bars.
 
 
-def load_result(path: str) -> dict[str, Any]:
-  """Reads a PoseTrack result JSON file (written by `evaluation.cli --out`).
-
-  Raises:
-    ValueError: naming the file, when it is not JSON or not a JSON object.
-  """
-  return report.load_json_object(path)
-
-
 def column_values(result: Mapping[str, Any], metric: str, columns: Sequence[str],
                   where: str) -> np.ndarray:
   """The values of `result[metric][column]` [len(columns)] float64; null (no ground truth,
@@ -400,7 +391,7 @@ def _parse_result_argument(argument: str) -> tuple[str, str]:
 
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
-      prog='artrack_jax.plots',
+      prog='artrack_jax.viz.plots',
       description='Training curves (metrics.jsonl) and per-joint AP/MOTA bars as PNG.')
   parser.add_argument('--workdir', action='append', default=[],
                       help='a training workdir with metrics.jsonl (repeat, in stage order)')
@@ -434,7 +425,7 @@ def main(argv: list[str] | None = None) -> int:
         label, path = _parse_result_argument(argument)
         if label in results:
           raise ValueError(f'--result label {label!r} given twice')
-        results[label] = load_result(path)
+        results[label] = report.load_json_object(path)
       for metric in (m.strip() for m in args.metrics.split(',') if m.strip()):
         if metric not in POSETRACK_METRICS:
           raise ValueError(f'--metrics: unknown metric {metric!r} (known: '

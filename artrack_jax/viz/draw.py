@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax.data import types
 
 # Golden-ratio hue steps give neighbouring ids far-apart colours.
 _GOLDEN = 0.618033988749895
@@ -69,3 +70,14 @@ def draw_poses(image: np.ndarray, keypoints: np.ndarray | Sequence[np.ndarray],
       draw.rectangle([left - 1, upper - 1, right + 1, lower + 1], fill=(0, 0, 0))
       draw.text((x, y), text, fill=colour, font=font, anchor='mb')
   return np.asarray(canvas)
+
+
+def render_frame(image: np.ndarray, frame: types.Frame, skeleton: skeletons_lib.Skeleton,
+                 labels: bool = True) -> np.ndarray:
+  """Draws a tracked frame's people (colour = track id)."""
+  if not frame.people:
+    return np.asarray(image)
+  # v (1 on found joints) serves as the drawing score.
+  keypoints = np.stack([p.keypoints for p in frame.people])
+  return draw_poses(image, keypoints, [p.track_id for p in frame.people], skeleton,
+                    labels=labels)

@@ -1,0 +1,233 @@
+"""Checkpoints of a training workdir: Orbax save/restore, and the trained networks back.
+
+  manager = checkpoints.create_checkpoint_manager(workdir, config.train)
+  checkpoints.save_checkpoint(manager, state, train_iter)       # the trainer
+  restored = checkpoints.restore(workdir, config)                # inference, stage hand-off
+
+A stage-1/2 ('spatial', 'pgg') workdir holds SpatialNet; a stage-3 ('temporal') workdir holds
+TemporalNet (trained) and the SpatialNet it was trained on (frozen), so both come back from it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging as python_logging
+import os
+from typing import Any
+
+from absl import logging
+import grain
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+from artrack_jax.models import spatialnet
+from artrack_jax.models import temporalnet
+
+PyTree = Any
+
+CHECKPOINT_DIR = 'checkpoints'
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(os.fspath(workdir)), CHECKPOINT_DIR)
+
+
+def create_checkpoint_manager(workdir: str, train_config: ml_collections.ConfigDict,
+                              read_only: bool = False) -> ocp.CheckpointManager:
+  """Orbax manager of `workdir/checkpoints/<step>/{state, input}`.
+
+  `state` is the whole `TrainState` (StandardSave); `input` is the input iterator state as
+  JSON, one file per process (grain's checkpoint handler), so a resumed run reads the same
+  batches an uninterrupted one would.
+  """
+  options = ocp.CheckpointManagerOptions(
+      save_interval_steps=max(int(train_config.checkpoint_every), 1),
+      max_to_keep=train_config.keep_checkpoints or None,
+      create=not read_only, read_only=read_only)
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
+                               item_names=('state', 'input'))
+
+
+def save_checkpoint(manager: ocp.CheckpointManager, state: PyTree,
+                    data_iterator: Any = None, force: bool = False,
+                    step: int | None = None) -> bool:
+  """Saves at `step` (default: `state.step`) when the manager's interval says so (or `force`).
+
+  Orbax copies the arrays to the host before returning and writes them in the background, so
+  the state may be donated to the next step right away.
+  """
+  step = int(jax.device_get(state.step)) if step is None else int(step)
+  items = {'state': ocp.args.StandardSave(state)}
+  if data_iterator is not None:
+    items['input'] = grain.checkpoint.CheckpointSave(data_iterator)
+  return manager.save(step, args=ocp.args.Composite(**items), force=force)
+
+
+def restore_checkpoint(manager: ocp.CheckpointManager, state: PyTree,
+                       data_iterator: Any = None, step: int | None = None) -> PyTree:
+  """Restores `state` (same structure, shapes and shardings) and the iterator in place.
+
+  Args:
+    manager: the workdir's manager.
+    state: a freshly initialised state, the target of the restore.
+    data_iterator: the input iterator whose position is restored, or None.
+    step: which checkpoint; the latest when None.
+
+  Returns:
+    The restored state.
+  """
+  step = manager.latest_step() if step is None else step
+  if step is None:
+    raise FileNotFoundError(f'no checkpoint in {manager.directory}')
+  items = {'state': ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct,
+                                                          state))}
+  if data_iterator is not None:
+    if os.path.isdir(os.path.join(os.fspath(manager.directory), str(step), 'input')):
+      items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    else:
+      logging.warning('%s/%d holds no input position (it was not written by training); the '
+                      'input starts from its beginning.', manager.directory, step)
+  try:
+    restored = manager.restore(step, args=ocp.args.Composite(**items))
+  except (ValueError, KeyError) as e:
+    raise ValueError(f'{manager.directory}/{step}: the checkpoint does not match this '
+                     f'config\'s train state (stage, model sizes, optimiser): {e}') from e
+  return restored.state
+
+
+def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, PyTree]:
+  """The trained variables of another stage's workdir, as saved (host arrays).
+
+  Used to start stage 2 from stage 1 and stage 3 from stage 2 (`config.train.init_from`), and
+  by inference.
+
+  Returns:
+    {'params', 'batch_stats', 'frozen', 'step'} of the checkpoint's train state.
+  """
+  directory = checkpoint_dir(workdir)
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f'{workdir}: no {CHECKPOINT_DIR}/ directory (is it a training '
+                            'workdir?)')
+  manager = ocp.CheckpointManager(directory, item_names=('state', 'input'),
+                                  options=ocp.CheckpointManagerOptions(read_only=True))
+  try:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise FileNotFoundError(f'{directory}: no checkpoint')
+    saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+  finally:
+    manager.close()
+  state = saved.state
+  for key in ('params', 'batch_stats', 'frozen'):
+    if key not in state:
+      raise ValueError(f'{directory}/{step}/state: field {key!r} missing')
+  return {'params': state['params'], 'batch_stats': state['batch_stats'] or {},
+          'frozen': state['frozen'] or {}, 'step': int(np.asarray(state['step']))}
+
+
+def conform_variables(loaded: PyTree, expected: PyTree, what: str) -> PyTree:
+  """`loaded` laid out like `expected` (same tree, shapes, dtypes), or a clear error.
+
+  Args:
+    loaded: restored variables (nested dicts of arrays).
+    expected: the model's variables, or their `jax.eval_shape`.
+    what: names the source in error messages.
+
+  Returns:
+    NumPy arrays in the tree structure of `expected`.
+  """
+  loaded_paths = {jax.tree_util.keystr(p): x
+                  for p, x in jax.tree_util.tree_leaves_with_path(loaded)}
+  result = []
+  for path, x in jax.tree_util.tree_leaves_with_path(expected):
+    key = jax.tree_util.keystr(path)
+    if key not in loaded_paths:
+      raise ValueError(f'{what}: variable {key} missing (model configs differ?)')
+    value = np.asarray(loaded_paths.pop(key))
+    if value.shape != x.shape:
+      raise ValueError(f'{what}: variable {key} has shape {value.shape}, the model expects '
+                       f'{x.shape} (model configs differ?)')
+    result.append(value.astype(x.dtype))
+  if loaded_paths:
+    raise ValueError(f'{what}: variables {sorted(loaded_paths)[:5]} are not in the model '
+                     '(model configs differ?)')
+  return jax.tree.unflatten(jax.tree.structure(expected), result)
+
+
+@dataclasses.dataclass
+class TrainedNetworks:
+  """The variables of a workdir's networks, laid out like the config's models.
+
+  Attributes:
+    spatial: SpatialNet `{'params', 'batch_stats'}` (NumPy arrays).
+    temporal: TemporalNet `{'params', 'batch_stats'}`, or None for a stage-1/2 workdir.
+    step: the checkpoint's step.
+    what: `'<workdir> (step <step>)'`, for messages.
+  """
+  spatial: PyTree
+  temporal: PyTree | None
+  step: int
+  what: str
+
+
+def _model_variables(init_fn) -> PyTree:
+  expected = jax.eval_shape(init_fn)
+  return {'params': expected['params'], 'batch_stats': expected.get('batch_stats', {})}
+
+
+def spatial_shapes(config: ml_collections.ConfigDict) -> PyTree:
+  """`jax.eval_shape` of SpatialNet's variables under `config.model`."""
+  size = int(config.data.image_size)
+  return _model_variables(functools.partial(
+      spatialnet.from_config(config).init, jax.random.key(0), jnp.zeros((1, size, size, 3)),
+      train=False))
+
+
+def temporal_shapes(config: ml_collections.ConfigDict) -> PyTree:
+  """`jax.eval_shape` of TemporalNet's variables under `config.model`."""
+  prev, curr = temporalnet.example_inputs(config)
+  return _model_variables(functools.partial(
+      temporalnet.from_config(config).init, jax.random.key(0), prev, curr, train=False))
+
+
+def restore(workdir: str, config: ml_collections.ConfigDict,
+            step: int | None = None) -> TrainedNetworks:
+  """The networks of a training workdir's checkpoint (the latest unless `step`).
+
+  The variables are checked against the config's models, with an error naming the workdir when
+  they differ, rather than at the first image.
+
+  Raises:
+    FileNotFoundError: no checkpoint; ValueError: variables that do not fit `config.model`.
+  """
+  saved = load_trained_variables(workdir, step)
+  what = f'{workdir} (step {saved["step"]})'
+  trained = {'params': saved['params'], 'batch_stats': saved['batch_stats']}
+  spatial, temporal = (saved['frozen'], trained) if saved['frozen'] else (trained, None)
+  spatial = conform_variables(spatial, spatial_shapes(config), f'{what} SpatialNet')
+  if temporal is not None:
+    temporal = conform_variables(temporal, temporal_shapes(config), f'{what} TemporalNet')
+  logging.info('restored %s: %s', what,
+               'SpatialNet + TemporalNet' if temporal is not None else 'SpatialNet')
+  return TrainedNetworks(spatial=spatial, temporal=temporal, step=saved['step'], what=what)
+
+
+class _DropLibraryInfo:
+  """Logging filter: drops INFO records that come from a library's source tree."""
+
+  def __init__(self, fragment: str):
+    self.fragment = fragment
+
+  def filter(self, record) -> bool:
+    return record.levelno > 20 or self.fragment not in record.pathname
+
+
+def quiet_checkpoint_logs() -> None:
+  """Hides Orbax's INFO logs (dozens of lines per save) so the progress lines stay readable.
+
+  Warnings and errors still show. Called by train.py and eval.py.
+  """
+  python_logging.getLogger('absl').addFilter(_DropLibraryInfo(f'{os.sep}orbax{os.sep}'))

@@ -1,0 +1,244 @@
+"""Keypoint HOTA (DetA, AssA, LocA, HOTA per joint and in total) as the PoseTrack21 kit.
+
+HOTA (Luiten et al., IJCV 2021) scores detection and association jointly at localisation
+thresholds alpha = 0.05, 0.10, ..., 0.95; per alpha
+
+  DetA = TP / (TP + FN + FP),
+  AssA = (1 / TP) sum over TPs c of |TPA(c)| / (|TPA(c)| + |FNA(c)| + |FPA(c)|),
+  HOTA = sqrt(DetA * AssA),  LocA = mean similarity of the TPs,
+
+and each reported number is the mean over the 19 alphas. The PoseTrack21 kit (anDoer/PoseTrack21,
+``eval/posetrack21/posetrack21/trackeval/metrics/hota_pose.py`` and ``datasets/posetrack.py``)
+applies it per joint, with detections = joints. Read from that code and reproduced here:
+
+* A joint exists when x > 0 and y > 0 (after the PoseTrack rules below); scores play no part.
+* Keypoint similarity of a ground-truth and a predicted joint: ``max(0, 1 - d / 0.5001)`` with
+  d = distance / head size (head size = 0.6 x head-box diagonal, PCKh's normalisation); 0 where
+  either joint is missing. A TP at alpha needs similarity >= alpha - float eps.
+* Matching, per frame and joint: Hungarian (``scipy.optimize.linear_sum_assignment``) maximising
+  the similarity alone (TrackEval's generic HOTA maximises similarity x global alignment score;
+  ``kit_matching=False`` does that).
+* Association counts: per ground-truth id, predicted id and joint, the number of frames matched
+  at alpha; |TPA| + |FNA| + |FPA| = (joints of the gt id) + (joints of the predicted id) - |TPA|.
+* Sequences are combined by summing TP / FN / FP and weighting AssA and LocA by TP. The joint
+  columns and 'Total' follow the kit: per sequence, 'Total' AssA / LocA are the mean over the
+  15 joints and its counts the sums; combined, 'Total' DetA comes from the summed counts.
+* Frames: the ground truth's labelled frames (``posetrack`` rule: frames with annotations; the
+  kit reads ``is_labeled``, and fails on a labelled frame without people); ignore regions remove
+  points strictly inside them and then people without points, for both sides.
+
+Quirks of the kit reproduced with ``kit_quirks=True`` (the default):
+
+1. A frame without ground-truth people adds the *sequence's* number of predicted joints to FP
+   (not the frame's), and a frame without predicted people adds the sequence's number of
+   ground-truth joints to FN.
+2. A sequence without any prediction has LocA 1 (TP 0).
+
+``kit_quirks=False`` counts such frames by their own joints.
+
+Not verified against a run of the kit in this repository (its environment needs NumPy < 1.24);
+the rules above are read from its source and tested on hand-computed cases in
+``tests/test_hota.py``.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence as SequenceABC
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+
+from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation import validate
+
+ALPHAS = np.arange(0.05, 0.99, 0.05)   # the kit's 19 thresholds
+NUM_JOINTS = posetrack.NUM_JOINTS
+_EPS = np.finfo('float').eps
+_LABELS = {'hota': 'HOTA', 'deta': 'DetA', 'assa': 'AssA', 'loca': 'LocA'}
+_FIELDS = ('HOTA', 'DetA', 'AssA', 'LocA', 'DetRe', 'DetPr', 'AssRe', 'AssPr')
+
+
+def keypoint_similarity(gt: posetrack.FramePoses, pred: posetrack.FramePoses,
+                        gt_valid: np.ndarray, pred_valid: np.ndarray) -> np.ndarray:
+  """[G, P, 15] the kit's keypoint similarity max(0, 1 - (distance / head size) / 0.5001)."""
+  diff = gt.points[:, None] - pred.points[None, :]
+  norm = np.sqrt(diff[..., 0] ** 2 + diff[..., 1] ** 2)
+  wh = gt.head_boxes[:, 2:] - gt.head_boxes[:, :2]
+  head = posetrack.HEAD_SIZE_FACTOR * np.sqrt(wh[:, 0] ** 2 + wh[:, 1] ** 2)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    dist = norm / head[:, None, None]
+  both = gt_valid[:, None, :] & pred_valid[None, :, :]
+  dist = np.where(both, dist, np.inf)
+  return np.maximum((-1 / 0.5001) * dist + 1, 0)
+
+
+def _valid(frame: posetrack.FramePoses) -> np.ndarray:
+  return frame.present & (frame.points[..., 0] > 0) & (frame.points[..., 1] > 0)
+
+
+def _relabel(ids_per_frame: list[np.ndarray]) -> tuple[list[np.ndarray], int]:
+  unique = np.unique(np.concatenate(ids_per_frame)) if ids_per_frame else np.zeros(0, int)
+  return [np.searchsorted(unique, ids) for ids in ids_per_frame], len(unique)
+
+
+def _final(res: dict[str, np.ndarray]) -> None:
+  tp, fn, fp = res['TP'], res['FN'], res['FP']
+  res['DetRe'] = tp / np.maximum(1, tp + fn)
+  res['DetPr'] = tp / np.maximum(1, tp + fp)
+  res['DetA'] = tp / np.maximum(1, tp + fn + fp)
+  res['HOTA'] = np.sqrt(res['DetA'] * res['AssA'])
+
+
+def _with_total(res: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+  """Appends the kit's 16th column: mean over joints (ratios) or sum (counts)."""
+  out = {}
+  for key, value in res.items():
+    extra = value.sum(axis=1, keepdims=True) if key in ('TP', 'FN', 'FP') else value.mean(
+        axis=1, keepdims=True)
+    out[key] = np.concatenate([value, extra], axis=1)
+  return out
+
+
+def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePoses]], *,
+                      kit_quirks: bool = True, kit_matching: bool = True
+                      ) -> dict[str, np.ndarray]:
+  """One sequence: [19 alphas, 16] arrays (15 joints + 'Total') of TP, FN, FP, AssA, ..."""
+  num_a = len(ALPHAS)
+  res = {k: np.zeros((num_a, NUM_JOINTS)) for k in ('TP', 'FN', 'FP', 'AssA', 'AssRe',
+                                                   'AssPr', 'LocA')}
+  gt_valid = [_valid(g) for g, _ in frames]
+  pred_valid = [_valid(p) for _, p in frames]
+  num_gt_joints = sum((v.sum(axis=0) for v in gt_valid), np.zeros(NUM_JOINTS))
+  num_pred_joints = sum((v.sum(axis=0) for v in pred_valid), np.zeros(NUM_JOINTS))
+  num_gt_dets = sum(g.num_people for g, _ in frames)
+  num_pred_dets = sum(p.num_people for _, p in frames)
+  if num_pred_dets == 0 or num_gt_dets == 0:
+    if num_pred_dets == 0:
+      res['FN'] += num_gt_joints
+    else:
+      res['FP'] += num_pred_joints
+    res['LocA'][:] = 1.0 if kit_quirks else 0.0
+    _final(res)
+    return _with_total(res)
+
+  gt_ids, num_gt_ids = _relabel([g.track_ids for g, _ in frames])
+  pred_ids, num_pred_ids = _relabel([p.track_ids for _, p in frames])
+  potential = np.zeros((num_gt_ids, num_pred_ids, NUM_JOINTS))
+  gt_id_count = np.zeros((num_gt_ids, 1, NUM_JOINTS))
+  pred_id_count = np.zeros((1, num_pred_ids, NUM_JOINTS))
+  sims = []
+  for t, (g, p) in enumerate(frames):
+    sim = keypoint_similarity(g, p, gt_valid[t], pred_valid[t])
+    sims.append(sim)
+    if p.num_people and g.num_people:
+      denom = sim.sum(0)[None] + sim.sum(1)[:, None] - sim
+      iou = np.zeros_like(sim)
+      mask = denom > _EPS
+      iou[mask] = sim[mask] / denom[mask]
+      np.add.at(potential, (gt_ids[t][:, None], pred_ids[t][None, :]), iou)
+    np.add.at(gt_id_count, (gt_ids[t], 0), gt_valid[t])
+    if p.num_people:
+      np.add.at(pred_id_count, (0, pred_ids[t]), pred_valid[t])
+  alignment = potential / np.maximum(1, gt_id_count + pred_id_count - potential)
+
+  matches = np.zeros((num_a, num_gt_ids, num_pred_ids, NUM_JOINTS))
+  for t, (g, p) in enumerate(frames):
+    if not g.num_people:
+      res['FP'] += num_pred_joints if kit_quirks else pred_valid[t].sum(axis=0)
+      continue
+    if not p.num_people:
+      res['FN'] += num_gt_joints if kit_quirks else gt_valid[t].sum(axis=0)
+      continue
+    sim = sims[t]
+    gt_joints_t = gt_valid[t].sum(axis=0)
+    pred_joints_t = pred_valid[t].sum(axis=0)
+    for j in range(NUM_JOINTS):
+      score = sim[:, :, j]
+      if not kit_matching:
+        score = alignment[gt_ids[t][:, None], pred_ids[t][None, :], j] * score
+      rows, cols = scipy.optimize.linear_sum_assignment(-score)
+      matched_sim = sim[rows, cols, j]
+      for a, alpha in enumerate(ALPHAS):
+        ok = matched_sim >= alpha - _EPS
+        n = int(ok.sum())
+        res['TP'][a, j] += n
+        res['FN'][a, j] += gt_joints_t[j] - n
+        res['FP'][a, j] += pred_joints_t[j] - n
+        if n:
+          res['LocA'][a, j] += matched_sim[ok].sum()
+          matches[a, gt_ids[t][rows[ok]], pred_ids[t][cols[ok]], j] += 1
+  for a in range(num_a):
+    m = matches[a]
+    tp = np.maximum(1, res['TP'][a])
+    res['AssA'][a] = (m * (m / np.maximum(1, gt_id_count + pred_id_count - m))).sum((0, 1)) / tp
+    res['AssRe'][a] = (m * (m / np.maximum(1, gt_id_count))).sum((0, 1)) / tp
+    res['AssPr'][a] = (m * (m / np.maximum(1, pred_id_count))).sum((0, 1)) / tp
+  res['LocA'] = np.maximum(1e-10, res['LocA']) / np.maximum(1e-10, res['TP'])
+  _final(res)
+  return _with_total(res)
+
+
+def combine(per_sequence: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+  """The kit's ``combine_sequences``: sums of counts, TP-weighted AssA / AssRe / AssPr / LocA."""
+  out = {k: sum(r[k] for r in per_sequence) for k in ('TP', 'FN', 'FP')}
+  weight = np.maximum(1.0, out['TP'])
+  for k in ('AssA', 'AssRe', 'AssPr'):
+    out[k] = sum(r[k] * r['TP'] for r in per_sequence) / weight
+  out['LocA'] = (np.maximum(1e-10, sum(r['LocA'] * r['TP'] for r in per_sequence))
+                 / np.maximum(1e-10, out['TP']))
+  _final(out)
+  return out
+
+
+def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool = True,
+                       kit_matching: bool = True) -> dict[str, Any]:
+  """Keypoint HOTA of in-memory or decoded sequences (see ``posetrack.evaluate_sequences``).
+
+  Returns:
+    {'hota', 'deta', 'assa', 'loca', 'detre', 'detpr', 'assre', 'asspr'}: joint name (and
+    'Total') -> percent, the mean over the 19 alphas as the kit prints; 'num_tp', 'num_fn',
+    'num_fp' at alpha = 0.05 (joint name -> int, 'Total' summed); 'num_sequences'.
+  """
+  gt = [posetrack._as_poses_sequence(s, 'gt', i) for i, s in enumerate(gt)]   # pylint: disable=protected-access
+  pred = [posetrack._as_poses_sequence(s, 'pred', i) for i, s in enumerate(pred)]   # pylint: disable=protected-access
+  if len(gt) != len(pred):
+    raise posetrack.EvaluationInputError(
+        f'{len(gt)} ground-truth sequences but {len(pred)} predictions')
+  per_sequence = []
+  for g, p in zip(gt, pred):
+    if len(g.frames) != len(p.frames):
+      raise posetrack.EvaluationInputError(
+          f'{p.source}: {len(p.frames)} prediction frames but {len(g.frames)} ground-truth '
+          f'frames in {g.source}')
+    if g.frame_keys is not None and p.frame_keys is not None:
+      validate.check_frames_correspond(g.frame_keys, p.frame_keys, g.source, p.source)
+    frames = posetrack._sequence_frames(g, p)   # pylint: disable=protected-access
+    per_sequence.append(evaluate_sequence(frames, kit_quirks=kit_quirks,
+                                          kit_matching=kit_matching))
+  combined = combine(per_sequence)
+  names = list(posetrack.JOINT_NAMES) + ['Total']
+  out: dict[str, Any] = {'num_sequences': len(gt)}
+  for field in _FIELDS:
+    values = 100 * combined[field].mean(axis=0)
+    out[field.lower()] = {n: float(v) for n, v in zip(names, values)}
+  for field in ('TP', 'FN', 'FP'):
+    out[f'num_{field.lower()}'] = {n: int(round(v)) for n, v in zip(names, combined[field][0])}
+  return out
+
+
+def evaluate(gt_dir: str, pred_dir: str, **kwargs) -> dict[str, Any]:
+  """Keypoint HOTA of a directory of predictions against a directory of ground truth."""
+  gts, preds = posetrack.load_directories(gt_dir, pred_dir)
+  return evaluate_sequences(gts, preds, **kwargs)
+
+
+def format_table(result: dict[str, Any]) -> str:
+  """HOTA, DetA, AssA, LocA rows by the toolkit's column groups (percent)."""
+  lines = ['Keypoint HOTA (PoseTrack21 kit):',
+           '&       & Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\']
+  for field in ('hota', 'deta', 'assa', 'loca'):
+    per = result[field]
+    cells = [float(np.mean([per[n] for n in names])) for _, names in posetrack.COLUMN_GROUPS]
+    cells.append(per['Total'])
+    lines.append(f'& {_LABELS[field]:5s} ' + ''.join(f'&{v:5.1f} ' for v in cells) + '\\\\')
+  return '\n'.join(lines)
