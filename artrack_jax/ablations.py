@@ -1,6 +1,6 @@
 """The paper's ablations as the paper ran them: Table 3 rows trained as their own models.
 
-  python -m artrack_jax.ablations --workdir runs/ablations [--seeds 0,1] [--tiny]
+  python -m artrack_jax.ablations --workdir runs/ablations [--seeds 0,1] [--steps N] [--tiny]
 
 Every Table 3 row is a SpatialNet trained with only its parts, on the main job's data and
 schedule (configs/quickstart*.py), once per seed:
@@ -95,10 +95,13 @@ class Ablations:
   """Trains and evaluates every row under one workdir, sharing the main job's data step."""
 
   def __init__(self, workdir: str, seeds: list[int], tiny: bool = False,
-               rows: list[str] | None = None):
-    """``rows``: a subset of the Table 3 rows (tests); Table 4 needs the final row."""
+               rows: list[str] | None = None, steps: int | None = None):
+    """``rows``: a subset of the Table 3 rows (tests); Table 4 needs the final row.
+    ``steps``: stage-1 training steps (the learning-rate drop stays at the same fraction of
+    the run); None: the main job's schedule."""
     self.workdir = os.path.abspath(workdir)
     self.seeds = seeds
+    self.steps = steps
     self.job = quickstart.Job(self.workdir, tiny=tiny)
     self.rows = {r: TABLE3[r] for r in (TABLE3 if rows is None else rows)}
     missing = [r.pgg_from for r in self.rows.values()
@@ -114,7 +117,12 @@ class Ablations:
     overrides = train_overrides(TABLE3[row], seed)
     if init_from is not None:
       overrides['train.init_from'] = init_from
-    return self.job.config(stage, overrides)
+    config = self.job.config(stage, overrides)
+    if self.steps is not None and stage == 'spatial':
+      fraction = config.optim.decay_step / config.train.num_steps
+      config.train.num_steps = self.steps
+      config.optim.decay_step = int(round(fraction * self.steps))
+    return config
 
   # -- training ---------------------------------------------------------------------------
 
@@ -190,7 +198,9 @@ class Ablations:
     stats = self.statistics()
     names = next(iter(stats['table3'].values()))[0].names
     samples = bootstrap.draws(len(names), NUM_SAMPLES, seed=0)
-    summary = {'seeds': self.seeds, 'num_sequences': len(names), 'samples': NUM_SAMPLES,
+    steps = self.config('spatial', 'ke', self.seeds[0]).train.num_steps
+    summary = {'seeds': self.seeds, 'stage1_steps': int(steps),
+               'num_sequences': len(names), 'samples': NUM_SAMPLES,
                'level': 0.95, 'rows': {}, 'orderings': []}
     replicate_values = {}
     for table, metric in (('table3', 'ap'), ('table4', 'mota')):
@@ -254,7 +264,8 @@ class Ablations:
 def format_markdown(summary: dict) -> str:
   """The two tables with intervals, and the paper's orderings row by row."""
   level = int(round(100 * summary['level']))
-  lines = [f'Seeds {", ".join(map(str, summary["seeds"]))}; {summary["num_sequences"]} val '
+  lines = [f'Seeds {", ".join(map(str, summary["seeds"]))}; stage 1 '
+           f'{summary["stage1_steps"]} steps per row; {summary["num_sequences"]} val '
            f'sequences; {level}% bootstrap intervals over sequences ({summary["samples"]} '
            'draws, the seeds\' mean per draw).', '']
   for table, title in (('table3', 'Table 3: PoseTrack AP (%), each row its own model'),
@@ -337,6 +348,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help='training seeds, comma-separated (each Table 3 row per seed)')
   parser.add_argument('--rows', default=','.join(TABLE3),
                       help='Table 3 rows to train (Table 4 needs ke_sie_aux_pgg)')
+  parser.add_argument('--steps', type=int, default=None,
+                      help="stage-1 training steps per row (default: the main job's)")
   parser.add_argument('--tiny', action='store_true',
                       help='test size: 64-px data, a few training steps')
   return parser
@@ -350,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
   if unknown:
     raise SystemExit(f'--rows: unknown rows {unknown}; choose from {list(TABLE3)}')
   Ablations(args.workdir, [int(s) for s in args.seeds.split(',') if s], tiny=args.tiny,
-            rows=rows).run()
+            rows=rows, steps=args.steps).run()
   return 0
 
 
