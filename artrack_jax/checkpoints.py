@@ -20,6 +20,7 @@ import grain
 import jax
 import jax.numpy as jnp
 import ml_collections
+from flax import serialization as flax_serialization
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -29,6 +30,7 @@ from artrack_jax.models import temporalnet
 PyTree = Any
 
 CHECKPOINT_DIR = 'checkpoints'
+EXPORTED_VARIABLES = 'variables.msgpack'
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -98,19 +100,54 @@ def restore_checkpoint(manager: ocp.CheckpointManager, state: PyTree,
   return restored.state
 
 
+def save_exported_variables(trained: dict[str, PyTree], out_dir: str) -> str:
+  """Writes `load_trained_variables`' dict as `out_dir/variables.msgpack` (an exported workdir:
+  the networks without optimiser state, readable wherever this package is installed)."""
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, EXPORTED_VARIABLES)
+  tree = jax.tree.map(np.asarray, {k: trained[k] for k in ('params', 'batch_stats', 'frozen')})
+  tree['step'] = np.int64(trained['step'])
+  tmp = path + '.tmp'
+  with open(tmp, 'wb') as f:
+    f.write(flax_serialization.msgpack_serialize(tree))
+  os.replace(tmp, path)
+  return path
+
+
+def _load_exported_variables(workdir: str) -> dict[str, PyTree]:
+  path = os.path.join(workdir, EXPORTED_VARIABLES)
+  try:
+    with open(path, 'rb') as f:
+      tree = flax_serialization.msgpack_restore(f.read())
+  except (OSError, ValueError) as e:
+    raise ValueError(f'{path}: unreadable exported variables ({e}); export the model again') \
+        from e
+  for key in ('params', 'batch_stats', 'frozen', 'step'):
+    if key not in tree:
+      raise ValueError(f'{path}: field {key!r} missing')
+  return {'params': tree['params'], 'batch_stats': tree['batch_stats'] or {},
+          'frozen': tree['frozen'] or {}, 'step': int(np.asarray(tree['step']))}
+
+
 def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, PyTree]:
   """The trained variables of another stage's workdir, as saved (host arrays).
 
   Used to start stage 2 from stage 1 and stage 3 from stage 2 (`config.train.init_from`), and
-  by inference.
+  by inference. An exported workdir (`variables.msgpack`, e.g. the reference model installed
+  with the package) holds one step and is read the same way.
 
   Returns:
     {'params', 'batch_stats', 'frozen', 'step'} of the checkpoint's train state.
   """
+  if os.path.isfile(os.path.join(workdir, EXPORTED_VARIABLES)):
+    saved = _load_exported_variables(workdir)
+    if step is not None and step != saved['step']:
+      raise FileNotFoundError(f'{workdir}: exported at step {saved["step"]}, not {step}')
+    return saved
   directory = checkpoint_dir(workdir)
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f'{workdir}: no {CHECKPOINT_DIR}/ directory (is it a training '
-                            'workdir?)')
+    raise FileNotFoundError(f'{workdir}: no {CHECKPOINT_DIR}/ directory and no '
+                            f'{EXPORTED_VARIABLES} (is it a training workdir?)')
   manager = ocp.CheckpointManager(directory, item_names=('state', 'input'),
                                   options=ocp.CheckpointManagerOptions(read_only=True))
   try:

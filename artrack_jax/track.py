@@ -1,6 +1,7 @@
 """Track people in a user's video: ``python -m artrack_jax.track``.
 
   python -m artrack_jax.track --workdir DIR --video in.mp4 --out out/
+  python -m artrack_jax.track --video in.mp4 --out out/        # the installed reference model
   python -m artrack_jax.track --checkpoint DIR/checkpoints/12000 --video frames_dir/ --out out/
 
 writes ``out/<name>.json`` (PoseTrack 2018 predictions, track ids in ``track_id``) and a
@@ -19,6 +20,7 @@ import sys
 
 from artrack_jax import configs_util
 from artrack_jax import inference
+from artrack_jax import reference
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax import video_io
 from artrack_jax.data import types
@@ -52,6 +54,13 @@ def load_predictor(workdir: str, config, step: int | None = None
 def _workdir_and_step(args) -> tuple[str, int | None]:
   if args.workdir:
     return args.workdir, None
+  if not args.checkpoint:
+    if not reference.available():
+      raise FileNotFoundError(f'no --workdir or --checkpoint, and no reference model at '
+                              f'{reference.REFERENCE_DIR}')
+    logger.info('using the reference model %s (trained on the synthetic benchmark only)',
+                reference.REFERENCE_DIR)
+    return reference.REFERENCE_DIR, None
   # --checkpoint WORKDIR/checkpoints/<step>
   path = os.path.normpath(args.checkpoint)
   step = os.path.basename(path)
@@ -63,8 +72,10 @@ def _workdir_and_step(args) -> tuple[str, int | None]:
 def build_parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(prog='python -m artrack_jax.track', description=__doc__,
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
-  model = parser.add_mutually_exclusive_group(required=True)
-  model.add_argument('--workdir', help='training workdir (latest checkpoint)')
+  model = parser.add_mutually_exclusive_group()
+  model.add_argument('--workdir', help='training workdir (latest checkpoint); default: the '
+                     'reference model installed with the package (artrack_jax.reference; '
+                     'trained on the synthetic benchmark only)')
   model.add_argument('--checkpoint', help='one checkpoint: WORKDIR/checkpoints/<step>')
   parser.add_argument('--video', required=True, help='video file or folder of frames')
   parser.add_argument('--out', required=True, help='output folder')

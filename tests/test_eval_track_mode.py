@@ -12,4 +12,4 @@ def test_track_mode_reaches_the_tracking_evaluation(tmp_path):
       [sys.executable, str(ROOT / 'eval.py'), '--track', '--workdir', str(missing),
        '--out', str(tmp_path / 'runs')], capture_output=True, text=True, cwd=ROOT, timeout=300)
   assert proc.returncode == 2
-  assert f'{missing}: no checkpoints/ directory' in proc.stderr
+  assert f'{missing}: no checkpoints/ directory and no variables.msgpack' in proc.stderr

@@ -19,7 +19,7 @@ LAYERS = (
     ('data', ('artrack_jax.data',)),
     ('targets', ('artrack_jax.targets',)),
     ('networks', ('artrack_jax.models', 'artrack_jax.losses', 'artrack_jax.grouping')),
-    ('checkpoints', ('artrack_jax.checkpoints',)),
+    ('checkpoints', ('artrack_jax.checkpoints', 'artrack_jax.reference')),
     ('inference', ('artrack_jax.inference',)),
     ('tracking', ('artrack_jax.tracking',)),
     ('evaluation', ('artrack_jax.evaluation',)),

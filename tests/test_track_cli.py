@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from artrack_jax import configs_util, inference, skeletons, track, video_io
+from artrack_jax import configs_util, inference, reference, skeletons, track, video_io
 from artrack_jax.tracking import online
 from artrack_jax.viz import draw
 from artrack_jax.data import formats
@@ -336,3 +336,39 @@ def dict_config(config, decode=None, **track_overrides):
   c.track.update(track_overrides)
   c.decode.update(decode or {})
   return c
+
+
+def test_exported_model_tracks_like_its_checkpoint_and_is_the_default(tiny, tmp_path, capsys,
+                                                                      monkeypatch):
+  _, config, spatial, temporal = tiny
+  tiny_networks.save_checkpoint(tmp_path / 'temporal', config, temporal, spatial)
+  (tmp_path / 'temporal' / 'config.json').write_text(config.to_json_best_effort())
+  exported = tmp_path / 'exported'
+  eval_dir = tmp_path / 'eval'
+  eval_dir.mkdir()
+  (eval_dir / 'posetrack_mota_he_tie_pgg.json').write_text('{"mota": {"Total": 41.5}}')
+  record = reference.export(str(tmp_path / 'temporal'), str(exported), command='tiny test',
+                            eval_dir=str(eval_dir))
+  assert record['metrics']['posetrack_mota'] == {'he_tie_pgg': 41.5}
+  assert record['bytes'] < reference.MAX_BYTES and 'synthetic' in record['trained_on']
+  assert reference.provenance(str(exported))['command'] == 'tiny test'
+  with pytest.raises(FileExistsError, match='--overwrite'):
+    reference.export(str(tmp_path / 'temporal'), str(exported), command='again')
+  video = tmp_path / 'walk.mp4'
+  video_io.write_video(video, _pattern_frames(3, 40, 60), fps=10)
+  runs = {}
+  for name, workdir in (('checkpoint', tmp_path / 'temporal'), ('exported', exported)):
+    assert track.main(['--workdir', str(workdir), '--video', str(video), '--out',
+                       str(tmp_path / name), '--no-video']) == 0, capsys.readouterr().err
+    runs[name] = formats.read_posetrack18(tmp_path / name / 'walk.json')
+  for a, b in zip(runs['checkpoint'].frames, runs['exported'].frames):
+    assert [p.track_id for p in a.people] == [p.track_id for p in b.people]
+    for p, q in zip(a.people, b.people):
+      np.testing.assert_allclose(p.keypoints, q.keypoints, atol=1e-3)
+  # Without --workdir the installed reference model is used.
+  monkeypatch.setattr(reference, 'REFERENCE_DIR', str(exported))
+  assert track.main(['--video', str(video), '--out', str(tmp_path / 'default'),
+                     '--no-video']) == 0
+  monkeypatch.setattr(reference, 'REFERENCE_DIR', str(tmp_path / 'none'))
+  assert track.main(['--video', str(video), '--out', str(tmp_path / 'o5'), '--no-video']) == 2
+  assert 'no reference model' in capsys.readouterr().err
