@@ -31,7 +31,16 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from artrack_jax import checkpoints
 from artrack_jax import configs_util
+from artrack_jax import track
+from artrack_jax import train_lib
+from artrack_jax.data import formats
+from artrack_jax.data import synthetic
+from artrack_jax.evaluation import stats
+from artrack_jax.evaluation import tables
+from artrack_jax.viz import plots
+from artrack_jax.viz import report
 
 STEPS = ('data', 'spatial', 'pgg', 'temporal', 'evaluate', 'render', 'report')
 
@@ -90,7 +99,6 @@ class Job:
     return {'stages': {}}
 
   def record_time(self, step: str, seconds: float) -> None:
-    from artrack_jax.viz import report  # pylint: disable=g-import-not-at-top
     timings = self._timings()
     # A resumed step adds the time of each attempt.
     timings['stages'][step] = timings['stages'].get(step, 0.0) + seconds
@@ -102,9 +110,7 @@ class Job:
   # -- steps ---------------------------------------------------------------------------------
 
   def data(self) -> None:
-    from artrack_jax.data import synthetic  # pylint: disable=g-import-not-at-top
-    from artrack_jax.data import formats  # pylint: disable=g-import-not-at-top
-    from artrack_jax.evaluation import stats  # pylint: disable=g-import-not-at-top
+    # Imported here: tensorflow_datasets takes seconds to import and only this step needs it.
     from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
     from artrack_jax.data.tfds_builders import synthetic_posetrack as synthetic_builder  # pylint: disable=g-import-not-at-top
     config = self.config('spatial')
@@ -134,8 +140,6 @@ class Job:
         title=f'val ({len(sequences)} clips)'), flush=True)
 
   def train(self, stage: str) -> None:
-    from artrack_jax import checkpoints  # pylint: disable=g-import-not-at-top
-    from artrack_jax import train_lib  # pylint: disable=g-import-not-at-top
     checkpoints.quiet_checkpoint_logs()
     train_lib.train_and_evaluate(self.config(stage), self.stage_workdir(stage))
 
@@ -147,7 +151,6 @@ class Job:
     so that '+PGG' compares a model before and after the PGG fine-tuning, as the paper does.
     KE-only and SIE-only rows are decode-time ablations of those models (not retrained).
     """
-    from artrack_jax.evaluation import tables  # pylint: disable=g-import-not-at-top
     marker = os.path.join(self.eval_dir, 'posetrack_ap_ke_sie_aux.json')
     if os.path.isfile(marker) and not self.force:
       print(f'{marker} exists; evaluation skipped')
@@ -167,7 +170,6 @@ class Job:
         shutil.copyfile(os.path.join(stage1_eval, name), os.path.join(self.eval_dir, name))
 
   def render(self) -> None:
-    from artrack_jax import track  # pylint: disable=g-import-not-at-top
     out = os.path.join(self.workdir, 'render')
     images_dir = os.path.join(self.files_dir, 'images', 'val')
     clips = sorted(os.listdir(images_dir))
@@ -183,8 +185,6 @@ class Job:
     print(f'rendered {clip} -> {out}')
 
   def report(self) -> None:
-    from artrack_jax.viz import plots  # pylint: disable=g-import-not-at-top
-    from artrack_jax.viz import report  # pylint: disable=g-import-not-at-top
     plots_dir = os.path.join(self.workdir, 'plots')
     workdirs = [self.stage_workdir(s) for s in ('spatial', 'pgg', 'temporal')
                 if os.path.isfile(os.path.join(self.stage_workdir(s), 'metrics.jsonl'))]

@@ -23,6 +23,7 @@ import numpy as np
 
 from artrack_jax.data import formats
 from artrack_jax.data.types import Sequence
+from artrack_jax.evaluation import posetrack
 from artrack_jax.tracking import baselines
 
 
@@ -64,7 +65,6 @@ def crossing_counts(seq: Sequence) -> tuple[int, int]:
 def _tracker_scores(sequences: list[Sequence], gt_dir: str | None,
                     similarities=('iou', 'oks')) -> dict[str, dict[str, float]]:
   """MOTA / switches of the baseline trackers run on the ground-truth poses."""
-  from artrack_jax.evaluation import posetrack  # pylint: disable=import-outside-toplevel
   out = {}
   with tempfile.TemporaryDirectory() as tmp:
     if gt_dir is None:

@@ -37,6 +37,7 @@ from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax.data import augment
 from artrack_jax.data import types
+from artrack_jax.grouping import pgg as pgg_lib
 from artrack_jax.models.spatialnet import AUX_TASKS
 from artrack_jax.viz import draw
 
@@ -197,7 +198,6 @@ def pgg_effect(heatmaps: np.ndarray, ke: np.ndarray, svf: np.ndarray,
     (``embedding_spread``).
   """
   # The grouping is JAX; imported here so that plotting alone does not need it.
-  from artrack_jax.grouping import pgg as pgg_lib  # pylint: disable=g-import-not-at-top
   heatmaps = np.asarray(heatmaps, np.float32)
   ke = np.asarray(ke, np.float32)
   svf = np.asarray(svf, np.float32)
