@@ -37,12 +37,18 @@ from artrack_jax import track
 from artrack_jax import train_lib
 from artrack_jax.data import formats
 from artrack_jax.data import synthetic
+from artrack_jax.evaluation import bootstrap
 from artrack_jax.evaluation import stats
 from artrack_jax.evaluation import tables
 from artrack_jax.viz import plots
 from artrack_jax.viz import report
 
 STEPS = ('data', 'spatial', 'pgg', 'temporal', 'evaluate', 'render', 'report')
+# The differences the paper reports, (better, worse): Table 3 (AP) and Table 4 (MOTA).
+TABLE3_PAIRS = (('ke_sie_aux', 'ke'), ('ke_sie_aux', 'sie'), ('ke_pgg', 'ke'),
+                ('sie_pgg', 'sie'), ('ke_sie_aux_pgg', 'ke_sie_aux'))
+TABLE4_PAIRS = (('he_tie', 'oks'), ('he_tie', 'iou'), ('he_tie_pgg', 'he_tie'),
+                ('he_tie_pgg', 'oks'), ('he_tie_pgg', 'iou'))
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', 'runs/quickstart', 'Everything the job writes goes here.')
@@ -163,11 +169,39 @@ class Job:
     tables.evaluate_tracking(
         self.config('spatial'), self.stage_workdir('spatial'), split='val',
         out_dir=os.path.join(self.workdir, 'stage1'), similarities=(), use_pgg=(False,))
-    # The stage-1 rows replace the final model's rows of the same names in the tables.
+    self.intervals()
+    # The stage-1 rows replace the final model's rows of the same names in the tables (copied
+    # last: the marker above says the whole step is done).
     stage1_eval = os.path.join(self.workdir, 'stage1', 'eval')
     for name in sorted(os.listdir(stage1_eval)):
       if name.startswith(('posetrack_ap_', 'coco_ap_')):
         shutil.copyfile(os.path.join(stage1_eval, name), os.path.join(self.eval_dir, name))
+
+  def intervals(self) -> dict:
+    """95% bootstrap intervals over the val sequences of every Table 3 AP and Table 4 MOTA
+    row, and of the differences the paper reports, written to ``eval/intervals.json``."""
+    stage1 = os.path.join(self.workdir, 'stage1')
+    table3, table4 = {}, {}
+    for base in (self.workdir, stage1):
+      ap_dir = os.path.join(base, 'pred_ap')
+      for row in sorted(os.listdir(ap_dir)) if os.path.isdir(ap_dir) else []:
+        # Rows without PGG come from the stage-1 model (as in the tables).
+        if row.endswith('_pgg') == (base == self.workdir):
+          table3[row] = (os.path.join(base, 'gt'), os.path.join(ap_dir, row))
+    mota_dir = os.path.join(self.workdir, 'pred')
+    for row in sorted(os.listdir(mota_dir)) if os.path.isdir(mota_dir) else []:
+      table4[row] = (os.path.join(self.workdir, 'gt'), os.path.join(mota_dir, row))
+    result = {
+        'ap': bootstrap.row_intervals(table3, 'ap', pairs=TABLE3_PAIRS) if table3 else None,
+        'mota': bootstrap.row_intervals(table4, 'mota', pairs=TABLE4_PAIRS) if table4 else None}
+    os.makedirs(self.eval_dir, exist_ok=True)
+    with open(os.path.join(self.eval_dir, 'intervals.json'), 'w', encoding='utf-8') as f:
+      json.dump(result, f, indent=2)
+    for table in ('ap', 'mota'):
+      for name, r in ((result[table] or {}).get('differences') or {}).items():
+        print(f'{table} {name}: {r["value"]:+.1f} (95% interval {r["low"]:+.1f} .. '
+              f'{r["high"]:+.1f})')
+    return result
 
   def render(self) -> None:
     out = os.path.join(self.workdir, 'render')

@@ -1,9 +1,11 @@
 """Tests for evaluation/bootstrap.py: intervals over sequences agree with the evaluator."""
 import copy
+import json
 
 import numpy as np
 import pytest
 
+from artrack_jax.data import formats
 from artrack_jax.data import synthetic
 from artrack_jax.evaluation import bootstrap
 from artrack_jax.evaluation import posetrack
@@ -86,3 +88,23 @@ def test_rows_on_different_sequences_are_refused(clips):
     bootstrap.intervals_for_rows({'a': a, 'b': b}, 'ap')
   with pytest.raises(ValueError, match='same sequences'):
     bootstrap.paired_difference(a, b, 'ap', bootstrap.draws(3, 5))
+
+
+def test_command_line_rows_and_paired_difference(clips, tmp_path, capsys):
+  gts, preds = clips
+  formats.write_posetrack_dir(gts, str(tmp_path / 'gt'))
+  formats.write_posetrack_dir(preds, str(tmp_path / 'noisy'))
+  formats.write_posetrack_dir(gts, str(tmp_path / 'same'))
+  out = tmp_path / 'intervals.json'
+  code = bootstrap.main(['--gt', str(tmp_path / 'gt'), '--pred', f'noisy={tmp_path / "noisy"}',
+                         '--pred', f'gt={tmp_path / "same"}', '--metric', 'mota',
+                         '--pair', 'gt:noisy', '--samples', '100', '--out', str(out)])
+  assert code == 0
+  result = json.loads(out.read_text())
+  want = posetrack.evaluate(str(tmp_path / 'gt'), str(tmp_path / 'noisy'), ap=False)
+  assert result['rows']['noisy']['value'] == pytest.approx(want['mota']['Total'], abs=1e-9)
+  diff = result['differences']['gt - noisy']
+  assert diff['low'] > 0      # the ground truth tracks better on every draw of sequences
+  assert 'gt - noisy' in capsys.readouterr().out
+  with pytest.raises(SystemExit):
+    bootstrap.main(['--gt', 'g', '--pred', 'nodir', '--metric', 'ap'])

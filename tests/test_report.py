@@ -261,3 +261,21 @@ def test_cli_writes_the_report_with_plot_links(tmp_path, runs, capsys):
   assert '## Table 4: tracking ablation (PoseTrack MOTA, %)' in text
   assert report.main(['--runs', str(tmp_path / 'missing'), '--out', out]) == 1
   assert 'runs directory does not exist' in capsys.readouterr().err
+
+
+def test_intervals_add_a_column_and_the_differences(tmp_path, runs):
+  _, files = runs
+  for name in ('posetrack_mota_he_tie', 'posetrack_mota_oks'):
+    write_json(str(tmp_path / 'eval' / f'{name}.json'), files[name])
+  cell = lambda v, lo, hi: {'value': v, 'low': lo, 'high': hi, 'level': 0.95, 'samples': 9}
+  write_json(str(tmp_path / 'eval' / 'intervals.json'), {'ap': None, 'mota': {
+      'level': 0.95, 'rows': {'he_tie': cell(50.0, 45.04, 55.0), 'oks': cell(30.0, 25.0, 35.0)},
+      'differences': {'he_tie - oks': cell(20.0, 14.0, 26.0)}}})
+  markdown = report.build_report(str(tmp_path))
+  header, body = table_after(markdown, '## Table 4: tracking ablation (PoseTrack MOTA, %)')
+  assert header[-1] == 'MOTA Total 95% interval'
+  assert [row[-1] for row in body] == ['25.0 .. 35.0', '45.0 .. 55.0']
+  header, body = table_after(markdown,
+                             '## Differences with 95% bootstrap intervals over sequences')
+  assert body == [['HE+TIE - OKS', 'MOTA', '+20.0', '+14.0 .. +26.0',
+                   'above, beyond the interval']]

@@ -19,7 +19,11 @@ test of non-overlapping per-row intervals.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -86,7 +90,9 @@ def sequence_statistics(gt: Sequence[Any], pred: Sequence[Any], *, ap: bool = Tr
                                             toolkit_quirks=toolkit_quirks)
       for k, key in enumerate(_MOT_KEYS):
         counts[s, k] = [result[key][name] for name in posetrack.JOINT_NAMES]
-  return SequenceStatistics(names=[g.source for g in gt], ap_scores=scores, ap_labels=labels,
+  # Sequences are named by file name: rows read from different directories still pair up.
+  return SequenceStatistics(names=[os.path.basename(g.source) for g in gt], ap_scores=scores,
+                            ap_labels=labels,
                             ap_present=present, num_gt=num_gt, mot_counts=counts)
 
 
@@ -161,3 +167,89 @@ def intervals_for_rows(rows: Mapping[str, SequenceStatistics], metric: str,
     raise ValueError(f'rows evaluated on different numbers of sequences: {sorted(n)}')
   samples = draws(n.pop(), num_samples, seed)
   return {name: interval(s, metric, samples, level) for name, s in rows.items()}
+
+
+def row_intervals(rows: Mapping[str, tuple[str, str]], metric: str, *,
+                  pairs: Sequence[tuple[str, str]] = (), num_samples: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+  """Intervals of rows evaluated on the same sequences, and of paired differences.
+
+  Args:
+    rows: row name -> (ground-truth directory, prediction directory with the same file
+      names); every row must hold the same sequences.
+    metric: 'ap' or 'mota'.
+    pairs: (a, b) row names whose difference ``a - b`` gets an interval too.
+
+  Returns:
+    ``{'metric', 'level', 'samples', 'seed', 'num_sequences', 'rows': {row: interval},
+    'differences': {'a - b': interval}}``, values in percent.
+  """
+  if metric not in METRICS:
+    raise ValueError(f'metric must be one of {sorted(METRICS)}, got {metric!r}')
+  stats = {}
+  for row, (gt_dir, pred_dir) in rows.items():
+    gts, preds = posetrack.load_directories(gt_dir, pred_dir)
+    stats[row] = sequence_statistics(gts, preds, ap=metric == 'ap', mota=metric == 'mota')
+  names = {tuple(st.names) for st in stats.values()}
+  if len(names) > 1:
+    raise ValueError('rows evaluated on different sequences: ' +
+                     ', '.join(f'{r}: {len(st.names)}' for r, st in stats.items()))
+  num = len(next(iter(stats.values())).names) if stats else 0
+  samples = draws(num, num_samples, seed)
+  out = {'metric': metric, 'level': level, 'samples': num_samples, 'seed': seed,
+         'num_sequences': num, 'rows': {}, 'differences': {}}
+  for row, s in stats.items():
+    out['rows'][row] = interval(s, metric, samples, level)
+  for a, b in pairs:
+    if a in stats and b in stats:
+      out['differences'][f'{a} - {b}'] = paired_difference(stats[a], stats[b], metric,
+                                                           samples, level)
+  return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(
+      prog='python -m artrack_jax.evaluation.bootstrap',
+      description='95% bootstrap intervals over sequences of PoseTrack AP or MOTA.')
+  parser.add_argument('--gt', required=True, help='directory of ground-truth files')
+  parser.add_argument('--pred', action='append', required=True, metavar='ROW=DIR',
+                      help='a row and its prediction directory (repeat)')
+  parser.add_argument('--metric', choices=sorted(METRICS), required=True)
+  parser.add_argument('--pair', action='append', default=[], metavar='A:B',
+                      help='also the interval of row A minus row B (repeat)')
+  parser.add_argument('--samples', type=int, default=1000)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--out', help='write the JSON here')
+  args = parser.parse_args(argv)
+  pred_dirs = {}
+  for item in args.pred:
+    row, sep, path = item.partition('=')
+    if not sep or not row or not path:
+      parser.error(f'--pred {item!r}: expected ROW=DIR')
+    pred_dirs[row] = path
+  pairs = []
+  for item in args.pair:
+    a, sep, b = item.partition(':')
+    if not sep:
+      parser.error(f'--pair {item!r}: expected A:B')
+    pairs.append((a, b))
+  try:
+    result = row_intervals({r: (args.gt, d) for r, d in pred_dirs.items()}, args.metric,
+                           pairs=pairs,
+                           num_samples=args.samples, seed=args.seed)
+  except posetrack.EvaluationInputError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  text = json.dumps(result, indent=2)
+  if args.out:
+    with open(args.out, 'w', encoding='utf-8') as f:
+      f.write(text + '\n')
+  for row, r in result['rows'].items():
+    print(f'{row:>16s} {r["value"]:6.1f}  [{r["low"]:6.1f}, {r["high"]:6.1f}]')
+  for name, r in result['differences'].items():
+    print(f'{name:>24s} {r["value"]:+6.1f}  [{r["low"]:+6.1f}, {r["high"]:+6.1f}]')
+  return 0
+
+
+if __name__ == '__main__':
+  raise SystemExit(main())

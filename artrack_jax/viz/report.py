@@ -15,6 +15,9 @@ left out, nothing is filled in. The layout read (every file optional):
   RUNS_DIR/eval/posetrack_mota_<row>.json
       PoseTrack result dict of a tracker row: Table 4, MOTA per column plus the toolkit's total
       MOTP, precision and recall.
+  RUNS_DIR/eval/intervals.json
+      `{'ap': ..., 'mota': ...}` of `evaluation.bootstrap.row_intervals` (the main job writes
+      it): a 95% interval column for Table 3 and 4 totals and the paired differences.
   RUNS_DIR/timings.json
       {"total_seconds": float, "stages": {name: seconds}, "machine": machine_info()} (each key
       optional): the wall time of the pipeline and the machine it ran on.
@@ -188,6 +191,49 @@ def _sources(runs_dir: str, paths: Sequence[str]) -> str:
   return 'Sources: ' + ', '.join(f'`{os.path.relpath(p, runs_dir)}`' for p in paths) + '.'
 
 
+INTERVALS_FILE = 'intervals.json'
+
+
+def _intervals(runs_dir: str, metric: str) -> dict[str, Any]:
+  """The main job's bootstrap intervals of one metric ('ap' or 'mota'), or {}."""
+  path = os.path.join(runs_dir, EVAL_DIR, INTERVALS_FILE)
+  if not os.path.isfile(path):
+    return {}
+  return load_json_object(path).get(metric) or {}
+
+
+def _interval_cell(intervals: Mapping[str, Any], row: str) -> str:
+  r = (intervals.get('rows') or {}).get(row)
+  if r is None:
+    return 'n/a'
+  return f'{format_value(r["low"])} .. {format_value(r["high"])}'
+
+
+def differences_section(runs_dir: str) -> str | None:
+  """The paired differences of the paper's orderings with their intervals."""
+  lines = []
+  for metric, name in (('ap', 'AP'), ('mota', 'MOTA')):
+    intervals = _intervals(runs_dir, metric)
+    for pair, r in (intervals.get('differences') or {}).items():
+      a, b = pair.split(' - ')
+      if r['low'] > 0:
+        verdict = 'above, beyond the interval'
+      elif r['high'] < 0:
+        verdict = 'below, beyond the interval'
+      else:
+        verdict = 'not separated'
+      lines.append([f'{row_label(a)} - {row_label(b)}', name, f'{r["value"]:+.1f}',
+                    f'{r["low"]:+.1f} .. {r["high"]:+.1f}', verdict])
+  if not lines:
+    return None
+  level = int(round(100 * (_intervals(runs_dir, 'mota') or _intervals(runs_dir, 'ap'))['level']))
+  return '\n\n'.join([
+      f'## Differences with {level}% bootstrap intervals over sequences',
+      markdown_table(['Rows', 'Metric', 'Difference', f'{level}% interval', 'Verdict'], lines),
+      f'Paired: both rows resampled with the same draws of val sequences. Source: '
+      f'`{os.path.join(EVAL_DIR, INTERVALS_FILE)}`.'])
+
+
 def table3_posetrack(runs_dir: str) -> str | None:
   """Table 3: PoseTrack AP per column of the pose estimation rows (None without files)."""
   found = find_results(runs_dir, POSETRACK_AP_PREFIX)
@@ -195,14 +241,17 @@ def table3_posetrack(runs_dir: str) -> str | None:
     return None
   rows, results = [], {}
   order = _ordered_rows(found, TABLE3_ROWS)
+  intervals = _intervals(runs_dir, 'ap')
   for row in order:
     result = load_json_object(found[row])
     results[row] = result
     values = _posetrack_columns(found[row], result, 'ap', posetrack.COLUMN_NAMES)
-    rows.append([row_label(row)] + [format_value(v) for v in values])
+    rows.append([row_label(row)] + [format_value(v) for v in values]
+                + ([_interval_cell(intervals, row)] if intervals else []))
   return '\n\n'.join([
       '## Table 3: pose estimation ablation (PoseTrack AP, %)',
-      markdown_table(['Method'] + list(posetrack.COLUMN_NAMES), rows),
+      markdown_table(['Method'] + list(posetrack.COLUMN_NAMES)
+                     + (['Total 95% interval'] if intervals else []), rows),
       _data_note(results) + ' ' + _sources(runs_dir, [found[r] for r in order])])
 
 
@@ -229,6 +278,7 @@ def table4(runs_dir: str) -> str | None:
     return None
   rows, results = [], {}
   order = _ordered_rows(found, TABLE4_ROWS)
+  intervals = _intervals(runs_dir, 'mota')
   for row in order:
     path = found[row]
     result = load_json_object(path)
@@ -236,9 +286,11 @@ def table4(runs_dir: str) -> str | None:
     values = _posetrack_columns(path, result, 'mota', posetrack.COLUMN_NAMES)
     totals = [_posetrack_columns(path, result, metric, ('Total',))[0]
               for metric in ('motp', 'precision', 'recall')]
-    rows.append([row_label(row)] + [format_value(v) for v in values + totals])
+    rows.append([row_label(row)] + [format_value(v) for v in values + totals]
+                + ([_interval_cell(intervals, row)] if intervals else []))
   header = (['Tracker'] + [f'MOTA {c}' for c in posetrack.COLUMN_NAMES]
-            + ['MOTP Total', 'Prec Total', 'Rec Total'])
+            + ['MOTP Total', 'Prec Total', 'Rec Total']
+            + (['MOTA Total 95% interval'] if intervals else []))
   return '\n\n'.join([
       '## Table 4: tracking ablation (PoseTrack MOTA, %)',
       markdown_table(header, rows),
@@ -330,7 +382,8 @@ def build_report(runs_dir: str, *, plots_dir: str | None = None,
       f'Written by `{command}` on '
       f'{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; every number is '
       'read from the files named under each table.']
-  tables = [t for t in (table3_posetrack(runs_dir), table3_coco(runs_dir), table4(runs_dir))
+  tables = [t for t in (table3_posetrack(runs_dir), table3_coco(runs_dir), table4(runs_dir),
+                        differences_section(runs_dir))
             if t is not None]
   if tables:
     sections += tables
