@@ -1,31 +1,13 @@
-"""Trains one stage of artrack-jax.
+"""Trains one stage of artrack-jax: `artrack_jax.cli.train` (installed as `artrack-train`).
 
   python train.py --config configs/quickstart.py --workdir /tmp/artrack_quickstart
-  python train.py --config configs/tiny.py --workdir /tmp/t --config.train.num_steps=10
+  python train.py --config tiny --workdir /tmp/t --config.train.num_steps=10
 
-`--config.<key>=<value>` overrides any config value. Re-running with the same workdir resumes
-from its latest checkpoint. Everything happens in `artrack_jax.train_lib.train_and_evaluate`.
+`--config` takes a config file's path or an installed config's name; `--config.<key>=<value>`
+overrides any config value. Re-running with the same workdir resumes from its latest
+checkpoint. Everything happens in `artrack_jax.train_lib.train_and_evaluate`.
 """
-from absl import app
-from absl import flags
-from ml_collections import config_flags
-
-from artrack_jax import checkpoints
-from artrack_jax import train_lib
-
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Configuration file (configs/*.py).',
-                                lock_config=True)
-flags.DEFINE_string('workdir', None, 'Checkpoints, metrics and evaluation results go here.')
-flags.mark_flags_as_required(['config', 'workdir'])
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
-  checkpoints.quiet_checkpoint_logs()
-  train_lib.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-
+from artrack_jax.cli import train
 
 if __name__ == '__main__':
-  app.run(main)
+  train.run()

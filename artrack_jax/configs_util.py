@@ -1,7 +1,9 @@
 """Loading configuration files outside of absl flags: the one config loader of the package.
 
-A config is a `configs/*.py` file (its `get_config()`, looked up by name or path) or a training
-workdir's `config.json` (written by `train_lib.train_and_evaluate`).
+A config is a file of the installed `artrack_jax/configs/` (its `get_config()`, looked up by
+name: `'quickstart'`), any config file by path (`path/to/my.py`; the repository's top-level
+`configs/*.py` re-export the packaged ones), or a training workdir's `config.json` (written by
+`train_lib.train_and_evaluate`).
 """
 from __future__ import annotations
 
@@ -12,23 +14,53 @@ import pathlib
 
 import ml_collections
 
-# The repository's configs/ directory (the package is used from a clone: `pip install -e .`).
-CONFIGS_DIR = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+# The installed package's configs (`pip install .` and `pip install -e .` alike).
+CONFIGS_DIR = pathlib.Path(__file__).resolve().parent / 'configs'
+
+
+def is_config_name(name_or_path: str | os.PathLike) -> bool:
+  """`'quickstart'` is a name; `configs/quickstart.py`, `x.json`, `./x` are paths."""
+  text = os.fspath(name_or_path)
+  return (pathlib.Path(text).suffix not in ('.py', '.json')
+          and os.sep not in text and '/' not in text)
 
 
 def config_path(name_or_path: str | os.PathLike) -> pathlib.Path:
-  """`'quickstart'` -> `<repo>/configs/quickstart.py`; a `.py` or `.json` path as it is."""
+  """`'quickstart'` -> `<package>/configs/quickstart.py`; a `.py` or `.json` path as it is."""
   path = pathlib.Path(name_or_path)
-  if path.suffix not in ('.py', '.json'):
+  if is_config_name(name_or_path):
     path = CONFIGS_DIR / f'{path}.py'
+    if not path.is_file():
+      names = sorted(p.stem for p in CONFIGS_DIR.glob('*.py') if p.stem != '__init__')
+      raise FileNotFoundError(f'no config named {name_or_path!r}: the installed configs are '
+                              f'{", ".join(names)} (in {CONFIGS_DIR}); or give a .py path')
   if not path.is_file():
-    raise FileNotFoundError(f'{path}: no such configuration file (configs are looked up in '
-                            f'{CONFIGS_DIR})')
+    raise FileNotFoundError(f'{path}: no such configuration file')
   return path
 
 
+def resolve_config_flag(argv: list[str], flag: str = 'config') -> list[str]:
+  """`argv` with a config name given to `--<flag>` replaced by its packaged file's path.
+
+  ml_collections' `config_flags.DEFINE_config_file` loads paths only; this lets a command line
+  take `--config quickstart` as well as `--config path/to/my.py` (a `name:arg` suffix is kept).
+  """
+  out = list(argv)
+  for i, arg in enumerate(out):
+    if arg == f'--{flag}' and i + 1 < len(out):
+      index, value, prefix = i + 1, out[i + 1], ''
+    elif arg.startswith(f'--{flag}='):
+      index, value, prefix = i, arg[len(flag) + 3:], f'--{flag}='
+    else:
+      continue
+    name, colon, rest = value.partition(':')
+    if name and is_config_name(name):
+      out[index] = f'{prefix}{config_path(name)}{colon}{rest}'
+  return out
+
+
 def load_config_module(name_or_path: str | os.PathLike):
-  """Imports a config file as a module (configs/ is a directory of files, not a package)."""
+  """Imports a config file (by name or path) as a fresh module."""
   path = config_path(name_or_path)
   spec = importlib.util.spec_from_file_location(f'artrack_config_{path.stem}', path)
   module = importlib.util.module_from_spec(spec)
@@ -67,7 +99,7 @@ def load_config(name_or_path: str | os.PathLike = 'default',
 
 
 def workdir_config(workdirs, path: str | None = None) -> ml_collections.ConfigDict:
-  """`path`, else the first of `workdirs` that has a `config.json`, else configs/default.py."""
+  """`path`, else the first of `workdirs` that has a `config.json`, else the default config."""
   for workdir in workdirs:
     if path is None and workdir and os.path.isfile(os.path.join(workdir, 'config.json')):
       path = os.path.join(workdir, 'config.json')

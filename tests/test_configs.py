@@ -12,11 +12,14 @@ import jax
 import numpy as np
 import pytest
 
+from artrack_jax import configs_util
 from artrack_jax import train_lib
 from artrack_jax.data import pipeline
 from artrack_jax.data import synthetic
 
-CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
+# The config files live in the package; the repository's configs/ re-exports them.
+CONFIGS = configs_util.CONFIGS_DIR
+TOP_LEVEL = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 NAMES = ('tiny', 'quickstart', 'quickstart_pgg', 'quickstart_temporal', 'default', 'pgg',
          'temporal')
 STAGE = {'tiny': 'spatial', 'quickstart': 'spatial', 'default': 'spatial', 'pgg': 'pgg',
@@ -28,8 +31,8 @@ STAGE = {'tiny': 'spatial', 'quickstart': 'spatial', 'default': 'spatial', 'pgg'
 RUN = ('quickstart_pgg',)
 
 
-def load(name):
-  spec = importlib.util.spec_from_file_location(f'test_configs_{name}', CONFIGS / f'{name}.py')
+def load(name, directory=CONFIGS):
+  spec = importlib.util.spec_from_file_location(f'test_configs_{name}', directory / f'{name}.py')
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -79,7 +82,40 @@ def batches():
 
 
 def test_every_config_file_is_covered():
-  assert sorted(p.stem for p in CONFIGS.glob('*.py')) == sorted(NAMES)
+  assert sorted(p.stem for p in CONFIGS.glob('*.py') if p.stem != '__init__') == sorted(NAMES)
+  assert sorted(p.stem for p in TOP_LEVEL.glob('*.py')) == sorted(NAMES)
+
+
+@pytest.mark.parametrize('name', NAMES)
+def test_top_level_config_is_the_packaged_one(name):
+  """configs/NAME.py re-exports artrack_jax/configs/NAME.py: the same functions, no copy."""
+  packaged = importlib.import_module(f'artrack_jax.configs.{name}')
+  top = load(name, TOP_LEVEL)
+  functions = {k: v for k, v in vars(packaged).items()
+               if callable(v) and not k.startswith('_') and getattr(v, '__module__', '') ==
+               packaged.__name__}
+  assert 'get_config' in functions
+  for function_name, function in functions.items():
+    assert getattr(top, function_name, None) is function, f'configs/{name}.py: {function_name}'
+  # Only imports and a docstring: a value set there would be a second copy to keep in sync.
+  assert len(top.__doc__.splitlines()) <= 4
+  assert 'get_config()' not in (TOP_LEVEL / f'{name}.py').read_text()
+  assert top.get_config().to_dict() == configs_util.load_config(name).to_dict()
+
+
+def test_config_names_resolve_to_the_package_and_paths_stay_paths(tmp_path):
+  assert configs_util.config_path('quickstart') == CONFIGS / 'quickstart.py'
+  with pytest.raises(FileNotFoundError, match='no config named .quickstrat.*tiny'):
+    configs_util.config_path('quickstrat')
+  mine = tmp_path / 'my.py'
+  mine.write_text('from artrack_jax.configs import tiny\n\n\ndef get_config():\n'
+                  '  c = tiny.get_config()\n  c.train.num_steps = 7\n  return c\n')
+  assert configs_util.load_config(mine).train.num_steps == 7
+  argv = ['prog', '--config', 'tiny', '--config.train.num_steps=2', f'--config={mine}',
+          '--config=quickstart:arg', '--workdir', 'tiny']
+  assert configs_util.resolve_config_flag(argv) == [
+      'prog', '--config', str(CONFIGS / 'tiny.py'), '--config.train.num_steps=2',
+      f'--config={mine}', f'--config={CONFIGS / "quickstart.py"}:arg', '--workdir', 'tiny']
 
 
 @pytest.mark.parametrize('name', NAMES)

@@ -15,7 +15,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'artrack_jax'
 LAYERS = (
     ('foundations', ('artrack_jax.skeletons', 'artrack_jax.geometry', 'artrack_jax.machine',
                      'artrack_jax.metrics_writer', 'artrack_jax.video_io',
-                     'artrack_jax.configs_util')),
+                     'artrack_jax.configs_util', 'artrack_jax.configs')),
     ('data', ('artrack_jax.data',)),
     ('targets', ('artrack_jax.targets',)),
     ('networks', ('artrack_jax.models', 'artrack_jax.losses', 'artrack_jax.grouping')),
@@ -25,7 +25,7 @@ LAYERS = (
     ('evaluation', ('artrack_jax.evaluation',)),
     ('viz', ('artrack_jax.viz',)),
     ('entry points', ('artrack_jax.train_lib', 'artrack_jax.track', 'artrack_jax.quickstart',
-                      'artrack_jax.ablations')),
+                      'artrack_jax.ablations', 'artrack_jax.cli')),
 )
 RANK = {'foundations': 0, 'data': 1, 'targets': 2, 'networks': 3, 'checkpoints': 4,
         'inference': 5, 'tracking': 6, 'evaluation': 7, 'viz': 8, 'entry points': 9}

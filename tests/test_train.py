@@ -498,7 +498,8 @@ def test_train_py_then_eval_py(tmp_path):
   config = json.loads((tmp_path / 'run' / 'config.json').read_text())
   assert config['train']['num_steps'] == 2 and config['stage'] == 'spatial'
   assert os.path.isfile(tmp_path / 'run' / 'eval' / 'results_val_2.json')
-  proc = _run(['eval.py', *common])
+  # The config by its installed name this time (configs/tiny.py re-exports it).
+  proc = _run(['eval.py', '--config', 'tiny', *common[2:]])
   assert proc.returncode == 0, proc.stderr[-3000:]
   assert re.search(r'^AP\s+\d+\.\d\d$', proc.stdout, re.M), proc.stdout
   evaluated = [r for r in metrics_writer.read_metrics(tmp_path / 'run') if 'eval/AP' in r]

@@ -1,0 +1,117 @@
+r"""Evaluates a trained workdir, prediction files, or the tracker (Tables 3 and 4).
+
+  artrack-eval --config quickstart --workdir /tmp/artrack_quickstart [--step N]
+      COCO-style keypoint AP of the workdir's SpatialNet on config.data.eval_split
+      (`artrack_jax.evaluation.keypoint_ap`); `--config` takes an installed config's name or a
+      config file's path, `--config.<key>=<value>` overrides the config.
+  artrack-eval --gt GT_DIR --pred PRED_DIR
+      PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables).
+  artrack-eval --coco-gt GT.json --coco-pred RESULTS.json
+      COCO keypoint AP of a results file.
+  artrack-eval --track --workdir STAGE2_DIR --temporal-workdir STAGE3_DIR --out RUNS \
+      [--similarity all|oks,iou,ke,ke_sie,he,tie,he_tie] [--pgg both|off|only]
+      The full tracker on the synthetic (or PoseTrack) val split: per-joint AP and MOTA through
+      the PoseTrack evaluator for each similarity (the paper's Table 4 rows) and the Table 3
+      decoding rows (`artrack_jax.evaluation.tables`).
+
+The mode is the first of these flags given: --track, --gt/--pred or --coco-gt/--coco-pred (the
+file modes, `artrack_jax.evaluation.cli`, which import no JAX), else the workdir mode. --help
+lists every mode's flags. The repository's `python eval.py` is the same command.
+"""
+import argparse
+import sys
+
+FILE_MODE = 'prediction files (--gt/--pred, --coco-gt/--coco-pred): artrack_jax.evaluation.cli'
+
+
+class _HelpAction(argparse.Action):
+  """--help: this command's modes, then the flags of each mode's own command line."""
+
+  def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+               help=None):  # pylint: disable=redefined-builtin
+    super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+  def __call__(self, parser, namespace, values, option_string=None):
+    # The modes' parsers are built only to print them (the tracking one imports JAX).
+    from artrack_jax.evaluation import cli as evaluation_cli  # pylint: disable=g-import-not-at-top
+    from artrack_jax.evaluation import tables  # pylint: disable=g-import-not-at-top
+    file_modes = evaluation_cli._parser()  # pylint: disable=protected-access
+    sections = [parser.format_help(),
+                '== workdir mode (--config, --workdir, --step)\n' + _workdir_flags_help(),
+                f'== {FILE_MODE}\n' + file_modes.format_help(),
+                '== --track: artrack_jax.evaluation.tables\n'
+                + tables.build_parser().format_help()]
+    print('\n'.join(sections))
+    parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+  """The mode flags; each mode's other flags are its own command line's."""
+  parser = argparse.ArgumentParser(prog='artrack-eval', description=__doc__, add_help=False,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+  parser.add_argument('-h', '--help', action=_HelpAction, help='every mode\'s flags')
+  parser.add_argument('--track', action='store_true',
+                      help='the Table 3 / 4 evaluation of trained networks on a video split')
+  files = parser.add_argument_group(FILE_MODE)
+  for flag in ('--gt', '--pred', '--coco-gt', '--coco-pred'):
+    files.add_argument(flag)
+  return parser
+
+
+def _workdir_flags_help() -> str:
+  _define_workdir_flags()
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  return flags.FLAGS.main_module_help()
+
+
+_WORKDIR_FLAGS = []
+
+
+def _define_workdir_flags():
+  """The workdir mode's absl flags (`--config` takes `--config.<key>=<value>` overrides)."""
+  if _WORKDIR_FLAGS:
+    return
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file('config', None, 'The configuration the workdir was trained '
+                                  'with: an installed config\'s name or a config file\'s path.',
+                                  lock_config=True)
+  flags.DEFINE_string('workdir', None, 'A training workdir.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step to evaluate (default: the latest).')
+  _WORKDIR_FLAGS.append(flags.FLAGS)
+
+
+def _workdir_main(argv):
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from artrack_jax import checkpoints  # pylint: disable=g-import-not-at-top
+  from artrack_jax.evaluation import coco  # pylint: disable=g-import-not-at-top
+  from artrack_jax.evaluation import keypoint_ap  # pylint: disable=g-import-not-at-top
+  flags = _WORKDIR_FLAGS[0]
+  if len(argv) > 1:
+    raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
+  if flags.config is None or flags.workdir is None:
+    raise app.UsageError('give --config and --workdir (or --gt/--pred, --coco-gt/--coco-pred, '
+                         '--track)')
+  checkpoints.quiet_checkpoint_logs()
+  print(coco.format_stats(keypoint_ap.evaluate(flags.config, flags.workdir, flags.step)))
+
+
+def main(argv: list[str]) -> int:
+  args, rest = build_parser().parse_known_args(argv[1:])
+  if args.track:
+    from artrack_jax.evaluation import tables  # pylint: disable=g-import-not-at-top
+    return tables.main(rest)
+  if any(v is not None for v in (args.gt, args.pred, args.coco_gt, args.coco_pred)):
+    # The file modes import no JAX, Flax or TFDS.
+    from artrack_jax.evaluation import cli as evaluation_cli  # pylint: disable=g-import-not-at-top
+    return evaluation_cli.main(argv[1:])
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from artrack_jax import configs_util  # pylint: disable=g-import-not-at-top
+  _define_workdir_flags()
+  app.run(_workdir_main, argv=configs_util.resolve_config_flag([argv[0]] + rest))
+  return 0
+
+
+def run() -> None:
+  """The `artrack-eval` console script (and `python eval.py`)."""
+  sys.exit(main(sys.argv))

@@ -1,0 +1,85 @@
+"""CPU quick start: SpatialNet (stage 1) on the synthetic benchmark at 128 px.
+
+Run:  python train.py --config configs/quickstart.py --workdir /tmp/artrack_quickstart
+
+A 1-stack hourglass (64 features, 3 levels) on `synthetic_posetrack/small_128` (100 training
+clips, generated on first use), batch 4, 3200 steps of Adam at 2e-3 then 2e-4 from step 2400.
+In the main job (python -m artrack_jax.quickstart) on an otherwise idle 2-core CPU this stage
+took 12 min 20 s (4.7 steps/s, four validations) and reached val/AP 0.35 on the first 80
+validation frames (`val/AP` in workdir/metrics.jsonl, logged every 800 steps) and COCO-style
+AP 0.288 on the whole val split (480 frames; `python eval.py --config configs/quickstart.py
+--workdir W --config.data.data_dir=D --config.train.eval_batches=0`).
+
+What the short-run settings gave, each a 2000-step run with `train.py` overrides, whole-val AP
+with the Gaussian sub-pixel step and otherwise the paper's decoding (one run each; the
+`eval.py` command above with the same overrides):
+  paper loss weights, learning rate 1e-3                                   0.123
+  + learning rate 2e-3                                                     0.171
+  paper loss weights, 1e-3, loss.det_fg_weight=10                          0.143
+  2e-3, det_fg_weight=10, KE/aux/SIE weights x10 (this file's settings)    0.227
+  the same with 2 stacks and model.stem_widths=(32, 64) (same FLOPs)       0.207
+  + this file's decoding (5x5 NMS, det_threshold 0.05, SIE gate 4)         0.249
+  the same at learning rate 4e-3                                           0.246
+A 256-px input (the 128-px frames upsampled, stem_widths (32, 64)), 1000 steps: val/AP 0 on
+the first 80 val frames with the paper's loss weights, 0.070 with this file's (the 128-px run:
+0.18 at step 1000). `python benchmarks/ap_breakdown.py` shows where the AP is lost.
+Then: configs/quickstart_pgg.py (stage 2) and configs/quickstart_temporal.py (stage 3).
+"""
+import ml_collections
+
+from artrack_jax import configs_util
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = configs_util.load_config_module('default').get_config()
+  c.data.builder_config = 'small_256'   # 100 / 30 / 20 clips x 24 frames at 256 px
+  c.data.image_size = 256               # whole frames at test time: output maps 64 x 64
+  # Training on 128-px crops of the 256-px frames (people at their test-time scale): the
+  # step costs what a 128-px frame costs. The translation range lets a crop fall anywhere.
+  c.data.train_crop = 128
+  c.data.augment.translation = 0.3
+  c.data.max_people = 10                # the synthetic clips have 1-10 people
+  c.model.stacks = 1
+  c.model.features = 64
+  c.model.increase = 32
+  c.model.depth = 3                     # 32 -> 16 -> 8 -> 4
+  c.model.he_dim = 256
+  c.model.he_channels = 64
+  c.pgg.num_slots = 1024                # every pixel of a 32 x 32 map
+  # A short run needs a larger step than the paper's 2e-4 over 250k iterations.
+  c.optim.learning_rate = 2e-3
+  c.optim.final_learning_rate = 2e-4
+  c.optim.decay_step = 2400
+  # Short-run loss settings (not the paper's; see the module docstring for what each gave):
+  # pixels near joints weigh 1 + 10 C* in Eq. 1, and KE / aux / SIE weigh 10x the paper's
+  # 1e-3 / 1e-4 / 1e-4, so that the embeddings form within a few thousand steps.
+  c.loss.det_fg_weight = 10.0
+  c.loss.ke_weight = 1e-2
+  c.loss.aux_weight = 1e-3
+  c.loss.sie_weight = 1e-3
+  c.train.batch_size = 4
+  c.train.num_steps = 3200
+  c.train.log_every = 50
+  c.train.eval_every = 800
+  c.train.eval_batches = 10             # 80 validation frames (eval batch 8)
+  c.train.eval_batch_size = 8
+  c.train.checkpoint_every = 250
+  c.train.keep_checkpoints = 2
+  # Decoding chosen on 480 training frames (not val): sub-pixel locations from a parabola fit
+  # to the log-heatmap instead of AE's quarter-pixel shift (one output pixel is 4 input
+  # pixels here), 5x5 NMS, a lower detection threshold, a tighter SIE gate.
+  c.decode.subpixel = 'gaussian'
+  c.decode.nms_kernel = 5
+  c.decode.det_threshold = 0.2           # the crop-trained maps have low background peaks
+  c.decode.sie_threshold = 8.0          # output px; people are twice the 128-px set's size
+  # Output thresholds for PoseTrack MOTA, chosen by the best MOTA on 20 training clips:
+  #   python -m artrack_jax.evaluation.tables --workdir runs/quickstart/pgg \
+  #     --temporal-workdir runs/quickstart/temporal --out runs/sweep_train --split train \
+  #     --max-sequences 20 --similarity he_tie --pgg off --no-ablations --no-score-filter
+  #   python -m artrack_jax.evaluation.score_sweep --gt runs/sweep_train/gt \
+  #     --pred runs/sweep_train/pred/he_tie --pose 0.4,0.5,0.6,0.7,0.8 --joint 0.8,0.85,0.9,0.95
+  # (best MOTA -0.6 at 0.7 / 0.9 on those clips; every joint written is a MOTA hypothesis and
+  # PCKh's ~3 px radius at 128-px frames is below one output pixel, so only confident joints pay.)
+  c.track.min_pose_score = 0.5
+  c.track.min_joint_score = 0.5
+  return c
