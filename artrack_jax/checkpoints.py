@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging as python_logging
 import os
 from typing import Any
@@ -129,6 +130,35 @@ def _load_exported_variables(workdir: str) -> dict[str, PyTree]:
           'frozen': tree['frozen'] or {}, 'step': int(np.asarray(tree['step']))}
 
 
+def _unreadable_checkpoint(step_dir: str, manager: ocp.CheckpointManager,
+                          error: Exception) -> ValueError:
+  """The error of a checkpoint Orbax cannot read: the file at fault and what to do."""
+  state = os.path.join(step_dir, 'state')
+  culprit = None
+  for name in ('_METADATA', 'manifest.ocdbt'):
+    path = os.path.join(state, name)
+    if not os.path.isfile(path):
+      culprit = f'{path} is missing'
+      break
+  if culprit is None:
+    try:
+      with open(os.path.join(state, '_METADATA'), encoding='utf-8') as f:
+        json.load(f)
+    except ValueError:
+      culprit = f'{os.path.join(state, "_METADATA")} is not valid JSON'
+  if culprit is None:
+    # TensorStore's message (innermost cause) names the array and the database it read.
+    inner = error
+    while inner.__cause__ is not None:
+      inner = inner.__cause__
+    culprit = f'array data under {state} unreadable: ' + str(inner).split(' [tensorstore_spec')[0]
+  others = [s for s in manager.all_steps() if str(s) != os.path.basename(step_dir)]
+  advice = (f'restore it from a copy, or pass --checkpoint {os.path.dirname(step_dir)}/<step> '
+            f'with another step ({", ".join(map(str, others))})' if others else
+            'restore it from a copy or train again')
+  return ValueError(f'{step_dir}: damaged checkpoint: {culprit[:600]}; {advice}')
+
+
 def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, PyTree]:
   """The trained variables of another stage's workdir, as saved (host arrays).
 
@@ -154,7 +184,10 @@ def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, P
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'{directory}: no checkpoint')
-    saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    try:
+      saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    except Exception as e:  # pylint: disable=broad-except
+      raise _unreadable_checkpoint(os.path.join(directory, str(step)), manager, e) from e
   finally:
     manager.close()
   state = saved.state

@@ -8,6 +8,15 @@ writes ``out/<name>.json`` (PoseTrack 2018 predictions, track ids in ``track_id`
 rendered video ``out/<name>_tracked.mp4`` (``--no-video`` to skip) and/or rendered frames
 ``out/<name>_frames/`` (``--frames``), skeletons coloured by track id.
 
+Every output is written under a hidden temporary name in the output folder (``.<name>.partial-*``)
+and renamed when the whole video is done: a run that fails or is killed leaves no file under an
+output's name (a killed run leaves its ``.partial`` files, which may be deleted). Existing outputs
+are kept unless ``--overwrite``; that is checked before the model loads. ``--start``, ``--end``
+(exclusive) and ``--every`` select frames (frame indices of the source are kept in the JSON). A
+frame that cannot be read, or of another size than the first, stops the run (nothing written)
+unless ``--skip-bad-frames``; skipped frames, frames FFmpeg flags as damaged and packets it
+rejects are counted in the summary line.
+
 The command line only: the networks are ``inference.FramePredictor``, the per-frame loop is
 ``tracking.online.track_video``.
 """
@@ -16,6 +25,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import sys
 
 from artrack_jax import configs_util
@@ -23,6 +33,7 @@ from artrack_jax import inference
 from artrack_jax import reference
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax import video_io
+from artrack_jax.data import formats
 from artrack_jax.data import types
 from artrack_jax.tracking import online
 from artrack_jax.tracking import similarity as similarity_lib
@@ -79,75 +90,177 @@ def build_parser() -> argparse.ArgumentParser:
   model.add_argument('--checkpoint', help='one checkpoint: WORKDIR/checkpoints/<step>')
   parser.add_argument('--video', required=True, help='video file or folder of frames')
   parser.add_argument('--out', required=True, help='output folder')
+  parser.add_argument('--overwrite', action='store_true',
+                      help='replace outputs already in --out (default: refuse)')
   parser.add_argument('--config', help='config the model was trained with: a configs/*.py '
                       'file or a config.json (default: the workdir\'s config.json, else '
                       'configs/default.py)')
   parser.add_argument('--similarity', choices=similarity_lib.SIMILARITIES,
                       help='override config.track.similarity')
   parser.add_argument('--fps', type=float, help='frame rate of a frame folder (default 25)')
+  parser.add_argument('--start', type=int, default=0, help='first frame index tracked')
+  parser.add_argument('--end', type=int, help='frame index where tracking stops (exclusive)')
+  parser.add_argument('--every', type=int, default=1, help='track every N-th frame')
+  parser.add_argument('--skip-bad-frames', action='store_true',
+                      help='skip (and count) frames that cannot be read or differ in size '
+                      'from the first, instead of stopping')
   parser.add_argument('--no-video', action='store_true', help='do not write the rendered mp4')
   parser.add_argument('--frames', action='store_true', help='write rendered frames as PNG')
   parser.add_argument('--no-labels', action='store_true', help='do not draw track ids')
   return parser
 
 
-def run(args, infer_fn: online.InferFn | None = None, config=None) -> types.Sequence:
-  """The command's work; ``infer_fn``/``config`` replace the checkpoint (tests, notebooks)."""
-  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  source = video_io.open_video(args.video, fps=args.fps)
-  if infer_fn is None:
-    workdir, step = _workdir_and_step(args)
-  if config is None:
-    # The workdir's config.json is written by train_lib.train_and_evaluate.
-    config = configs_util.workdir_config([] if infer_fn is not None else [workdir], args.config)
+class PendingOutputs:
+  """A run's outputs, written under hidden temporary names and renamed together at the end.
+
+  Args:
+    out_dir: the output folder (``begin`` creates it; a file there is an error).
+    finals: output kind ('json', 'video', 'frames') -> final file name in ``out_dir``.
+    overwrite: whether existing outputs may be replaced.
+
+  Raises:
+    NotADirectoryError: ``out_dir`` is a file.
+    FileExistsError: an output exists and ``overwrite`` is not set (before anything is made).
+  """
+
+  def __init__(self, out_dir: str, finals: dict[str, str], overwrite: bool):
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+      raise NotADirectoryError(f'--out {out_dir}: a file, not a folder; give a folder (it is '
+                               'created if missing)')
+    self.final = {k: os.path.join(out_dir, name) for k, name in finals.items()}
+    existing = [p for p in self.final.values() if os.path.lexists(p)]
+    if existing and not overwrite:
+      raise FileExistsError(f'{", ".join(existing)}: already there (--overwrite replaces; or '
+                            'choose another --out)')
+    self.out_dir = out_dir
+    self._made_out_dir = False
+    self.temp = {k: os.path.join(out_dir, formats.partial_name(name))
+                 for k, name in finals.items()}
+
+  def begin(self) -> None:
+    """Creates the output folder and the temporary frames folder."""
+    self._made_out_dir = not os.path.isdir(self.out_dir)
+    os.makedirs(self.out_dir, exist_ok=True)
+    if 'frames' in self.temp:
+      os.makedirs(self.temp['frames'])
+
+  def commit(self) -> None:
+    """Renames every temporary output to its final name (replacing what was there)."""
+    for kind, tmp in self.temp.items():
+      final = self.final[kind]
+      if os.path.isdir(tmp) and os.path.lexists(final):
+        # A folder cannot replace another in one rename: move the old one aside first.
+        old = os.path.join(os.path.dirname(final), formats.partial_name(
+            os.path.basename(final)))
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+      else:
+        os.replace(tmp, final)
+
+  def discard(self) -> None:
+    """Removes the temporary outputs, and the output folder if it made it (a failed run)."""
+    for tmp in self.temp.values():
+      if os.path.isdir(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+      elif os.path.lexists(tmp):
+        os.unlink(tmp)
+    if self._made_out_dir and not os.listdir(self.out_dir):
+      os.rmdir(self.out_dir)
+
+
+def _output_names(args, name: str) -> dict[str, str]:
+  names = {'json': f'{name}.json'}
+  if not args.no_video:
+    names['video'] = f'{name}_tracked.mp4'
+  if args.frames:
+    names['frames'] = f'{name}_frames'
+  return names
+
+
+def _load_infer_fn(args, config_override=None):
+  """(frame -> observations, config) of the model the arguments name."""
+  workdir, step = _workdir_and_step(args)
+  # The workdir's config.json is written by train_lib.train_and_evaluate.
+  config = config_override or configs_util.workdir_config([workdir], args.config)
   if args.similarity:
     config.track.similarity = args.similarity
+  return load_predictor(workdir, config, step).observe, config
+
+
+def run(args, infer_fn: online.InferFn | None = None, config=None,
+        report: video_io.ReadReport | None = None) -> types.Sequence:
+  """The command's work; ``infer_fn``/``config`` replace the checkpoint (tests, notebooks).
+
+  ``report`` (filled in): the frames read, skipped and damaged.
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  video_io.check_selection(args.start, args.end, args.every)
+  source = video_io.open_video(args.video, fps=args.fps)
+  # Refuses to replace outputs before the (slow) model load.
+  outputs = PendingOutputs(args.out, _output_names(args, source.name), args.overwrite)
   if infer_fn is None:
-    infer_fn = load_predictor(workdir, config, step).observe
-  os.makedirs(args.out, exist_ok=True)
+    infer_fn, config = _load_infer_fn(args, config)
+  elif args.similarity:
+    config.track.similarity = args.similarity
+  report = video_io.ReadReport() if report is None else report
+  try:
+    outputs.begin()
+    seq = _track(args, source, infer_fn, config, outputs, report, tqdm)
+    online.write_sequence(seq, outputs.temp['json'])
+    outputs.commit()
+  except BaseException:
+    outputs.discard()
+    raise
+  return seq
+
+
+def _track(args, source, infer_fn, config, outputs: PendingOutputs, report, tqdm
+           ) -> types.Sequence:
+  """Tracks the selected frames, rendering into the temporary video/frames outputs."""
   skeleton = skeletons_lib.get(config.data.skeleton)
   labels = not args.no_labels
-  writer = None
-  if not args.no_video:
-    writer = video_io.VideoWriter(os.path.join(args.out, f'{source.name}_tracked.mp4'),
-                                  source.fps)
-  frames_dir = os.path.join(args.out, f'{source.name}_frames')
-  if args.frames:
-    os.makedirs(frames_dir, exist_ok=True)
+  writer = (video_io.VideoWriter(outputs.temp['video'], source.fps)
+            if 'video' in outputs.temp else None)
+  frames_dir = outputs.temp.get('frames')
 
   def on_frame(index, image, frame):
-    if writer is None and not args.frames:
+    if writer is None and frames_dir is None:
       return
     drawn = draw.render_frame(image, frame, skeleton, labels)
     if writer is not None:
       writer.write(drawn)
-    if args.frames:
-      video_io.save_image(os.path.join(frames_dir, f'{index:06d}.png'), drawn)
+    if frames_dir is not None:
+      video_io.save_image(os.path.join(frames_dir, f'{frame.frame_id:06d}.png'), drawn)
 
-  paths = ([os.path.relpath(p, os.path.dirname(source.path)) for p in source.frame_paths]
-           if source.is_folder else None)
+  base = os.path.dirname(source.path)
+  image_path = ((lambda index: os.path.relpath(source.frame_paths[index], base))
+                if source.is_folder else None)
+  frames = video_io.read_frames(source, start=args.start, end=args.end, every=args.every,
+                                skip_bad=args.skip_bad_frames, report=report)
+  total = video_io.selected_count(source.num_frames, args.start, args.end, args.every)
   try:
-    seq = online.track_video(tqdm(video_io.iter_frames(source), total=source.num_frames,
-                           desc=source.name, unit='frame'),
-                      infer_fn, config, name=source.name, image_paths=paths,
-                      on_frame=on_frame)
+    return online.track_video(tqdm(frames, total=total, desc=source.name, unit='frame'),
+                              infer_fn, config, name=source.name, image_path=image_path,
+                              on_frame=on_frame)
   finally:
     if writer is not None:
       writer.close()
-  online.write_sequence(seq, os.path.join(args.out, f'{source.name}.json'))
-  return seq
 
 
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   logging.basicConfig(level=logging.INFO, format='%(message)s')
+  report = video_io.ReadReport()
   try:
-    seq = run(args)
-  except (video_io.VideoReadError, FileNotFoundError, ValueError) as e:
+    seq = run(args, report=report)
+  except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
+    # VideoReadError is a ValueError.
     print(f'error: {e}', file=sys.stderr)
     return 2
+  problems = report.summary()
   print(f'{len(seq.frames)} frames, {len({p.track_id for f in seq.frames for p in f.people})} '
-        f'tracks -> {args.out}')
+        f'tracks -> {args.out}' + (f' ({problems})' if problems else ''))
   return 0
 
 

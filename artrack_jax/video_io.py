@@ -1,8 +1,12 @@
 """Reading a user's video (a video file or a folder of frames) and writing rendered results.
 
-Videos are decoded and encoded with imageio's ``pyav`` plugin (FFmpeg through PyAV); frame
+Videos are decoded with PyAV (FFmpeg) and encoded with imageio's ``pyav`` plugin; frame
 folders are read with Pillow in file-name order (natural order, so ``frame_2`` precedes
 ``frame_10``). Every failure raises ``VideoReadError`` naming the offending file.
+
+``read_frames`` reads a selection of frames (``start``, ``end``, ``every``) and records in a
+``ReadReport`` what it met: bad frames it skipped (``skip_bad``), frames FFmpeg flagged as
+damaged, packets the decoder rejected.
 """
 from __future__ import annotations
 
@@ -97,30 +101,167 @@ def _read_image(path: str) -> np.ndarray:
     raise VideoReadError(f'{path}: unreadable image ({type(e).__name__}: {e})') from e
 
 
+@dataclasses.dataclass
+class ReadReport:
+  """What ``read_frames`` met in the frames it read.
+
+  Attributes:
+    frames: frames yielded.
+    skipped: (frame index, reason) of the bad frames skipped (``skip_bad``).
+    damaged: indices of yielded frames FFmpeg flagged as corrupt: PyAV's
+      ``VideoFrame.is_corrupt``, i.e. ``AV_FRAME_FLAG_CORRUPT`` or non-zero
+      ``decode_error_flags`` (which include ``FF_DECODE_ERROR_CONCEALMENT_ACTIVE``: the decoder
+      filled in part of the picture). Always empty for a folder of frames.
+    rejected_packets: packets the decoder refused (``avcodec_send_packet`` errors). No frame
+      comes out of such a packet, so it has no frame index; FFmpeg goes on with the next one,
+      and the damage shows in the following frames (often counted in ``damaged``).
+  """
+  frames: int = 0
+  skipped: list[tuple[int, str]] = dataclasses.field(default_factory=list)
+  damaged: list[int] = dataclasses.field(default_factory=list)
+  rejected_packets: int = 0
+
+  def summary(self) -> str:
+    """'' when nothing went wrong, else e.g. '2 bad frames skipped (3, 7), ...'."""
+    parts = []
+    if self.skipped:
+      parts.append(f'{len(self.skipped)} bad frames skipped '
+                   f'({_indices(i for i, _ in self.skipped)})')
+    if self.damaged:
+      parts.append(f'{len(self.damaged)} frames damaged in the file, concealed by FFmpeg '
+                   f'({_indices(self.damaged)})')
+    if self.rejected_packets:
+      parts.append(f'{self.rejected_packets} packets rejected by the decoder')
+    return ', '.join(parts)
+
+
+def _indices(indices, most: int = 10) -> str:
+  indices = list(indices)
+  text = ', '.join(str(i) for i in indices[:most])
+  return text + (f', ... ({len(indices) - most} more)' if len(indices) > most else '')
+
+
+def check_selection(start: int = 0, end: int | None = None, every: int = 1) -> None:
+  """Raises ValueError unless 0 <= start < end (when given) and every >= 1."""
+  if start < 0:
+    raise ValueError(f'start = {start}: frame indices start at 0')
+  if end is not None and end <= start:
+    raise ValueError(f'end = {end} must be after start = {start} (end is exclusive)')
+  if every < 1:
+    raise ValueError(f'every = {every} must be at least 1')
+
+
+def selected_count(num_frames: int | None, start: int = 0, end: int | None = None,
+                   every: int = 1) -> int | None:
+  """How many frames a selection holds of a video of ``num_frames`` (None: unknown)."""
+  if num_frames is None:
+    return None if end is None else len(range(start, end, every))
+  return len(range(start, num_frames if end is None else min(end, num_frames), every))
+
+
+def read_frames(source: VideoSource, *, start: int = 0, end: int | None = None,
+                every: int = 1, skip_bad: bool = False,
+                report: ReadReport | None = None) -> Iterator[tuple[int, np.ndarray]]:
+  """Yields (frame index, uint8 [H, W, 3] RGB frame) of the frames ``start:end:every``.
+
+  A bad frame is one that cannot be read, or whose size differs from the first frame's (a
+  video is one camera: the tracker compares positions across frames in pixels).
+
+  Args:
+    source: ``open_video``'s result.
+    start, end, every: the selection, as in ``range(start, end, every)`` over frame indices
+      (``end`` None: to the last frame).
+    skip_bad: skip bad frames (recorded in ``report.skipped``) instead of raising.
+    report: filled in while reading (see ``ReadReport``).
+
+  Raises:
+    VideoReadError: a bad frame (naming the file and frame) unless ``skip_bad``, a container
+      that fails while reading, or a selection that holds no frame.
+  """
+  check_selection(start, end, every)
+  report = ReadReport() if report is None else report
+  frames = (_read_folder(source, start, end, every) if source.is_folder
+            else _decode_video(source, start, end, every, report))
+  shape = None
+  for index, frame in frames:
+    try:
+      if isinstance(frame, VideoReadError):
+        raise frame
+      if shape is None:
+        shape = frame.shape
+      elif frame.shape != shape:
+        raise VideoReadError(f'{_where(source, index)}: frame size {frame.shape[1]}x'
+                             f'{frame.shape[0]}, the first frame is {shape[1]}x{shape[0]} '
+                             '(frames of one video must share a size)')
+    except VideoReadError as e:
+      if not skip_bad:
+        raise VideoReadError(f'{e} (skip_bad, --skip-bad-frames in track, skips such '
+                             'frames)') from e
+      report.skipped.append((index, str(e)))
+      continue
+    report.frames += 1
+    yield index, frame
+  if report.frames == 0:
+    total = source.num_frames
+    raise VideoReadError(f'{source.path}: no frame to track (selection start={start} '
+                         f'end={end} every={every}' + (f' of {total} frames' if total else '')
+                         + (f'; {len(report.skipped)} bad frames skipped' if report.skipped
+                            else '') + ')')
+
+
+def _where(source: VideoSource, index: int) -> str:
+  return source.frame_paths[index] if source.is_folder else f'{source.path}: frame {index}'
+
+
+def _read_folder(source: VideoSource, start: int, end: int | None, every: int):
+  """(index, frame or the VideoReadError of an unreadable file) of the selected frames."""
+  count = len(source.frame_paths)
+  for index in range(start, count if end is None else min(end, count), every):
+    try:
+      yield index, _read_image(source.frame_paths[index])
+    except VideoReadError as e:
+      yield index, e
+
+
+def _decode_video(source: VideoSource, start: int, end: int | None, every: int,
+                  report: ReadReport):
+  """(index, frame) of a video file's selected frames, decoded packet by packet.
+
+  Every frame up to the last selected one is decoded (seeking lands on key frames only), but
+  only the selected ones are converted to RGB.
+  """
+  import av  # pylint: disable=g-import-not-at-top
+  index = 0
+  try:
+    with av.open(source.path) as container:
+      stream = container.streams.video[0]
+      for packet in container.demux(stream):
+        try:
+          decoded = packet.decode()
+        except av.error.InvalidDataError:
+          report.rejected_packets += 1
+          continue
+        for frame in decoded:
+          if end is not None and index >= end:
+            return
+          if index >= start and (index - start) % every == 0:
+            if frame.is_corrupt:
+              report.damaged.append(index)
+            yield index, frame.to_ndarray(format='rgb24')
+          index += 1
+  except av.error.FFmpegError as e:
+    raise VideoReadError(f'{source.path}: decoding failed after {index} frames '
+                         f'({type(e).__name__}: {e})') from e
+
+
 def iter_frames(source: VideoSource) -> Iterator[np.ndarray]:
-  """Yields the frames, uint8 [H, W, 3] RGB, in order.
+  """Yields every frame, uint8 [H, W, 3] RGB, in order (``read_frames`` without selection).
 
   Raises:
     VideoReadError: a frame that cannot be decoded (naming the file), or a video with no frame.
   """
-  if source.is_folder:
-    for p in source.frame_paths:
-      yield _read_image(p)
-    return
-  import imageio.v3 as iio  # pylint: disable=g-import-not-at-top
-  count = 0
-  try:
-    with iio.imopen(source.path, 'r', plugin='pyav') as video:
-      for frame in video.iter(format='rgb24'):
-        count += 1
-        yield np.asarray(frame)
-  except VideoReadError:
-    raise
-  except Exception as e:  # pylint: disable=broad-except
-    raise VideoReadError(f'{source.path}: decoding failed after {count} frames '
-                         f'({type(e).__name__}: {e})') from e
-  if count == 0:
-    raise VideoReadError(f'{source.path}: the video has no frames')
+  for _, frame in read_frames(source):
+    yield frame
 
 
 def rgb_frame(frame, what: str) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Readers/writers of COCO, PoseTrack 2017 and 2018 JSON: round trips, conversion, errors."""
 import collections
 import json
+import os
 
 import numpy as np
 import pytest
@@ -269,3 +270,15 @@ def test_posetrack18_missing_box_is_derived_and_counted(tmp_path):
   seq = formats.read_posetrack18(_write(tmp_path / 'a.json', data), counts)
   assert counts['boxes_derived'] == 1
   np.testing.assert_allclose(seq.frames[0].people[0].bbox, [7, 4, 26, 52])
+
+
+def test_json_is_written_whole_or_not_at_all(tmp_path):
+  path = tmp_path / 'seq.json'
+  formats._dump_json({'a': 1}, path)
+  # json.dump fails half-way (an object it cannot encode, after some output): the old file
+  # stays, and no temporary file is left.
+  with pytest.raises(TypeError):
+    formats._dump_json({'a': 2, 'b': object()}, path)
+  assert json.loads(path.read_text()) == {'a': 1} and os.listdir(tmp_path) == ['seq.json']
+  formats._dump_json({'a': 3}, path)
+  assert json.loads(path.read_text()) == {'a': 3} and os.listdir(tmp_path) == ['seq.json']

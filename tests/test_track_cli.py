@@ -1,5 +1,4 @@
 """Tests for track.py, video_io.py and viz/draw.py: I/O, errors, rendering, tracking."""
-import argparse
 import os
 
 import numpy as np
@@ -184,12 +183,14 @@ def test_track_video_keeps_identities(tmp_path):
   np.testing.assert_allclose(back.frames[3].people[0].scores, 1.0)
 
 
-def _args(tmp_path, video, **kw):
-  ns = dict(workdir=str(tmp_path / 'wd'), checkpoint=None, video=str(video),
-            out=str(tmp_path / 'out'), config=None, similarity=None, fps=None, no_video=False,
-            frames=True, no_labels=True)
-  ns.update(kw)
-  return argparse.Namespace(**ns)
+def _args(tmp_path, video, *flags, **kw):
+  """The command's arguments (``track.build_parser``), fields in ``kw`` replaced."""
+  args = track.build_parser().parse_args(
+      ['--workdir', str(tmp_path / 'wd'), '--video', str(video), '--out',
+       str(tmp_path / 'out'), '--frames', '--no-labels', *flags])
+  for k, v in kw.items():
+    setattr(args, k, v)
+  return args
 
 
 def test_run_writes_json_video_and_frames(tmp_path):
@@ -227,9 +228,7 @@ def test_cli_errors_exit_nonzero(tmp_path, capsys):
   (bad / '0.png').write_bytes(b'garbage')
   with pytest.raises(video_io.VideoReadError, match='0.png'):
     track.run(_args(tmp_path, bad), infer_fn=GroundTruthInference(1), config=_config())
-  assert not os.path.exists(tmp_path / 'out' / 'clip_tracked.mp4')
-  with pytest.raises(SystemExit):
-    track.main(['--video', 'x.mp4', '--out', 'o'])      # neither --workdir nor --checkpoint
+  assert not os.path.exists(tmp_path / 'out')
 
 
 def test_output_to_image_inverts_the_input_transform():
@@ -372,3 +371,257 @@ def test_exported_model_tracks_like_its_checkpoint_and_is_the_default(tiny, tmp_
   monkeypatch.setattr(reference, 'REFERENCE_DIR', str(tmp_path / 'none'))
   assert track.main(['--video', str(video), '--out', str(tmp_path / 'o5'), '--no-video']) == 2
   assert 'no reference model' in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# Never a broken file: temporary names renamed at the end, refusals before the model loads.
+
+
+def _frame_folder(path, n, h=90, w=110, sizes=None):
+  path.mkdir()
+  for i in range(n):
+    hw = (sizes or {}).get(i, (h, w))
+    Image.fromarray(np.full(hw + (3,), 10 * i, np.uint8)).save(path / f'{i:03d}.jpg')
+  return path
+
+
+def _listing(directory):
+  """Every file and folder under ``directory`` (relative), hidden ones included."""
+  return sorted(os.path.relpath(os.path.join(r, n), directory)
+                for r, ds, fs in os.walk(directory) for n in ds + fs)
+
+
+class _FailingInference(GroundTruthInference):
+  def __init__(self, num_frames, fail_at):
+    super().__init__(num_frames)
+    self.fail_at = fail_at
+
+  def __call__(self, frame):
+    if self.t == self.fail_at:
+      raise RuntimeError('network failed')
+    return super().__call__(frame)
+
+
+def test_existing_outputs_are_kept_unless_overwrite(tmp_path, capsys):
+  clip = _frame_folder(tmp_path / 'clip', 3)
+  track.run(_args(tmp_path, clip), infer_fn=GroundTruthInference(3), config=_config())
+  out = tmp_path / 'out'
+  before = {p: (out / p).stat().st_mtime_ns for p in _listing(out)}
+  (out / 'clip.json').write_text('{"mine": 1}')
+  with pytest.raises(FileExistsError, match=r'clip\.json.*already there.*--overwrite'):
+    track.run(_args(tmp_path, clip), infer_fn=GroundTruthInference(3), config=_config())
+  assert (out / 'clip.json').read_text() == '{"mine": 1}' and _listing(out) == sorted(before)
+  # The refusal comes before the model loads: a workdir that does not exist is not reached.
+  code = track.main(['--workdir', str(tmp_path / 'nowhere'), '--video', str(clip), '--out',
+                     str(out), '--no-video'])
+  err = capsys.readouterr().err
+  assert code == 2 and 'already there' in err and 'nowhere' not in err
+  assert 'Traceback' not in err
+  # --overwrite replaces all three, the frames folder included (its stale file goes).
+  (out / 'clip_frames' / 'stale.png').write_bytes(b'old')
+  track.run(_args(tmp_path, clip, '--overwrite'), infer_fn=GroundTruthInference(3),
+            config=_config())
+  assert _listing(out) == sorted(before)
+  assert len(formats.read_posetrack18(out / 'clip.json').frames) == 3
+
+
+def test_out_naming_a_file_is_a_clean_error(tmp_path, capsys):
+  clip = _frame_folder(tmp_path / 'clip', 1)
+  target = tmp_path / 'result.json'
+  target.write_text('keep me')
+  code = track.main(['--workdir', str(tmp_path / 'nowhere'), '--video', str(clip), '--out',
+                     str(target)])
+  err = capsys.readouterr().err
+  assert code == 2 and f'--out {target}: a file, not a folder' in err
+  assert 'Traceback' not in err and target.read_text() == 'keep me'
+  assert _listing(tmp_path) == ['clip', 'clip/000.jpg', 'result.json']
+
+
+def test_a_failure_mid_video_leaves_nothing(tmp_path):
+  clip = _frame_folder(tmp_path / 'clip', 5)
+  with pytest.raises(RuntimeError, match='network failed'):
+    track.run(_args(tmp_path, clip), infer_fn=_FailingInference(5, fail_at=3),
+              config=_config())
+  assert not os.path.exists(tmp_path / 'out')     # the folder it made is removed too
+  # In an existing folder, what was there stays and nothing is added.
+  (tmp_path / 'out').mkdir()
+  (tmp_path / 'out' / 'other.txt').write_text('x')
+  with pytest.raises(RuntimeError):
+    track.run(_args(tmp_path, clip), infer_fn=_FailingInference(5, fail_at=3),
+              config=_config())
+  assert _listing(tmp_path / 'out') == ['other.txt']
+
+
+def test_bad_frames_stop_cleanly_or_are_skipped_and_counted(tmp_path, monkeypatch, capsys):
+  clip = _frame_folder(tmp_path / 'clip', 7, sizes={4: (60, 80)})
+  (clip / '002.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
+  with pytest.raises(video_io.VideoReadError, match=r'002\.jpg: unreadable image.*'
+                     r'--skip-bad-frames'):
+    track.run(_args(tmp_path, clip), infer_fn=GroundTruthInference(7), config=_config())
+  assert not os.path.exists(tmp_path / 'out')
+  # Without the corrupt file the odd-sized frame stops the run, naming its size.
+  good = tmp_path / 'sizes'
+  _frame_folder(good, 6, sizes={4: (60, 80)})
+  with pytest.raises(video_io.VideoReadError, match=r'004\.jpg: frame size 80x60, the first '
+                     r'frame is 110x90'):
+    track.run(_args(tmp_path, good), infer_fn=GroundTruthInference(6), config=_config())
+  assert not os.path.exists(tmp_path / 'out')
+  # --skip-bad-frames: both skipped and counted; the rest tracked and rendered.
+  report = video_io.ReadReport()
+  seq = track.run(_args(tmp_path, clip, '--skip-bad-frames'), infer_fn=GroundTruthInference(5),
+                  config=_config(), report=report)
+  assert [f.frame_id for f in seq.frames] == [0, 1, 3, 5, 6]
+  assert [f.image_path for f in seq.frames][2] == 'clip/003.jpg'
+  assert [i for i, _ in report.skipped] == [2, 4] and report.frames == 5
+  assert report.summary() == '2 bad frames skipped (2, 4)'
+  out = tmp_path / 'out'
+  assert [(f.image_id, f.image_path) for f in formats.read_posetrack18(out / 'clip.json').frames
+          ] == [(i, f'clip/{i:03d}.jpg') for i in (0, 1, 3, 5, 6)]
+  assert len(list(video_io.iter_frames(video_io.open_video(out / 'clip_tracked.mp4')))) == 5
+  assert sorted(os.listdir(out / 'clip_frames')) == [f'{i:06d}.png' for i in (0, 1, 3, 5, 6)]
+  # The command's summary line carries the count.
+  monkeypatch.setattr(track, '_load_infer_fn',
+                      lambda args, config: (GroundTruthInference(5), _config()))
+  assert track.main(['--video', str(clip), '--out', str(tmp_path / 'o2'), '--no-video',
+                     '--skip-bad-frames']) == 0
+  assert '5 frames, 2 tracks' in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_start_end_every_select_frames(tmp_path):
+  clip = _frame_folder(tmp_path / 'clip', 9)
+  seq = track.run(_args(tmp_path, clip, '--start', '1', '--end', '8', '--every', '3'),
+                  infer_fn=GroundTruthInference(3), config=_config())
+  assert [(f.frame_id, f.image_path) for f in seq.frames] == \
+      [(1, 'clip/001.jpg'), (4, 'clip/004.jpg'), (7, 'clip/007.jpg')]
+  assert sorted(os.listdir(tmp_path / 'out' / 'clip_frames')) == \
+      ['000001.png', '000004.png', '000007.png']
+  # A video file gives the same frames as reading all and slicing.
+  video = tmp_path / 'v.mp4'
+  video_io.write_video(video, _pattern_frames(10), fps=10)
+  source = video_io.open_video(video)
+  every = list(video_io.iter_frames(source))
+  picked = list(video_io.read_frames(source, start=2, end=9, every=3))
+  assert [i for i, _ in picked] == [2, 5, 8]
+  for i, frame in picked:
+    np.testing.assert_array_equal(frame, every[i])
+  assert [i for i, _ in video_io.read_frames(source, start=7)] == [7, 8, 9]
+  assert video_io.selected_count(10, 2, 9, 3) == 3 and video_io.selected_count(None) is None
+  with pytest.raises(video_io.VideoReadError, match='no frame to track'):
+    list(video_io.read_frames(source, start=20))
+  for bad, message in (((-1, None, 1), 'start = -1'), ((3, 3, 1), 'end = 3 must be after'),
+                       ((0, None, 0), 'every = 0')):
+    with pytest.raises(ValueError, match=message):
+      list(video_io.read_frames(source, start=bad[0], end=bad[1], every=bad[2]))
+
+
+def _damaged_avi(path, n=30, flips=20):
+  """An MPEG-4 Part 2 AVI (the codec of OpenCV's ``Megamind_bugy.avi``) with bytes overwritten
+  in its second two thirds: FFmpeg rejects some packets and conceals errors in some frames."""
+  video_io.write_video(path, _pattern_frames(n), fps=10, codec='mpeg4')
+  data = bytearray(path.read_bytes())
+  rng = np.random.default_rng(0)
+  for _ in range(flips):
+    i = int(rng.integers(len(data) // 3, len(data) - 200))
+    data[i:i + 8] = bytes(rng.integers(0, 256, 8).tolist())
+  path.write_bytes(bytes(data))
+  return path
+
+
+def test_damaged_video_frames_are_counted(tmp_path, monkeypatch, capsys):
+  clean = tmp_path / 'clean.avi'
+  video_io.write_video(clean, _pattern_frames(30), fps=10, codec='mpeg4')
+  report = video_io.ReadReport()
+  assert len(list(video_io.read_frames(video_io.open_video(clean), report=report))) == 30
+  assert report.summary() == '' and not report.damaged and not report.rejected_packets
+  video = _damaged_avi(tmp_path / 'bugy.avi')
+  report = video_io.ReadReport()
+  frames = list(video_io.read_frames(video_io.open_video(video), report=report))
+  assert report.damaged and report.rejected_packets      # both kinds occur in this file
+  assert set(report.damaged) <= {i for i, _ in frames} and report.frames == len(frames)
+  assert f'{len(report.damaged)} frames damaged in the file, concealed by FFmpeg' in \
+      report.summary()
+  monkeypatch.setattr(track, '_load_infer_fn',
+                      lambda args, config: (GroundTruthInference(len(frames)), _config()))
+  assert track.main(['--video', str(video), '--out', str(tmp_path / 'o'), '--no-video']) == 0
+  line = capsys.readouterr().out.splitlines()[-1]
+  assert f'{len(frames)} frames' in line and 'damaged in the file' in line
+  assert f'{report.rejected_packets} packets rejected by the decoder' in line
+
+
+_KILL_SCRIPT = '''
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import test_track_cli as t
+from artrack_jax import track
+
+class Killed(t.GroundTruthInference):
+  def __call__(self, frame):
+    if self.t == 4:
+      os.kill(os.getpid(), signal.SIGKILL)
+    return super().__call__(frame)
+
+args = track.build_parser().parse_args(['--video', {video!r}, '--out', {out!r}, '--frames'])
+track.run(args, infer_fn=Killed(8), config=t._config())
+'''
+
+
+def test_kill_9_mid_video_leaves_no_file_under_an_output_name(tmp_path):
+  import subprocess
+  import sys
+  clip = _frame_folder(tmp_path / 'clip', 8)
+  out = tmp_path / 'out'
+  script = _KILL_SCRIPT.format(tests=os.path.dirname(__file__), video=str(clip), out=str(out))
+  proc = subprocess.run([sys.executable, '-c', script], capture_output=True, timeout=120)
+  assert proc.returncode == -9, proc.stderr.decode()[-2000:]
+  names = os.listdir(out)
+  assert names and all(n.startswith('.clip') and '.partial-' in n for n in names), names
+  assert not {'clip.json', 'clip_tracked.mp4', 'clip_frames'} & set(names)
+
+
+def test_checkpoint_problems_name_the_file_and_what_to_do(tiny, tmp_path, capsys):
+  import shutil
+  config_path, config, spatial, temporal = tiny
+  workdir = tmp_path / 'wd'
+  tiny_networks.save_checkpoint(workdir, config, temporal, spatial)
+  clip = _frame_folder(tmp_path / 'clip', 1, 40, 60)
+  state = workdir / 'checkpoints' / '3' / 'state'
+
+  def attempt(name):
+    broken = tmp_path / name
+    shutil.copytree(workdir, broken)
+    yield broken / 'checkpoints' / '3' / 'state'
+    code = track.main(['--workdir', str(broken), '--video', str(clip), '--out',
+                       str(tmp_path / f'out_{name}'), '--config', config_path, '--no-video'])
+    err = capsys.readouterr().err
+    assert code == 2 and 'Traceback' not in err.split('error:')[-1]
+    assert not os.path.exists(tmp_path / f'out_{name}')
+    yield err.split('error: ')[-1]
+
+  runs = {}
+  for name, damage in (
+      ('no_metadata', lambda s: os.unlink(s / '_METADATA')),
+      ('bad_metadata', lambda s: (s / '_METADATA').write_text('{garbage')),
+      ('no_manifest', lambda s: os.unlink(s / 'manifest.ocdbt')),
+      ('truncated', lambda s: [open(p, 'r+b').truncate(10)
+                               for p in (s / 'ocdbt.process_0' / 'd').iterdir()])):
+    it = attempt(name)
+    damage(next(it))
+    runs[name] = next(it)
+  assert 'no_metadata/checkpoints/3/state/_METADATA is missing' in runs['no_metadata']
+  assert 'bad_metadata/checkpoints/3/state/_METADATA is not valid JSON' in runs['bad_metadata']
+  assert 'no_manifest/checkpoints/3/state/manifest.ocdbt is missing' in runs['no_manifest']
+  assert 'truncated/checkpoints/3: damaged checkpoint: array data under' in runs['truncated']
+  assert 'Error reading' in runs['truncated']
+  for err in runs.values():
+    assert 'restore it from a copy' in err
+  assert state.is_dir()
+  # No checkpoint folder at all; an exported workdir with an unreadable variables file.
+  assert track.main(['--workdir', str(tmp_path / 'clip'), '--video', str(clip), '--out',
+                     str(tmp_path / 'o'), '--config', config_path]) == 2
+  assert 'no checkpoints/ directory and no variables.msgpack' in capsys.readouterr().err
+  exported = tmp_path / 'exported'
+  exported.mkdir()
+  (exported / 'variables.msgpack').write_bytes(b'\x00\x01 not msgpack')
+  assert track.main(['--workdir', str(exported), '--video', str(clip), '--out',
+                     str(tmp_path / 'o'), '--config', config_path]) == 2
+  assert 'variables.msgpack: unreadable exported variables' in capsys.readouterr().err

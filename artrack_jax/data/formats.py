@@ -49,6 +49,7 @@ import logging
 import math
 import os
 import re
+import uuid
 from typing import Any, Iterable
 
 import numpy as np
@@ -164,10 +165,27 @@ def _load_json(path: str | os.PathLike) -> Any:
     raise FormatError(f'{path}: not valid JSON: {e}') from None
 
 
+def partial_name(name: str) -> str:
+  """The hidden temporary name ``name`` is written under before the rename that completes it
+  (the extension kept last: writers pick the format from it)."""
+  stem, ext = os.path.splitext(name)
+  return f'.{stem}.partial-{uuid.uuid4().hex[:8]}{ext}'
+
+
 def _dump_json(obj: Any, path: str | os.PathLike) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  with open(path, 'w') as f:
-    json.dump(obj, f, separators=(',', ':'))
+  """Writes ``path`` whole or not at all: a temporary file beside it, renamed when complete
+  (an interrupted write leaves the previous file, or none, never half a file)."""
+  path = os.path.abspath(os.fspath(path))
+  directory, base = os.path.split(path)
+  os.makedirs(directory, exist_ok=True)
+  tmp = os.path.join(directory, partial_name(base))
+  try:
+    with open(tmp, 'x') as f:
+      json.dump(obj, f, separators=(',', ':'))
+    os.replace(tmp, path)
+  except BaseException:
+    os.unlink(tmp)
+    raise
 
 
 def _num(x: float) -> int | float:

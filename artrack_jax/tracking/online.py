@@ -49,19 +49,23 @@ def predicted_people(observations: list[PoseObservation], track_ids, track_confi
           for o, t in zip(observations, track_ids) if float(o.score) >= min_pose]
 
 
-def track_video(frames: Iterable[np.ndarray], infer_fn: InferFn, config, *,
-                name: str = 'video', image_paths: Iterable[str] | None = None,
+def track_video(frames: Iterable[np.ndarray | tuple[int, np.ndarray]], infer_fn: InferFn,
+                config, *, name: str = 'video',
+                image_path: Callable[[int], str] | None = None,
                 on_frame: Callable[[int, np.ndarray, types.Frame], None] | None = None
                 ) -> types.Sequence:
   """Runs ``infer_fn`` and the online tracker over a video.
 
   Args:
-    frames: uint8 [H, W, 3] frames in order.
+    frames: uint8 [H, W, 3] frames in order, or (frame index, frame) pairs of a selection of
+      the video's frames (``video_io.read_frames``): the index becomes the frame's
+      ``frame_id``/``image_id``, while the tracker counts the frames it is given.
     infer_fn: frame -> list[PoseObservation] (keypoints in frame pixels) or FrameObservations.
     config: the full config (``track``, ``data.skeleton``).
     name: sequence name.
-    image_paths: per-frame ``image_path`` (default ``'<name>/<index:06d>.jpg'``).
-    on_frame: called as ``on_frame(index, frame, types.Frame)`` after each frame is tracked
+    image_path: frame index -> the frame's ``image_path`` (default
+      ``'<name>/<index:06d>.jpg'``).
+    on_frame: called as ``on_frame(k, frame, types.Frame)`` after the k-th frame is tracked
       (rendering while reading keeps one pass over the video).
 
   Returns:
@@ -70,9 +74,9 @@ def track_video(frames: Iterable[np.ndarray], infer_fn: InferFn, config, *,
   """
   skeleton = skeletons_lib.get(config.data.skeleton)
   tracker = Tracker(config.track, skeleton)
-  paths = iter(image_paths) if image_paths is not None else None
   out = []
-  for index, image in enumerate(frames):
+  for index, item in enumerate(frames):
+    frame_id, image = item if isinstance(item, tuple) else (index, item)
     result = infer_fn(image)
     observations = result.observations if isinstance(result, FrameObservations) else result
     for k, obs in enumerate(observations):
@@ -81,10 +85,11 @@ def track_video(frames: Iterable[np.ndarray], infer_fn: InferFn, config, *,
         raise ValueError(f'infer_fn: frame {index}, pose {k}: keypoints shape {kp.shape}, '
                          f'skeleton {skeleton.name!r} needs {(skeleton.num_joints, 3)}')
     ids = tracker.update(result, index)
-    path = next(paths) if paths is not None else f'{name}/{index:06d}.jpg'
-    frame = types.Frame(image_path=path, frame_id=index, is_labeled=True,
+    path = image_path(frame_id) if image_path is not None else f'{name}/{frame_id:06d}.jpg'
+    frame = types.Frame(image_path=path, frame_id=frame_id, is_labeled=True,
                         people=predicted_people(observations, ids, config.track),
-                        width=int(image.shape[1]), height=int(image.shape[0]), image_id=index)
+                        width=int(image.shape[1]), height=int(image.shape[0]),
+                        image_id=frame_id)
     out.append(frame)
     if on_frame is not None:
       on_frame(index, image, frame)
