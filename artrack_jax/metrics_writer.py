@@ -4,6 +4,10 @@ Every call of `MetricsWriter.write_scalars(step, scalars)` appends one line
 `{"step": step, "name": value, ...}` to `workdir/metrics.jsonl` (easy to load with pandas or
 `read_metrics`) and the same scalars to a TensorBoard event file under `workdir/tensorboard/`
 (tensorboardX, so no TensorFlow is needed). Only process 0 of a multi-host job writes.
+
+A resumed run redoes the steps after its checkpoint: `MetricsWriter(workdir, resume_step=N)`
+first drops the training loop's records after step N from `metrics.jsonl` (they are written
+again) and tells TensorBoard to hide its events after step N, so each step has one record.
 """
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ import tensorboardX
 
 METRICS_FILE = 'metrics.jsonl'
 TENSORBOARD_DIR = 'tensorboard'
+# The prefixes of the training loop's records (`train_lib.train`), those a resume writes again;
+# other records (`eval/...` of eval.py) are never dropped.
+TRAINING_PREFIXES = ('train/', 'val/')
 
 
 def _to_float(name: str, value: Any) -> float:
@@ -35,19 +42,26 @@ class MetricsWriter:
     workdir: the training directory (created when missing).
     enabled: write at all; defaults to `jax.process_index() == 0` so that only one host of a
       multi-host job writes.
+    resume_step: the step training (re)starts after: the training records of later steps are
+      dropped from `metrics.jsonl` and hidden in TensorBoard. None: append only.
   """
 
-  def __init__(self, workdir: str, enabled: bool | None = None):
+  def __init__(self, workdir: str, enabled: bool | None = None,
+               resume_step: int | None = None):
     self.workdir = os.fspath(workdir)
     self.enabled = (jax.process_index() == 0) if enabled is None else enabled
     self._jsonl = None
     self._tensorboard = None
     if self.enabled:
       os.makedirs(self.workdir, exist_ok=True)
+      path = os.path.join(self.workdir, METRICS_FILE)
+      if resume_step is not None:
+        drop_records_after(path, resume_step)
       # Appending keeps the history of a resumed run in one file.
-      self._jsonl = open(os.path.join(self.workdir, METRICS_FILE), 'a', encoding='utf-8')
+      self._jsonl = open(path, 'a', encoding='utf-8')
       self._tensorboard = tensorboardX.SummaryWriter(
-          logdir=os.path.join(self.workdir, TENSORBOARD_DIR), flush_secs=30)
+          logdir=os.path.join(self.workdir, TENSORBOARD_DIR), flush_secs=30,
+          purge_step=None if resume_step is None else int(resume_step) + 1)
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
     """Writes one record of scalars at `step`.
@@ -81,6 +95,41 @@ class MetricsWriter:
 
   def __exit__(self, *exc_info) -> None:
     self.close()
+
+
+def _is_redone(line: str, step: int) -> bool:
+  """Whether a metrics.jsonl line is a training-loop record of a step after `step`."""
+  try:
+    record = json.loads(line)
+  except json.JSONDecodeError:
+    return False          # Not ours to judge: kept as it is.
+  if not isinstance(record, dict) or not isinstance(record.get('step'), int):
+    return False
+  names = [k for k in record if k != 'step']
+  return record['step'] > step and bool(names) and all(
+      n.startswith(TRAINING_PREFIXES) for n in names)
+
+
+def drop_records_after(path: str, step: int) -> int:
+  """Removes the training-loop records of steps after `step` from a metrics.jsonl file.
+
+  Every other line stays, in order; the file is replaced atomically. Returns how many records
+  were dropped (0 leaves the file untouched).
+  """
+  if not os.path.isfile(path):
+    return 0
+  with open(path, encoding='utf-8') as f:
+    lines = f.readlines()
+  kept = [line for line in lines if not (line.strip() and _is_redone(line, step))]
+  if len(kept) == len(lines):
+    return 0
+  # A line cut short by a crash still ends with a newline, so the next record starts a line.
+  kept = [line if line.endswith('\n') else line + '\n' for line in kept]
+  tmp = f'{path}.tmp'
+  with open(tmp, 'w', encoding='utf-8') as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
+  return len(lines) - len(kept)
 
 
 def read_metrics(workdir: str) -> list[dict[str, float]]:

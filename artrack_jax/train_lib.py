@@ -573,7 +573,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, trainer: Trainer,
   eval_every = int(train_config.eval_every)
   max_consecutive_skips = int(train_config.max_consecutive_skips)
   start_step = int(jax.device_get(state.step))
-  writer = metrics_writer_lib.MetricsWriter(workdir)
+  # The steps after the checkpoint are redone: their earlier records go.
+  writer = metrics_writer_lib.MetricsWriter(workdir, resume_step=start_step)
   history, previous_metrics = [], None
   last_log_time, last_log_step = time.perf_counter(), start_step
   try:

@@ -126,6 +126,24 @@ def test_load_curves_keeps_the_last_record_of_a_resumed_step(tmp_path):
   assert (run.first_step, run.last_step) == (10, 30)
 
 
+def test_load_curves_leaves_out_pycocotools_no_data(tmp_path):
+  # COCOeval gives -1 for an area range without ground truth (APM on small frames).
+  write_metrics(tmp_path, [{'step': 10, 'train/loss': -1.0, 'val/AP': 0.1, 'val/APM': -1.0,
+                            'val/APL': -1.0, 'val/num_people': -1.0},
+                           {'step': 20, 'train/loss': 2.0, 'val/AP': -1.0, 'val/APL': 0.3,
+                            'eval/ARM': -1.0}])
+  run = plots.load_curves(str(tmp_path))
+  np.testing.assert_array_equal(run.series['val/AP'][0], [10])
+  np.testing.assert_array_equal(run.series['val/APL'][0], [20])
+  np.testing.assert_array_equal(run.series['val/APL'][1], [0.3])
+  assert 'val/APM' not in run.series and 'eval/ARM' not in run.series
+  # Other values of -1 (a loss, a count) are values.
+  np.testing.assert_array_equal(run.series['train/loss'][1], [-1.0, 2.0])
+  np.testing.assert_array_equal(run.series['val/num_people'][1], [-1.0])
+  drawn = plots.plot_training_curves([str(tmp_path)], str(tmp_path / 'curves.png'))
+  assert drawn['val metrics']['metrics'] == ['val/AP', 'val/APL']
+
+
 def test_load_curves_errors_name_the_file_and_record(tmp_path):
   with pytest.raises(FileNotFoundError):
     plots.load_curves(str(tmp_path / 'missing'))

@@ -212,6 +212,40 @@ def test_metrics_writer_jsonl_and_tensorboard(tmp_path):
   assert [s for s in scalars if s[0] == 'train/lr'] == [('train/lr', 10, pytest.approx(2e-4))]
 
 
+def test_resumed_writer_drops_the_redone_records_only(tmp_path):
+  with metrics_writer.MetricsWriter(str(tmp_path), enabled=True) as writer:
+    for step in (1, 2, 3, 4):
+      writer.write_scalars(step, {'train/loss': 1.0 / step})
+    writer.write_scalars(2, {'val/AP': 0.1})
+    writer.write_scalars(4, {'val/AP': 0.2})
+    writer.write_scalars(4, {'eval/AP': 0.3})      # eval.py's: not the training loop's
+  with open(tmp_path / metrics_writer.METRICS_FILE, 'a', encoding='utf-8') as f:
+    f.write('{"step": 5, "train/lo')               # cut short by a crash
+  with metrics_writer.MetricsWriter(str(tmp_path), enabled=True, resume_step=2) as writer:
+    writer.write_scalars(3, {'train/loss': 0.7})
+  lines = (tmp_path / metrics_writer.METRICS_FILE).read_text().splitlines()
+  assert lines[-2] == '{"step": 5, "train/lo'
+  with open(tmp_path / metrics_writer.METRICS_FILE, 'w', encoding='utf-8') as f:
+    f.write('\n'.join(lines[:-2] + lines[-1:]) + '\n')
+  records = metrics_writer.read_metrics(str(tmp_path))
+  assert records == [{'step': 1, 'train/loss': 1.0}, {'step': 2, 'train/loss': 0.5},
+                     {'step': 2, 'val/AP': 0.1}, {'step': 4, 'eval/AP': 0.3},
+                     {'step': 3, 'train/loss': 0.7}]
+  # TensorBoard hides the first run's events after step 2 (a purge event at step 3).
+  assert metrics_writer.drop_records_after(str(tmp_path / metrics_writer.METRICS_FILE), 9) == 0
+  purges = []
+  for name in os.listdir(tmp_path / metrics_writer.TENSORBOARD_DIR):
+    data = (tmp_path / metrics_writer.TENSORBOARD_DIR / name).read_bytes()
+    offset = 0
+    while offset < len(data):
+      (length,) = struct.unpack('<Q', data[offset:offset + 8])
+      event = event_pb2.Event.FromString(data[offset + 12:offset + 12 + length])
+      offset += 12 + length + 4
+      if event.session_log.status == event_pb2.SessionLog.START:
+        purges.append(event.step)
+  assert purges == [3]
+
+
 def test_progress_line():
   line = metrics_writer.format_progress(1200, 3000, 2.0, {'loss': 0.0123, 'learning_rate': 2e-4})
   assert line == 'step 1200/3000 | 2.00 steps/s | loss 0.0123 | lr 2.0e-04 | eta 00:15:00'
@@ -270,12 +304,12 @@ def test_resumed_run_continues_identically(resumed_and_uninterrupted):
   assert_trees_equal(resumed.params, uninterrupted.params, atol=1e-6)
   assert_trees_equal(resumed.batch_stats, uninterrupted.batch_stats, atol=1e-6)
   assert_trees_equal(resumed.opt_state, uninterrupted.opt_state, atol=1e-6)
-  # The crashed run logged steps 1-3; the rerun repeated step 3 on the same batch.
+  # The crashed run logged steps 1-3; the rerun redid step 3 (on the same batch) and replaced
+  # its record: one record per step, the same as the uninterrupted run's.
   logged = [r for r in metrics_writer.read_metrics(root / 'a') if 'train/loss' in r]
-  assert [r['step'] for r in logged] == [1, 2, 3, 3, 4]
-  assert logged[2]['train/loss'] == logged[3]['train/loss']
+  assert [r['step'] for r in logged] == [1, 2, 3, 4]
   reference = {r['step']: r['train/loss'] for r in metrics_writer.read_metrics(root / 'b')}
-  assert [r['train/loss'] for r in logged[3:]] == [reference[3], reference[4]]
+  assert [r['train/loss'] for r in logged] == [reference[s] for s in (1, 2, 3, 4)]
 
 
 def test_load_trained_variables_and_pgg_initialisation(resumed_and_uninterrupted, spatial):

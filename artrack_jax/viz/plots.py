@@ -30,6 +30,7 @@ from matplotlib.backends import backend_agg
 
 from artrack_jax import metrics_writer
 from artrack_jax.viz import report
+from artrack_jax.evaluation import coco
 from artrack_jax.evaluation import posetrack
 
 TRAINING_CURVES_FILE = 'training_curves.png'
@@ -43,6 +44,8 @@ POSETRACK_METRICS = {
     'ap': 'AP (%)', 'mota': 'MOTA (%)', 'motp': 'MOTP (%)', 'precision': 'Precision (%)',
     'recall': 'Recall (%)', 'ap_precision': 'AP precision (%)', 'ap_recall': 'AP recall (%)'}
 _LINESTYLES = ('-', '--', ':', '-.')
+# What COCOeval reports for a statistic without data (no ground truth in its area range).
+COCO_NO_DATA = -1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -74,7 +77,9 @@ def load_curves(workdir: str, label: str | None = None) -> RunCurves:
   """Reads `workdir/metrics.jsonl` into per-metric series.
 
   A resumed run appends the steps after its last checkpoint a second time; the record written
-  last wins, as it belongs to the run whose parameters were kept.
+  last wins, as it belongs to the run whose parameters were kept. A COCO statistic of -1
+  (pycocotools' "no data": no ground truth in that area range) is no value and is left out;
+  a series of only such values is dropped.
 
   Raises:
     FileNotFoundError: no metrics file.
@@ -102,11 +107,20 @@ def load_curves(workdir: str, label: str | None = None) -> RunCurves:
     raise ValueError(f'{path}: no metrics recorded')
   series = {}
   for name, values in by_name.items():
+    if name.rpartition('/')[0] not in ('', 'train') and _is_coco_stat(name):
+      values = {step: v for step, v in values.items() if v != COCO_NO_DATA}
+      if not values:
+        continue
     steps = np.asarray(sorted(values), np.int64)
     series[name] = (steps, np.asarray([values[s] for s in steps.tolist()], np.float64))
   if label is None:
     label = os.path.basename(os.path.normpath(os.fspath(workdir)))
   return RunCurves(label=label, series=series)
+
+
+def _is_coco_stat(name: str) -> bool:
+  """`val/AP`, `eval/APM`, ... : a COCOeval statistic (`coco.STAT_NAMES`) of an evaluation."""
+  return name.rpartition('/')[2] in coco.STAT_NAMES
 
 
 @dataclasses.dataclass(frozen=True)
