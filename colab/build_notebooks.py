@@ -3,7 +3,9 @@
   python colab/build_notebooks.py          # rewrite both notebooks
   python colab/build_notebooks.py --check  # exit 1 when a committed notebook is out of date
 
-The notebooks only call the package (`artrack_jax`) and the config files in `configs/`;
+The notebooks only call the package (`artrack_jax`, its configs included); each opens with
+an Open-in-Colab badge, a cell that clones and installs the repository when the notebook does
+not run inside a clone, and a cell that warns when JAX finds no accelerator;
 tests/test_notebooks.py runs the quick start at tiny size and checks the real-data notebook's
 references.
 """
@@ -36,26 +38,60 @@ def _code(*parts: str):
   return v4.new_code_cell('\n\n'.join(textwrap.dedent(part).strip() for part in parts))
 
 
-# Shared by both notebooks: install from the clone unless the package is importable already.
-_INSTALL = _code('''
+# The repository on GitHub: what the first cell clones and the Open-in-Colab badges open.
+REPOSITORY = 'artrack-jax/artrack-jax'
+
+
+def _badge(name: str):
+  """The Open-in-Colab badge of colab/NAME (Colab opens the notebook from GitHub)."""
+  url = f'https://colab.research.google.com/github/{REPOSITORY}/blob/main/colab/{name}'
+  return _md(f'[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]'
+             f'({url})')
+
+
+# Shared by both notebooks: install the package unless it is importable already, from the
+# clone the notebook runs in, else (a notebook opened from GitHub, as Colab does) from a fresh
+# clone.
+_INSTALL = _code(f'''
     import importlib.util
     import pathlib
     import subprocess
     import sys
 
+    REPOSITORY = 'https://github.com/{REPOSITORY}'
     if importlib.util.find_spec('artrack_jax') is None:
-      # Run from the clone's root or its colab/ folder (Colab: `%cd` into the clone first).
+      # Inside a clone: its root or its colab/ folder.
       ROOT = next((p for p in (pathlib.Path.cwd(), pathlib.Path.cwd().parent)
                    if (p / 'pyproject.toml').is_file() and (p / 'artrack_jax').is_dir()), None)
       if ROOT is None:
-        raise FileNotFoundError(f'{pathlib.Path.cwd()} is not inside a clone of artrack-jax: '
-                                'clone the repository and run this notebook from it')
+        ROOT = pathlib.Path.cwd() / 'artrack-jax'
+        if not (ROOT / 'pyproject.toml').is_file():
+          print(f'not inside a clone: cloning {{REPOSITORY}} into {{ROOT}}')
+          subprocess.run(['git', 'clone', '--depth', '1', REPOSITORY, str(ROOT)], check=True)
+      # Colab's own jax (with its GPU or TPU support) satisfies the requirement and stays.
       subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '-e', str(ROOT)], check=True)
       sys.path.insert(0, str(ROOT))  # this kernel started before the install
     ''')
 
+# Shared by both notebooks: which device JAX found; a CPU runtime works but is slow.
+_ACCELERATOR = _code('''
+    import warnings
+
+    import jax
+
+    BACKEND = jax.default_backend()
+    print(f'JAX {jax.__version__} on {BACKEND}: {jax.device_count()} device(s), {jax.devices()}')
+    if BACKEND == 'cpu':
+      warnings.warn('No GPU or TPU: JAX runs on the CPU, so training is slow (the quick start '
+                    'sizes are for a CPU; the paper-size configs need an accelerator). In Colab: '
+                    'Runtime > Change runtime type > GPU or TPU, then run from the top.',
+                    stacklevel=1)
+    ''')
+
+
 def quickstart() -> nbformat.NotebookNode:
   cells = [
+      _badge('quickstart.ipynb'),
       _md('''
           # artrack-jax quick start
 
@@ -69,14 +105,16 @@ def quickstart() -> nbformat.NotebookNode:
           4. decode poses, track the validation clips, and evaluate (COCO-style AP and the
              PoseTrack AP / MOTA tables).
 
-          **In Colab:** clone this repository into the Colab machine, `%cd` into the clone and
-          run this notebook from there; the next cell installs the package from the clone. The
+          **In Colab:** open it with the badge above; the next cell clones the repository and
+          installs the package when the notebook does not run inside a clone (it installs from
+          the clone when it does), and the one after says which device JAX uses. The
           quick-start configs are sized for a CPU (`configs/quickstart.py`: stage 1 in about 13
           minutes on 2 cores, stages 2 and 3 shorter); an accelerator runtime is faster. Every
           cell calls the `artrack_jax` package, as `python -m artrack_jax.quickstart` (the
           same pipeline in one command) does.
           '''),
       _INSTALL,
+      _ACCELERATOR,
       _md('''
           ## Parameters
 
@@ -266,6 +304,7 @@ def quickstart() -> nbformat.NotebookNode:
 
 def real_data() -> nbformat.NotebookNode:
   cells = [
+      _badge('real_data.ipynb'),
       _md('''
           # artrack-jax on PoseTrack and COCO
 
@@ -273,8 +312,9 @@ def real_data() -> nbformat.NotebookNode:
           stage 2 `configs/pgg.py`, stage 3 `configs/temporal.py`) on the real data sets, read
           from a mounted Google Drive, and evaluates it with the PoseTrack toolkit's rules.
 
-          **Before you start:** clone this repository into the Colab machine, `%cd` into the
-          clone and run this notebook from there (a GPU or TPU runtime). Put the downloaded
+          **Before you start:** open it in Colab with the badge above, on a GPU or TPU runtime
+          (the first cell clones and installs the package; the second warns on a CPU). Put the
+          downloaded
           data sets on your Drive, arranged as below (the builders' `MANUAL_DOWNLOAD_INSTRUCTIONS`,
           printed by the parameters cell, say the same).
 
@@ -294,6 +334,7 @@ def real_data() -> nbformat.NotebookNode:
           session ends.
           '''),
       _INSTALL,
+      _ACCELERATOR,
       _code('''
           import sys
 

@@ -103,6 +103,67 @@ def test_notebook_references_exist(name):
     assert not defined, f'{name} defines {defined}'
 
 
+@pytest.mark.parametrize('name', NOTEBOOKS)
+def test_notebook_opens_in_colab_installs_and_checks_the_accelerator(name):
+  notebook = _read(name)
+  badge = notebook.cells[0]
+  assert badge.cell_type == 'markdown'
+  assert re.fullmatch(r'\[!\[Open In Colab\]\(https://colab\.research\.google\.com/assets/'
+                      r'colab-badge\.svg\)\]\(https://colab\.research\.google\.com/github/'
+                      rf'[\w.-]+/[\w.-]+/blob/main/colab/{re.escape(name)}\)', badge.source)
+  install, accelerator = _code_cells(notebook)[:2]
+  assert 'git' in install.source and 'clone' in install.source
+  assert "jax.default_backend()" in accelerator.source and 'warnings.warn' in accelerator.source
+
+
+def _run_install_cell(source, cwd, monkeypatch, importable):
+  """Runs the install cell in `cwd` with artrack_jax importable or not; the commands it runs
+  are recorded (not run: they would clone from GitHub and install into this environment)."""
+  import importlib.util as importlib_util   # pylint: disable=g-import-not-at-top
+  import subprocess   # pylint: disable=g-import-not-at-top
+  import sys   # pylint: disable=g-import-not-at-top
+  find_spec = importlib_util.find_spec
+  monkeypatch.setattr(importlib_util, 'find_spec', lambda module, *args: (
+      find_spec(module, *args) if importable or module != 'artrack_jax' else None))
+  commands = []
+  monkeypatch.setattr(subprocess, 'run', lambda command, check: commands.append(command))
+  monkeypatch.chdir(cwd)
+  monkeypatch.setattr(sys, 'path', list(sys.path))
+  exec(compile(source, 'install cell', 'exec'), {})   # pylint: disable=exec-used
+  return commands
+
+
+def test_install_cell_clones_outside_a_clone_and_installs_inside_one(tmp_path, monkeypatch):
+  import sys   # pylint: disable=g-import-not-at-top
+  source = _code_cells(_read('quickstart.ipynb'))[0].source
+  assert _run_install_cell(source, tmp_path, monkeypatch, importable=True) == []
+  clone = tmp_path / 'artrack-jax'
+  commands = _run_install_cell(source, tmp_path, monkeypatch, importable=False)
+  assert commands[0][:4] == ['git', 'clone', '--depth', '1']
+  assert commands[0][4].startswith('https://github.com/') and commands[0][5] == str(clone)
+  assert commands[1] == [sys.executable, '-m', 'pip', 'install', '-q', '-e', str(clone)]
+  assert sys.path[0] == str(clone)
+  # Run from inside a clone (its colab/ folder): installed from it, nothing cloned.
+  (clone / 'artrack_jax').mkdir(parents=True)
+  (clone / 'pyproject.toml').write_text('')
+  (clone / 'colab').mkdir()
+  commands = _run_install_cell(source, clone / 'colab', monkeypatch, importable=False)
+  assert commands == [[sys.executable, '-m', 'pip', 'install', '-q', '-e', str(clone)]]
+
+
+def test_accelerator_cell_warns_on_cpu(monkeypatch):
+  source = _code_cells(_read('quickstart.ipynb'))[1].source
+  import jax   # pylint: disable=g-import-not-at-top
+  assert jax.default_backend() == 'cpu'   # the suite runs on the CPU (conftest.py)
+  with pytest.warns(UserWarning, match='No GPU or TPU: JAX runs on the CPU'):
+    exec(compile(source, 'accelerator cell', 'exec'), {})   # pylint: disable=exec-used
+  monkeypatch.setattr(jax, 'default_backend', lambda: 'gpu')
+  import warnings   # pylint: disable=g-import-not-at-top
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    exec(compile(source, 'accelerator cell', 'exec'), {})   # pylint: disable=exec-used
+
+
 def test_reference_check_catches_a_missing_name():
   notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
       'from artrack_jax import track\ntrack.track_video_that_does_not_exist(1)')])
