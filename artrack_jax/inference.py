@@ -68,7 +68,7 @@ class Networks:
                            if temporal_variables is not None else None)
     self._spatial = jax.jit(self._spatial_maps)
     self._pgg_spatial = {}
-    self._pgg_temporal = jax.jit(functools.partial(_pgg_refine_tie,
+    self._pgg_temporal = jax.jit(functools.partial(pgg_refine_tie,
                                                    pgg_config=config.pgg.to_dict()))
     if self.temporal_model is not None:
       self._he = jax.jit(self._human_embedding)
@@ -88,6 +88,24 @@ class Networks:
   @property
   def has_temporal(self) -> bool:
     return self.temporal_model is not None
+
+  # The pure functions of (variables, inputs) behind the public methods: what `export`
+  # serialises with `jax.export`.
+
+  @property
+  def spatial_function(self):
+    """(SpatialNet variables, images [B, H, W, 3]) -> `spatial_infer`'s dict."""
+    return self._spatial_maps
+
+  @property
+  def human_embedding_function(self):
+    """(TemporalNet variables, features, keypoints, valid) -> HE [B, P, E]."""
+    return self._human_embedding
+
+  @property
+  def temporal_function(self):
+    """(TemporalNet variables, prev, curr) -> `temporal_infer`'s dict."""
+    return self._temporal_maps
 
   # Pure functions of (variables, inputs), jitted once in __init__.
 
@@ -132,7 +150,7 @@ class Networks:
     """
     if parts not in self._pgg_spatial:
       pgg_config = dict(self.config.pgg.to_dict(), use_ke=parts[0], use_sie=parts[1])
-      self._pgg_spatial[parts] = jax.jit(functools.partial(_pgg_refine_maps,
+      self._pgg_spatial[parts] = jax.jit(functools.partial(pgg_refine_maps,
                                                            pgg_config=pgg_config))
     return self._pgg_spatial[parts](outputs['heatmaps'], outputs['ke'], outputs['svf'])
 
@@ -176,13 +194,13 @@ class Networks:
                        "'temporal' stage)")
 
 
-def _pgg_refine_maps(heatmaps, ke, svf, pgg_config):
+def pgg_refine_maps(heatmaps, ke, svf, pgg_config):
   """PGG-refined KE [B, h, w, J] and SIE [B, h, w, 2] of a batch (Sec. 3.2, Alg. 1)."""
   refined = pgg_lib.pgg_refine({'heatmaps': heatmaps, 'ke': ke, 'svf': svf}, pgg_config)
   return refined['ke'], refined['sie']
 
 
-def _pgg_refine_tie(tie, heatmaps, pgg_config):
+def pgg_refine_tie(tie, heatmaps, pgg_config):
   """PGG-refined TIE [B, h, w, 2] (output pixels), masked by ``heatmaps`` [B, h, w, J].
 
   Sec. 3.3.2: TIE is grouped alone, in the space of ``pgg.sie_scale`` like the SIE (the space
@@ -299,8 +317,11 @@ class FramePredictor:
   was trained on.
 
   Args:
-    networks: the trained networks (``Networks.restore``); None only in a subclass that
-      supplies its own maps (``batch_maps``).
+    networks: the trained networks (``Networks.restore``), or an object with the same
+      ``spatial_infer``/``pgg_refine``/``pgg_refine_tie``/``human_embedding``/
+      ``temporal_infer`` methods and ``has_temporal`` (``exported.ExportedNetworks``: the
+      functions of an export directory); None only in a subclass that supplies its own maps
+      (``batch_maps``).
     config: the full config (``data``, ``decode``, ``pgg``, ``model``).
     variants: the decoding variants to decode with; default the one ``config.decode`` names,
       without PGG. The first is the one ``predict_batch`` and ``observe`` give.
@@ -308,7 +329,7 @@ class FramePredictor:
       default all of them.
   """
 
-  def __init__(self, networks: Networks | None, config: ml_collections.ConfigDict,
+  def __init__(self, networks: Any, config: ml_collections.ConfigDict,
                variants: Sequence[DecodeVariant] | None = None,
                tracked: Sequence[DecodeVariant] | None = None):
     self.networks = networks

@@ -3,6 +3,7 @@
   python -m artrack_jax.track --workdir DIR --video in.mp4 --out out/
   python -m artrack_jax.track --video in.mp4 --out out/        # the installed reference model
   python -m artrack_jax.track --checkpoint DIR/checkpoints/12000 --video frames_dir/ --out out/
+  python -m artrack_jax.track --exported EXPORT_DIR --video in.mp4 --out out/   # jax.export
 
 writes ``out/<name>.json`` (PoseTrack 2018 predictions, track ids in ``track_id``) and a
 rendered video ``out/<name>_tracked.mp4`` (``--no-video`` to skip) and/or rendered frames
@@ -29,6 +30,7 @@ import shutil
 import sys
 
 from artrack_jax import configs_util
+from artrack_jax import exported
 from artrack_jax import inference
 from artrack_jax import reference
 from artrack_jax import skeletons as skeletons_lib
@@ -42,19 +44,21 @@ from artrack_jax.viz import draw
 logger = logging.getLogger(__name__)
 
 
-def load_predictor(workdir: str, config, step: int | None = None
-                   ) -> inference.FramePredictor:
+def load_predictor(workdir: str, config, step: int | None = None,
+                   networks=None) -> inference.FramePredictor:
   """The ``FramePredictor`` of a training workdir's checkpoint (``Networks.restore``).
 
   A stage-3 ('temporal') checkpoint holds TemporalNet (trained) and the SpatialNet it was
-  trained on (frozen); a stage-1/2 checkpoint holds SpatialNet only.
+  trained on (frozen); a stage-1/2 checkpoint holds SpatialNet only. ``networks`` (e.g.
+  ``exported.ExportedNetworks``) replaces the checkpoint.
 
   Raises:
     FileNotFoundError: no checkpoint.
     ValueError: variables that do not fit ``config.model``, or a SpatialNet-only checkpoint
       while ``config.track.similarity`` needs TemporalNet.
   """
-  networks = inference.Networks.restore(workdir, config, step)
+  if networks is None:
+    networks = inference.Networks.restore(workdir, config, step)
   if not networks.has_temporal and config.track.similarity in similarity_lib.TEMPORAL:
     raise ValueError(f'{networks.what}: the checkpoint holds SpatialNet only, but '
                      f'track.similarity = {config.track.similarity!r} needs TemporalNet; train '
@@ -62,7 +66,7 @@ def load_predictor(workdir: str, config, step: int | None = None
   return inference.FramePredictor(networks, config)
 
 
-def _workdir_and_step(args) -> tuple[str, int | None]:
+def workdir_and_step(args) -> tuple[str, int | None]:
   if args.workdir:
     return args.workdir, None
   if not args.checkpoint:
@@ -88,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                      'reference model installed with the package (artrack_jax.reference; '
                      'trained on the synthetic benchmark only)')
   model.add_argument('--checkpoint', help='one checkpoint: WORKDIR/checkpoints/<step>')
+  model.add_argument('--exported', help='an export directory (python -m artrack_jax.export): '
+                     'the networks deserialised with jax.export, its config.json')
   parser.add_argument('--video', required=True, help='video file or folder of frames')
   parser.add_argument('--out', required=True, help='output folder')
   parser.add_argument('--overwrite', action='store_true',
@@ -180,7 +186,14 @@ def _output_names(args, name: str) -> dict[str, str]:
 
 def _load_infer_fn(args, config_override=None):
   """(frame -> observations, config) of the model the arguments name."""
-  workdir, step = _workdir_and_step(args)
+  if args.exported:
+    networks = exported.ExportedNetworks(args.exported)
+    config = config_override or (configs_util.load_config(args.config) if args.config
+                                 else networks.config)
+    if args.similarity:
+      config.track.similarity = args.similarity
+    return load_predictor(args.exported, config, networks=networks).observe, config
+  workdir, step = workdir_and_step(args)
   # The workdir's config.json is written by train_lib.train_and_evaluate.
   config = config_override or configs_util.workdir_config([workdir], args.config)
   if args.similarity:

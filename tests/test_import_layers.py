@@ -19,13 +19,14 @@ LAYERS = (
     ('data', ('artrack_jax.data',)),
     ('targets', ('artrack_jax.targets',)),
     ('networks', ('artrack_jax.models', 'artrack_jax.losses', 'artrack_jax.grouping')),
-    ('checkpoints', ('artrack_jax.checkpoints', 'artrack_jax.reference')),
+    ('checkpoints', ('artrack_jax.checkpoints', 'artrack_jax.reference',
+                     'artrack_jax.exported')),
     ('inference', ('artrack_jax.inference',)),
     ('tracking', ('artrack_jax.tracking',)),
     ('evaluation', ('artrack_jax.evaluation',)),
     ('viz', ('artrack_jax.viz',)),
     ('entry points', ('artrack_jax.train_lib', 'artrack_jax.track', 'artrack_jax.quickstart',
-                      'artrack_jax.ablations', 'artrack_jax.cli')),
+                      'artrack_jax.ablations', 'artrack_jax.cli', 'artrack_jax.export')),
 )
 RANK = {'foundations': 0, 'data': 1, 'targets': 2, 'networks': 3, 'checkpoints': 4,
         'inference': 5, 'tracking': 6, 'evaluation': 7, 'viz': 8, 'entry points': 9}

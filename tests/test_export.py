@@ -1,0 +1,148 @@
+"""Tests for export.py and exported.py: jax.export functions against the in-process networks,
+and ``track --exported`` against ``track --workdir`` on a tiny clip."""
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from artrack_jax import configs_util, export, exported, inference, track, video_io
+from artrack_jax.data import formats
+
+import tiny_networks
+
+
+def _clip(n=4, h=40, w=60):
+  yy, xx = np.mgrid[0:h, 0:w]
+  return [np.stack([(xx * 3 + 10 * i) % 256, (yy * 4) % 256, np.full_like(xx, 40 * i % 256)],
+                   -1).astype(np.uint8) for i in range(n)]
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+  """(config file, config, in-process Networks, checkpoint workdir, export dir by the CLI)."""
+  root = tmp_path_factory.mktemp('export')
+  config_path = tiny_networks.write_config(root / 'tiny.py')
+  config = configs_util.load_config(config_path)
+  spatial, temporal = tiny_networks.random_variables(config)
+  workdir = root / 'temporal'
+  tiny_networks.save_checkpoint(workdir, config, temporal, spatial)
+  (workdir / 'config.json').write_text(config.to_json_best_effort())
+  out = root / 'exported'
+  assert export.main(['--workdir', str(workdir), '--out', str(out)]) == 0
+  networks = inference.Networks(config, jax.device_put(spatial), jax.device_put(temporal))
+  return config_path, config, networks, workdir, out
+
+
+def test_manifest_describes_the_export(model):
+  _, config, _, _, out = model
+  manifest = json.loads((out / 'manifest.json').read_text())
+  assert manifest['failed'] == {}
+  assert set(manifest['functions']) == {'spatial', 'pgg_ke_sie', 'pgg_tie', 'human_embedding',
+                                        'temporal'}
+  spatial = manifest['functions']['spatial']
+  assert spatial['sizes'] == [] and spatial['inputs'][-1] == 'float32[b,8*h,8*w,3]'
+  # PGG compares the map size with a constant (h*w < 4096): it is exported at the map size of
+  # each test scale, with a symbolic batch.
+  sizes = {name: entry['sizes'] for name, entry in manifest['functions'].items()}
+  assert sizes == {'spatial': [], 'pgg_ke_sie': [8], 'pgg_tie': [8], 'human_embedding': [],
+                   'temporal': []}
+  assert manifest['functions']['temporal']['inputs'][-1] == 'float32[b,2*h,2*w,2]'
+  for name in ('pgg_ke_sie', 'pgg_tie'):
+    assert 'inconclusive' in manifest['functions'][name]['symbolic_size_error']
+  assert manifest['functions']['pgg_tie']['inputs'][0] == 'float32[b,8,8,2]'
+  assert manifest['input']['image_size'] == 32 and manifest['input']['flip_test']
+  np.testing.assert_allclose(manifest['input']['normalisation']['mean'],
+                             [123.675, 116.28, 103.53], atol=1e-3)
+  assert manifest['skeleton']['name'] == 'posetrack' and len(manifest['skeleton']['joints']) == 15
+  assert manifest['decode']['max_people'] == 3 and manifest['track'] == config.track.to_dict()
+  assert manifest['versions']['jax'] == jax.__version__
+  assert sorted(os.listdir(out)) == ['config.json', 'functions', 'manifest.json',
+                                     'variables.msgpack']
+  assert not [n for n in os.listdir(out.parent) if '.partial-' in n]
+
+
+def test_exported_functions_match_the_networks(model):
+  _, config, networks, _, out = model
+  loaded = exported.ExportedNetworks(str(out))
+  assert loaded.has_temporal and loaded.step == 3
+  rng = np.random.default_rng(0)
+  close = lambda a, b: np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5,
+                                                  rtol=1e-5)
+  maps = {}
+  for batch, size in ((2, 32), (1, 48)):   # the flip batch; one image at another scale
+    images = rng.normal(size=(batch, size, size, 3)).astype(np.float32)
+    ours, theirs = loaded.spatial_infer(images), networks.spatial_infer(images)
+    assert set(ours) == set(theirs)
+    for k in ours:
+      close(ours[k], theirs[k])
+    maps.setdefault(size, theirs)   # the batch of 2 at 32
+  close(loaded.pgg_refine(maps[32], (True, True))[0], networks.pgg_refine(maps[32],
+                                                                          (True, True))[0])
+  close(loaded.pgg_refine(maps[32], (True, True))[1], networks.pgg_refine(maps[32],
+                                                                          (True, True))[1])
+  with pytest.raises(ValueError, match="no exported 'pgg_ke'"):
+    loaded.pgg_refine(maps[32], (True, False))
+  tie = maps[32]['sie']
+  close(loaded.pgg_refine_tie(tie, maps[32]['heatmaps']),
+        networks.pgg_refine_tie(tie, maps[32]['heatmaps']))
+  keypoints = rng.uniform(0, 8, (2, 3, 15, 3)).astype(np.float32)
+  valid = keypoints[..., 2] > 2
+  close(loaded.human_embedding(maps[32]['features'], keypoints, valid),
+        networks.human_embedding(maps[32]['features'], keypoints, valid))
+  prev = {k: v[:1] for k, v in maps[32].items()}
+  curr = {k: v[1:] for k, v in maps[32].items()}
+  ours, theirs = loaded.temporal_infer(prev, curr), networks.temporal_infer(prev, curr)
+  for k in theirs:
+    close(ours[k], theirs[k])
+  close(loaded.temporal_infer(maps[48], maps[48])['tie_fwd'],
+        networks.temporal_infer(maps[48], maps[48])['tie_fwd'])
+  with pytest.raises(ValueError, match=r"'pgg_tie' was exported at input sizes \[8\], not 12"):
+    loaded.pgg_refine_tie(maps[48]['sie'], maps[48]['heatmaps'])
+
+
+def test_track_exported_gives_the_same_posetrack_json(model, tmp_path, capsys):
+  _, _, _, workdir, out = model
+  video = tmp_path / 'walk.mp4'
+  video_io.write_video(video, _clip(), fps=10)
+  runs = {}
+  for name, flag in (('checkpoint', ['--workdir', str(workdir)]),
+                     ('exported', ['--exported', str(out)])):
+    assert track.main(flag + ['--video', str(video), '--out', str(tmp_path / name),
+                              '--no-video']) == 0, capsys.readouterr().err
+    runs[name] = formats.read_posetrack18(tmp_path / name / 'walk.json')
+  assert len(runs['exported'].frames) == 4
+  assert sum(len(f.people) for f in runs['exported'].frames) > 0
+  for a, b in zip(runs['checkpoint'].frames, runs['exported'].frames):
+    assert [p.track_id for p in a.people] == [p.track_id for p in b.people]
+    for p, q in zip(a.people, b.people):
+      np.testing.assert_allclose(p.keypoints, q.keypoints, atol=1e-3)
+      np.testing.assert_allclose(p.scores, q.scores, atol=1e-4)
+
+
+def test_export_refuses_to_replace_and_unreadable_exports_name_the_file(model, tmp_path,
+                                                                         capsys):
+  _, _, _, workdir, out = model
+  before = sorted(os.listdir(out))
+  assert export.main(['--workdir', str(workdir), '--out', str(out)]) == 2
+  assert 'already there (--overwrite replaces it)' in capsys.readouterr().err
+  assert sorted(os.listdir(out)) == before
+  assert export.main(['--workdir', str(tmp_path / 'nowhere'), '--out',
+                      str(tmp_path / 'e')]) == 2
+  assert 'nowhere' in capsys.readouterr().err and not os.path.exists(tmp_path / 'e')
+  broken = tmp_path / 'broken'
+  import shutil
+  shutil.copytree(out, broken)
+  (broken / 'functions' / 'spatial.jax').write_bytes(b'not a flatbuffer')
+  with pytest.raises(exported.ExportError, match=r'functions/spatial\.jax: unreadable '
+                     'exported function.*export the model again'):
+    exported.ExportedNetworks(str(broken))
+  video = tmp_path / 'v'
+  video.mkdir()
+  video_io.save_image(video / '0.png', _clip(1)[0])
+  (broken / 'manifest.json').unlink()
+  assert track.main(['--exported', str(broken), '--video', str(video), '--out',
+                     str(tmp_path / 'o')]) == 2
+  assert 'broken: no manifest.json' in capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'o')
