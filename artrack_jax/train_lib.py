@@ -659,9 +659,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> Train
                jax.device_count(), jax.process_count(), workdir)
 
   trainer = create_trainer(config)
-  source = pipeline.data_source(config, 'train')
-  index = pipeline.build_index(source, os.path.join(workdir, 'index_train.npz'))
+  split = config.data.train_split
+  source = pipeline.data_source(config, split)
+  index = pipeline.build_index(source, os.path.join(workdir, f'index_{split}.npz'))
   make_dataset = pipeline.pair_dataset if config.stage == 'temporal' else pipeline.frame_dataset
+  # 'train': the pipeline's training mode (augmented, shuffled, repeated) on any split.
   train_iter = iter(make_dataset(source, config, 'train', seed=int(config.seed), index=index))
   # Stage 3 leaves SpatialNet unchanged, so its AP would not move; TemporalNet is judged by
   # tracking (artrack_jax.track and the PoseTrack evaluation).

@@ -331,3 +331,47 @@ def test_training_crops_centred_on_people_and_whole_frames_in_evaluation(records
   assert val['image'].shape == (4, SIZE, SIZE, 3)
   with pytest.raises(ValueError, match='train_crop = 48 is larger'):
     pipeline.frame_dataset(records, _config(train_crop=48), 'train', index=index)
+
+
+# -- Splits joined with '+' (config.data.train_split / eval_split). ---------------------------
+
+
+def test_joined_source_keeps_the_splits_sequences_apart(records):
+  other = _records()[:5]                 # a second split numbering its sequences from 0 too
+  joined = pipeline.JoinedSource([records, other], ['train', 'val'])
+  assert len(joined) == len(records) + 5
+  stride = pipeline.JOINED_SEQUENCE_STRIDE
+  assert int(joined[0]['sequence_index']) == 0
+  assert int(joined[len(records)]['sequence_index']) == stride
+  assert joined[len(records) + 4]['image_id'] == other[4]['image_id']
+  np.testing.assert_array_equal(joined[len(records) + 4]['image'], other[4]['image'])
+  with pytest.raises(IndexError, match=f'record {len(joined)} of {len(joined)} .train.val.'):
+    joined[len(joined)]
+  index = pipeline.build_index(joined)
+  alone = pipeline.build_index(records)
+  assert len(index.labelled_frames()) == len(alone.labelled_frames()) + len(
+      pipeline.build_index(other).labelled_frames())
+  # Frame pairs never join a training clip to a validation clip with the same index.
+  pairs = index.frame_pairs(5)
+  assert len(pairs) == len(alone.frame_pairs(5)) + len(pipeline.build_index(other).frame_pairs(5))
+  sequences = index.sequence_index[pairs]
+  assert np.all(sequences[:, 0] == sequences[:, 1])
+  batch = next(iter(pipeline.frame_dataset(joined, _config(), 'eval', index=index,
+                                           shard_index=0, shard_count=1)))
+  assert batch['image'].shape == (4, SIZE, SIZE, 3)
+
+
+def test_data_source_joins_tfds_splits(tmp_path):
+  config = _config(name='synthetic_posetrack', builder_config='tiny_64',
+                   data_dir=str(tmp_path))
+  train, val = (pipeline.data_source(config, s) for s in ('train', 'val'))
+  joined = pipeline.data_source(config, 'train+val')
+  assert isinstance(joined, pipeline.JoinedSource) and len(joined) == len(train) + len(val)
+  last = joined[len(joined) - 1]
+  assert int(last['sequence_index']) == (pipeline.JOINED_SEQUENCE_STRIDE
+                                         + int(val[len(val) - 1]['sequence_index']))
+  for bad in ('train+', 'train+train', '+val'):
+    with pytest.raises(ValueError, match='distinct names joined by'):
+      pipeline.data_source(config, bad)
+  with pytest.raises(ValueError, match="no split 'tset'"):
+    pipeline.data_source(config, 'train+tset')

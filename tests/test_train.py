@@ -538,3 +538,25 @@ def test_train_py_then_eval_py(tmp_path):
   assert re.search(r'^AP\s+\d+\.\d\d$', proc.stdout, re.M), proc.stdout
   evaluated = [r for r in metrics_writer.read_metrics(tmp_path / 'run') if 'eval/AP' in r]
   assert len(evaluated) == 1 and evaluated[0]['step'] == 2
+
+
+@pytest.mark.slow
+def test_train_and_evaluate_read_the_configured_splits(tmp_path):
+  """config.data.train_split / eval_split, joined splits included, reach the data sources."""
+  config = load_config('tiny')
+  config.data.data_dir = str(tmp_path / 'tfds')
+  config.data.train_split = 'train+val'
+  config.data.eval_split = 'val+test'
+  config.train.num_steps = 1
+  config.train.eval_batches = 0             # the whole evaluation split
+  train_lib.train_and_evaluate(config, str(tmp_path / 'run'))
+  sizes = {s: len(pipeline.data_source(config, s)) for s in ('train', 'val', 'test')}
+  with np.load(tmp_path / 'run' / 'index_train+val.npz') as data:
+    assert len(data['frame_id']) == sizes['train'] + sizes['val']
+  with np.load(tmp_path / 'run' / 'index_val+test.npz') as data:
+    labelled = int(data['is_labeled'].sum())
+    assert len(data['frame_id']) == sizes['val'] + sizes['test']
+  assert not (tmp_path / 'run' / 'index_train.npz').exists()
+  (record,) = [r for r in metrics_writer.read_metrics(tmp_path / 'run') if 'val/AP' in r]
+  assert record['val/num_images'] == labelled
+  assert (tmp_path / 'run' / 'eval' / 'results_val+test_1.json').is_file()

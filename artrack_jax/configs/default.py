@@ -18,6 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
   d.builder_config = 'large_512'
   d.data_dir = ''               # TFDS data_dir; '' -> ~/tensorflow_datasets
   d.manual_dir = ''             # real data sets: where the downloaded files are
+  d.train_split = 'train'       # the training split; '+' joins splits ('train+val')
+  d.eval_split = 'val'          # the validation / eval.py split (the same syntax)
   d.skeleton = 'posetrack'
   d.image_size = 512            # square network input (paper: 512)
   d.train_crop = 0              # > 0: train on crops of this size of the image_size square
@@ -84,7 +86,6 @@ def get_config() -> ml_collections.ConfigDict:
   t.eval_every = 5000
   t.checkpoint_every = 1000
   t.keep_checkpoints = 3
-  t.eval_split = 'val'
   t.eval_batches = 0            # 0: the whole split
   t.eval_batch_size = 0         # 0: train.batch_size
   t.max_consecutive_skips = 10  # stop after this many non-finite steps in a row

@@ -392,11 +392,57 @@ def pair_dataset(source: Sequence[Mapping[str, Any]], config: ml_collections.Con
   return _build(source, pairs, config, split, seed, batch_size, shard_index, shard_count)
 
 
+# A joined split's k-th part numbers its sequences from k * JOINED_SEQUENCE_STRIDE (each split
+# numbers its own from 0): more than the sequences or images of any one split (COCO train: 118k).
+JOINED_SEQUENCE_STRIDE = 1 << 20
+
+
+class JoinedSource:
+  """Random-access records of several splits, one after the other (`'train+val'`).
+
+  Records are those of the parts, with `sequence_index` offset by `k * JOINED_SEQUENCE_STRIDE`
+  for the k-th part, so that sequences of different splits stay apart (frame pairs, the
+  evaluation's (sequence, frame) keys).
+  """
+
+  def __init__(self, sources: Sequence[Sequence[Mapping[str, Any]]], names: Sequence[str]):
+    self.sources, self.names = list(sources), list(names)
+    self._starts = np.cumsum([0] + [len(s) for s in self.sources])
+
+  def __len__(self) -> int:
+    return int(self._starts[-1])
+
+  def __getitem__(self, i: int) -> dict[str, Any]:
+    i = int(i)
+    if not 0 <= i < len(self):
+      raise IndexError(f'record {i} of {len(self)} ({"+".join(self.names)})')
+    part = int(np.searchsorted(self._starts, i, side='right')) - 1
+    record = dict(self.sources[part][i - int(self._starts[part])])
+    sequence_index = int(np.asarray(record['sequence_index']).item())
+    if not 0 <= sequence_index < JOINED_SEQUENCE_STRIDE:
+      raise ValueError(f'split {self.names[part]!r}: sequence_index {sequence_index} does not '
+                       f'fit a joined split (at most {JOINED_SEQUENCE_STRIDE} sequences)')
+    record['sequence_index'] = np.int32(part * JOINED_SEQUENCE_STRIDE + sequence_index)
+    return record
+
+  def __repr__(self) -> str:
+    return f'JoinedSource({"+".join(self.names)}, {len(self)} records)'
+
+
 def data_source(config: ml_collections.ConfigDict, split: str):
-  """The random-access records of `config.data.name`'s `split` (built on first use)."""
+  """The random-access records of `config.data.name`'s `split` (built on first use).
+
+  `split` names one split (`'train'`) or joins several with `+` (`'train+val'`: a
+  `JoinedSource`).
+  """
   # Imported here: tensorflow_datasets takes seconds to import and only this needs it.
   from artrack_jax.data import tfds_builders  # pylint: disable=g-import-not-at-top
   data = config.data
-  return tfds_builders.load_split(data.name, split, data.data_dir or None,
-                                  data.manual_dir or None,
-                                  data.builder_config or None)
+  names = split.split('+')
+  if not all(names) or len(set(names)) != len(names):
+    raise ValueError(f'split {split!r}: expected a split name or distinct names joined by "+" '
+                     "(e.g. 'train+val')")
+  sources = [tfds_builders.load_split(data.name, name, data.data_dir or None,
+                                      data.manual_dir or None, data.builder_config or None)
+             for name in names]
+  return sources[0] if len(sources) == 1 else JoinedSource(sources, names)

@@ -133,11 +133,11 @@ def evaluate_model(predictor: inference.FramePredictor, config: ml_collections.C
 
 def make_evaluate_fn(config: ml_collections.ConfigDict, workdir: str
                      ) -> Callable[[PyTree, int], Mapping[str, float]]:
-  """`(spatial_variables, step) -> AP` on `train.eval_split`, for the trainer's validation.
+  """`(spatial_variables, step) -> AP` on `data.eval_split`, for the trainer's validation.
 
   The validation data and the compiled network are set up on the first call and reused.
   """
-  split = config.train.eval_split
+  split = config.data.eval_split
   cache = {}
 
   def evaluate_fn(variables: PyTree, step: int) -> dict[str, float]:
@@ -158,13 +158,13 @@ def make_evaluate_fn(config: ml_collections.ConfigDict, workdir: str
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str,
              step: int | None = None) -> dict[str, float]:
-  """AP of a trained workdir's SpatialNet on `config.train.eval_split` (used by eval.py).
+  """AP of a trained workdir's SpatialNet on `config.data.eval_split` (used by eval.py).
 
   Writes the COCO results to `workdir/eval/results_<split>_<step>.json` and the metrics to
   `workdir/metrics.jsonl` under `eval/`.
   """
   networks = inference.Networks.restore(workdir, config, step)
-  split = config.train.eval_split
+  split = config.data.eval_split
   source = pipeline.data_source(config, split)
   index = pipeline.build_index(source, os.path.join(workdir, f'index_{split}.npz'))
   metrics = evaluate_model(
