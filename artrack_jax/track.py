@@ -24,6 +24,7 @@ The command line only: the networks are ``inference.FramePredictor``, the per-fr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import shutil
@@ -201,11 +202,29 @@ def _load_infer_fn(args, config_override=None):
   return load_predictor(workdir, config, step).observe, config
 
 
+@dataclasses.dataclass
+class Tracked:
+  """What ``run`` did.
+
+  Attributes:
+    sequence: the tracked ``Sequence`` (its frames empty unless ``run(keep_frames=True)``).
+    frames: frames tracked.
+    track_ids: the track ids written.
+    outputs: output kind ('json', 'video', 'frames') -> path written.
+  """
+  sequence: types.Sequence
+  frames: int
+  track_ids: set[int]
+  outputs: dict[str, str]
+
+
 def run(args, infer_fn: online.InferFn | None = None, config=None,
-        report: video_io.ReadReport | None = None) -> types.Sequence:
+        report: video_io.ReadReport | None = None, keep_frames: bool = True) -> Tracked:
   """The command's work; ``infer_fn``/``config`` replace the checkpoint (tests, notebooks).
 
-  ``report`` (filled in): the frames read, skipped and damaged.
+  ``report`` (filled in): the frames read, skipped and damaged. The JSON is written frame by
+  frame (``formats.PoseTrack18Writer``): with ``keep_frames=False`` memory does not grow with
+  the video.
   """
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   video_io.check_selection(args.start, args.end, args.every)
@@ -217,32 +236,40 @@ def run(args, infer_fn: online.InferFn | None = None, config=None,
   elif args.similarity:
     config.track.similarity = args.similarity
   report = video_io.ReadReport() if report is None else report
+  writer = None
   try:
     outputs.begin()
-    seq = _track(args, source, infer_fn, config, outputs, report, tqdm)
-    online.write_sequence(seq, outputs.temp['json'])
+    writer = formats.PoseTrack18Writer(outputs.temp['json'], source.name,
+                                       config.data.skeleton, vid_id=0)
+    seq = _track(args, source, infer_fn, config, outputs, writer, report, tqdm, keep_frames)
+    writer.close()
     outputs.commit()
   except BaseException:
+    if writer is not None:
+      writer.discard()
     outputs.discard()
     raise
-  return seq
+  return Tracked(sequence=seq, frames=writer.frames, track_ids=writer.track_ids,
+                 outputs=outputs.final)
 
 
-def _track(args, source, infer_fn, config, outputs: PendingOutputs, report, tqdm
+def _track(args, source, infer_fn, config, outputs: PendingOutputs,
+           writer: formats.PoseTrack18Writer, report, tqdm, keep_frames: bool
            ) -> types.Sequence:
-  """Tracks the selected frames, rendering into the temporary video/frames outputs."""
+  """Tracks the selected frames into the JSON writer and the temporary video/frames."""
   skeleton = skeletons_lib.get(config.data.skeleton)
   labels = not args.no_labels
-  writer = (video_io.VideoWriter(outputs.temp['video'], source.fps)
-            if 'video' in outputs.temp else None)
+  video = (video_io.VideoWriter(outputs.temp['video'], source.fps)
+           if 'video' in outputs.temp else None)
   frames_dir = outputs.temp.get('frames')
 
   def on_frame(index, image, frame):
-    if writer is None and frames_dir is None:
+    writer.add(frame)
+    if video is None and frames_dir is None:
       return
     drawn = draw.render_frame(image, frame, skeleton, labels)
-    if writer is not None:
-      writer.write(drawn)
+    if video is not None:
+      video.write(drawn)
     if frames_dir is not None:
       video_io.save_image(os.path.join(frames_dir, f'{frame.frame_id:06d}.png'), drawn)
 
@@ -255,10 +282,10 @@ def _track(args, source, infer_fn, config, outputs: PendingOutputs, report, tqdm
   try:
     return online.track_video(tqdm(frames, total=total, desc=source.name, unit='frame'),
                               infer_fn, config, name=source.name, image_path=image_path,
-                              on_frame=on_frame)
+                              on_frame=on_frame, keep_frames=keep_frames)
   finally:
-    if writer is not None:
-      writer.close()
+    if video is not None:
+      video.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,14 +293,14 @@ def main(argv: list[str] | None = None) -> int:
   logging.basicConfig(level=logging.INFO, format='%(message)s')
   report = video_io.ReadReport()
   try:
-    seq = run(args, report=report)
+    tracked = run(args, report=report, keep_frames=False)
   except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
     # VideoReadError is a ValueError.
     print(f'error: {e}', file=sys.stderr)
     return 2
   problems = report.summary()
-  print(f'{len(seq.frames)} frames, {len({p.track_id for f in seq.frames for p in f.people})} '
-        f'tracks -> {args.out}' + (f' ({problems})' if problems else ''))
+  print(f'{tracked.frames} frames, {len(tracked.track_ids)} tracks -> {args.out}' +
+        (f' ({problems})' if problems else ''))
   return 0
 
 

@@ -199,7 +199,7 @@ def test_run_writes_json_video_and_frames(tmp_path):
   for i in range(4):
     Image.fromarray(np.zeros((90, 110, 3), np.uint8)).save(frames_dir / f'{i:03d}.jpg')
   seq = track.run(_args(tmp_path, frames_dir), infer_fn=GroundTruthInference(4),
-                  config=_config())
+                  config=_config()).sequence
   out = tmp_path / 'out'
   assert sorted(os.listdir(out)) == ['clip.json', 'clip_frames', 'clip_tracked.mp4']
   back = formats.read_posetrack18(out / 'clip.json')
@@ -211,6 +211,17 @@ def test_run_writes_json_video_and_frames(tmp_path):
     assert tuple(rendered[y, x]) == draw.track_colour(p.track_id)
   video = list(video_io.iter_frames(video_io.open_video(out / 'clip_tracked.mp4')))
   assert len(video) == 4 and video[0].shape == (90, 110, 3)
+  # The JSON, written frame by frame, has the bytes of the whole-sequence writer's; without
+  # keep_frames nothing is kept in memory, and the file is the same.
+  online.write_sequence(seq, str(tmp_path / 'whole.json'))
+  assert (out / 'clip.json').read_bytes() == (tmp_path / 'whole.json').read_bytes()
+  tracked = track.run(_args(tmp_path, frames_dir, '--overwrite', out=str(tmp_path / 'o2')),
+                      infer_fn=GroundTruthInference(4), config=_config(), keep_frames=False)
+  assert tracked.sequence.frames == [] and tracked.frames == 4 and tracked.track_ids == {0, 1}
+  assert (tmp_path / 'o2' / 'clip.json').read_bytes() == (out / 'clip.json').read_bytes()
+  assert tracked.outputs == {'json': str(tmp_path / 'o2' / 'clip.json'),
+                             'video': str(tmp_path / 'o2' / 'clip_tracked.mp4'),
+                             'frames': str(tmp_path / 'o2' / 'clip_frames')}
 
 
 def test_cli_errors_exit_nonzero(tmp_path, capsys):
@@ -469,7 +480,7 @@ def test_bad_frames_stop_cleanly_or_are_skipped_and_counted(tmp_path, monkeypatc
   # --skip-bad-frames: both skipped and counted; the rest tracked and rendered.
   report = video_io.ReadReport()
   seq = track.run(_args(tmp_path, clip, '--skip-bad-frames'), infer_fn=GroundTruthInference(5),
-                  config=_config(), report=report)
+                  config=_config(), report=report).sequence
   assert [f.frame_id for f in seq.frames] == [0, 1, 3, 5, 6]
   assert [f.image_path for f in seq.frames][2] == 'clip/003.jpg'
   assert [i for i, _ in report.skipped] == [2, 4] and report.frames == 5
@@ -490,7 +501,7 @@ def test_bad_frames_stop_cleanly_or_are_skipped_and_counted(tmp_path, monkeypatc
 def test_start_end_every_select_frames(tmp_path):
   clip = _frame_folder(tmp_path / 'clip', 9)
   seq = track.run(_args(tmp_path, clip, '--start', '1', '--end', '8', '--every', '3'),
-                  infer_fn=GroundTruthInference(3), config=_config())
+                  infer_fn=GroundTruthInference(3), config=_config()).sequence
   assert [(f.frame_id, f.image_path) for f in seq.frames] == \
       [(1, 'clip/001.jpg'), (4, 'clip/004.jpg'), (7, 'clip/007.jpg')]
   assert sorted(os.listdir(tmp_path / 'out' / 'clip_frames')) == \

@@ -44,11 +44,13 @@ Malformed input raises :class:`FormatError` naming the file and the field, e.g.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import logging
 import math
 import os
 import re
+import tempfile
 import uuid
 from typing import Any, Iterable
 
@@ -346,6 +348,46 @@ def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> S
                   vid_id=vid_ids.pop() if vid_ids else -1)
 
 
+def _posetrack18_entries(seq: Sequence, fr: Frame, nframes: int) -> tuple[dict, list[dict]]:
+  """The ``images`` entry and the ``annotations`` of one frame of a PoseTrack 2018 file."""
+  if fr.image_id < 0:
+    raise ValueError(f'{seq.name}: frame {fr.frame_id} has no image_id (PoseTrack 2018 '
+                     'needs one; formats.posetrack_image_id computes the official scheme)')
+  im = {'file_name': fr.image_path, 'id': int(fr.image_id),
+        # The released files carry the image id in frame_id; readers recover the index.
+        'frame_id': int(fr.image_id),
+        'vid_id': f'{seq.vid_id:06d}' if seq.vid_id >= 0 else '',
+        'nframes': nframes, 'is_labeled': bool(fr.is_labeled),
+        'has_no_densepose': True,
+        'ignore_regions_x': [_nums(np.asarray(r)[:, 0]) for r in fr.ignore_regions],
+        'ignore_regions_y': [_nums(np.asarray(r)[:, 1]) for r in fr.ignore_regions]}
+  if fr.width > 0 and fr.height > 0:
+    im['width'], im['height'] = int(fr.width), int(fr.height)
+  annotations = []
+  for k, p in enumerate(fr.people):
+    kp = np.array(p.keypoints, np.float64)
+    kp[kp[:, 2] <= 0] = 0.0   # unlabelled joints are (0, 0, 0), the slots the toolkit skips
+    kp = skeletons.posetrack_to_posetrack18(kp)
+    ann = {'id': int(fr.image_id) * 100 + k, 'image_id': int(fr.image_id), 'category_id': 1,
+           'track_id': int(p.track_id), 'keypoints': _nums(kp.reshape(-1)),
+           'bbox': _nums(p.bbox)}
+    if p.bbox_head is not None:
+      ann['bbox_head'] = _nums(p.bbox_head)
+    if p.scores is not None:
+      ann['scores'] = _nums(skeletons.posetrack_to_posetrack18(
+          np.asarray(p.scores, np.float64)[:, None])[:, 0])
+    if p.score is not None:
+      ann['score'] = _num(p.score)
+    annotations.append(ann)
+  return im, annotations
+
+
+def _posetrack18_categories() -> list[dict]:
+  return [{'id': 1, 'name': 'person', 'supercategory': 'person',
+           'keypoints': list(POSETRACK18_KEYPOINT_NAMES),
+           'skeleton': _POSETRACK18_CATEGORY_SKELETON}]
+
+
 def write_posetrack18(seq: Sequence, path: str | os.PathLike) -> None:
   """Writes one sequence as a PoseTrack 2018 file (ground truth or predictions).
 
@@ -355,39 +397,75 @@ def write_posetrack18(seq: Sequence, path: str | os.PathLike) -> None:
   _check_skeleton(seq, 'posetrack', 'write_posetrack18')
   images, annotations = [], []
   for fr in seq.frames:
-    if fr.image_id < 0:
-      raise ValueError(f'{seq.name}: frame {fr.frame_id} has no image_id (PoseTrack 2018 '
-                       'needs one; formats.posetrack_image_id computes the official scheme)')
-    im = {'file_name': fr.image_path, 'id': int(fr.image_id),
-          # The released files carry the image id in frame_id; readers recover the index.
-          'frame_id': int(fr.image_id),
-          'vid_id': f'{seq.vid_id:06d}' if seq.vid_id >= 0 else '',
-          'nframes': len(seq.frames), 'is_labeled': bool(fr.is_labeled),
-          'has_no_densepose': True,
-          'ignore_regions_x': [_nums(np.asarray(r)[:, 0]) for r in fr.ignore_regions],
-          'ignore_regions_y': [_nums(np.asarray(r)[:, 1]) for r in fr.ignore_regions]}
-    if fr.width > 0 and fr.height > 0:
-      im['width'], im['height'] = int(fr.width), int(fr.height)
+    im, anns = _posetrack18_entries(seq, fr, len(seq.frames))
     images.append(im)
-    for k, p in enumerate(fr.people):
-      kp = np.array(p.keypoints, np.float64)
-      kp[kp[:, 2] <= 0] = 0.0   # unlabelled joints are (0, 0, 0), the slots the toolkit skips
-      kp = skeletons.posetrack_to_posetrack18(kp)
-      ann = {'id': int(fr.image_id) * 100 + k, 'image_id': int(fr.image_id), 'category_id': 1,
-             'track_id': int(p.track_id), 'keypoints': _nums(kp.reshape(-1)),
-             'bbox': _nums(p.bbox)}
-      if p.bbox_head is not None:
-        ann['bbox_head'] = _nums(p.bbox_head)
-      if p.scores is not None:
-        ann['scores'] = _nums(skeletons.posetrack_to_posetrack18(
-            np.asarray(p.scores, np.float64)[:, None])[:, 0])
-      if p.score is not None:
-        ann['score'] = _num(p.score)
-      annotations.append(ann)
-  categories = [{'id': 1, 'name': 'person', 'supercategory': 'person',
-                 'keypoints': list(POSETRACK18_KEYPOINT_NAMES),
-                 'skeleton': _POSETRACK18_CATEGORY_SKELETON}]
-  _dump_json({'images': images, 'annotations': annotations, 'categories': categories}, path)
+    annotations.extend(anns)
+  _dump_json({'images': images, 'annotations': annotations,
+              'categories': _posetrack18_categories()}, path)
+
+
+class PoseTrack18Writer:
+  """Writes a PoseTrack 2018 file frame by frame, in memory that does not grow with the video.
+
+  ``add`` spools each frame's entries to anonymous temporary files (gone when the process ends,
+  however it ends); ``close`` writes the file (``write_posetrack18``'s bytes, under a temporary
+  name renamed when complete). ``frames`` and ``track_ids`` count what was added.
+
+  Args:
+    path: the file to write.
+    name, skeleton, vid_id: of the sequence (skeleton ``posetrack`` or ``coco``, converted).
+  """
+
+  def __init__(self, path: str | os.PathLike, name: str, skeleton: str = 'posetrack',
+               vid_id: int = 0):
+    self.path = path
+    self._seq = Sequence(name=name, frames=[], skeleton=skeleton, vid_id=vid_id)
+    self._images = tempfile.TemporaryFile('w+', encoding='utf-8')
+    self._annotations = tempfile.TemporaryFile('w+', encoding='utf-8')
+    self.frames = 0
+    self.track_ids: set[int] = set()
+
+  def add(self, frame: Frame) -> None:
+    seq = dataclasses.replace(self._seq, frames=[frame])
+    if seq.skeleton != 'posetrack':
+      seq = convert_skeleton(seq, 'posetrack')
+    im, anns = _posetrack18_entries(seq, seq.frames[0], 0)   # nframes: set by close
+    self._images.write(json.dumps(im, separators=(',', ':')) + '\n')
+    for ann in anns:
+      self._annotations.write(json.dumps(ann, separators=(',', ':')) + '\n')
+    self.frames += 1
+    self.track_ids.update(int(p.track_id) for p in frame.people)
+
+  def close(self) -> None:
+    """Writes the file (every frame's ``nframes`` = frames added) and frees the spools."""
+    path = os.path.abspath(os.fspath(self.path))
+    tmp = os.path.join(os.path.dirname(path), partial_name(os.path.basename(path)))
+    try:
+      with open(tmp, 'x', encoding='utf-8') as f:
+        f.write('{"images":[')
+        self._images.seek(0)
+        for k, line in enumerate(self._images):
+          im = json.loads(line)
+          im['nframes'] = self.frames
+          f.write((',' if k else '') + json.dumps(im, separators=(',', ':')))
+        f.write('],"annotations":[')
+        self._annotations.seek(0)
+        for k, line in enumerate(self._annotations):
+          f.write((',' if k else '') + line.rstrip('\n'))
+        f.write('],"categories":' + json.dumps(_posetrack18_categories(),
+                                                separators=(',', ':')) + '}')
+      os.replace(tmp, path)
+    except BaseException:
+      if os.path.lexists(tmp):
+        os.unlink(tmp)
+      raise
+    finally:
+      self.discard()
+
+  def discard(self) -> None:
+    """Frees the spools without writing."""
+    self._images.close()
+    self._annotations.close()
 
 
 # ------------------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ def predicted_people(observations: list[PoseObservation], track_ids, track_confi
 def track_video(frames: Iterable[np.ndarray | tuple[int, np.ndarray]], infer_fn: InferFn,
                 config, *, name: str = 'video',
                 image_path: Callable[[int], str] | None = None,
-                on_frame: Callable[[int, np.ndarray, types.Frame], None] | None = None
-                ) -> types.Sequence:
+                on_frame: Callable[[int, np.ndarray, types.Frame], None] | None = None,
+                keep_frames: bool = True) -> types.Sequence:
   """Runs ``infer_fn`` and the online tracker over a video.
 
   Args:
@@ -67,6 +67,9 @@ def track_video(frames: Iterable[np.ndarray | tuple[int, np.ndarray]], infer_fn:
       ``'<name>/<index:06d>.jpg'``).
     on_frame: called as ``on_frame(k, frame, types.Frame)`` after the k-th frame is tracked
       (rendering while reading keeps one pass over the video).
+    keep_frames: keep the tracked frames in the returned ``Sequence``; without, its frames are
+      empty and memory does not grow with the video (``on_frame`` then writes them out, e.g.
+      to a ``formats.PoseTrack18Writer``).
 
   Returns:
     The tracked ``Sequence`` (skeleton ``config.data.skeleton``, vid_id 0; every frame
@@ -90,7 +93,8 @@ def track_video(frames: Iterable[np.ndarray | tuple[int, np.ndarray]], infer_fn:
                         people=predicted_people(observations, ids, config.track),
                         width=int(image.shape[1]), height=int(image.shape[0]),
                         image_id=frame_id)
-    out.append(frame)
+    if keep_frames:
+      out.append(frame)
     if on_frame is not None:
       on_frame(index, image, frame)
   # A user's video is video 0: PoseTrack 2018 files carry a numeric vid_id.
