@@ -7,6 +7,8 @@ step on synthetic data, so three compilations cover the seven files.
 """
 import importlib.util
 import pathlib
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -113,6 +115,8 @@ def test_config_names_resolve_to_the_package_and_paths_stay_paths(tmp_path):
   assert configs_util.load_config(mine).train.num_steps == 7
   argv = ['prog', '--config', 'tiny', '--config.train.num_steps=2', f'--config={mine}',
           '--config=quickstart:arg', '--workdir', 'tiny']
+  with pytest.raises(FileNotFoundError, match='no config named .quickstrat.'):
+    configs_util.resolve_config_flag(['prog', '--config=quickstrat'])
   assert configs_util.resolve_config_flag(argv) == [
       'prog', '--config', str(CONFIGS / 'tiny.py'), '--config.train.num_steps=2',
       f'--config={mine}', f'--config={CONFIGS / "quickstart.py"}:arg', '--workdir', 'tiny']
@@ -162,3 +166,13 @@ def test_config_step(name, batches):
     assert any(k.startswith('pgg_tie') for k in metrics)   # TIE grouping loss is on
     for a, b in zip(jax.tree.leaves(frozen_before), jax.tree.leaves(jax.device_get(state.frozen))):
       np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize('script', ['train.py', 'eval.py'])
+def test_command_lines_name_an_unknown_config(script, tmp_path):
+  proc = subprocess.run([sys.executable, str(TOP_LEVEL.parent / script), '--config', 'quickstrat',
+                         '--workdir', str(tmp_path)], capture_output=True, text=True,
+                        timeout=300, check=False, cwd=tmp_path)
+  assert proc.returncode != 0
+  assert "--config: no config named 'quickstrat': the installed configs are" in proc.stderr
+  assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]

@@ -108,7 +108,12 @@ def main(argv: list[str]) -> int:
   from absl import app  # pylint: disable=g-import-not-at-top
   from artrack_jax import configs_util  # pylint: disable=g-import-not-at-top
   _define_workdir_flags()
-  app.run(_workdir_main, argv=configs_util.resolve_config_flag([argv[0]] + rest))
+  try:
+    workdir_argv = configs_util.resolve_config_flag([argv[0]] + rest)
+  except FileNotFoundError as e:
+    print(f'--config: {e}', file=sys.stderr)
+    return 2
+  app.run(_workdir_main, argv=workdir_argv)
   return 0
 
 

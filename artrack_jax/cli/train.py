@@ -34,4 +34,8 @@ def main(argv):
 
 def run() -> None:
   """The `artrack-train` console script (and `python train.py`)."""
-  app.run(main, argv=configs_util.resolve_config_flag(sys.argv))
+  try:
+    argv = configs_util.resolve_config_flag(sys.argv)
+  except FileNotFoundError as e:
+    sys.exit(f'--config: {e}')
+  app.run(main, argv=argv)
