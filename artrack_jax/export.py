@@ -20,6 +20,13 @@ test scales need:
 
 A function whose export fails is named in the manifest's ``failed`` with the error; the rest
 are written. The output folder is written under a temporary name and renamed when complete.
+
+``--onnx`` (the optional ``jax2onnx`` and ``onnxruntime`` packages) also converts ``spatial``,
+``human_embedding`` and ``temporal`` to ONNX (``onnx/<name>_<size>.onnx``, variables as
+initializers, batch dimension ``B`` dynamic, one file per input size) and checks each with ONNX
+Runtime against JAX on random inputs (largest difference in the manifest's ``onnx``; more than
+``ONNX_TOLERANCE`` and the file is not kept). A function that does not convert is named in
+``onnx_failed``; ``track --exported DIR --onnx`` runs it from its ``jax.export`` file.
 """
 from __future__ import annotations
 
@@ -108,8 +115,102 @@ class _Exporter:
                                 platforms=list(exp.platforms))
 
 
+ONNX_TOLERANCE = 1e-4
+
+
+def _onnx_functions(networks: inference.Networks, input_sizes: list[int], size: int,
+                    people: int, j: int):
+  """(name, network input size, flat function, input specs, output names) to convert.
+
+  Variables are closed over (ONNX initializers); map dicts are flat arguments in the order of
+  ``exported.ONNX_MAPS``.
+  """
+  out = []
+  spatial_keys = sorted(jax.eval_shape(networks.spatial_infer, _spec((1, size, size, 3))))
+  config = networks.config
+  parts = inference.DecodeVariant.from_config(config).parts
+  for s in input_sizes:
+    maps = jax.eval_shape(networks.spatial_infer, _spec((1, s, s, 3)))
+    shape = lambda k, maps=maps: ('B',) + tuple(maps[k].shape[1:])
+    out.append(('spatial', s, functools.partial(networks.spatial_function,
+                                                networks.spatial_variables),
+                [('B', s, s, 3)], spatial_keys))
+    out.append((exported.pgg_name(parts), s, functools.partial(
+        inference.pgg_refine_maps, pgg_config=dict(config.pgg.to_dict(), use_ke=parts[0],
+                                                   use_sie=parts[1])),
+                [shape('heatmaps'), shape('ke'), shape('svf')], ['ke', 'sie']))
+    out.append(('pgg_tie', s, functools.partial(inference.pgg_refine_tie,
+                                                pgg_config=config.pgg.to_dict()),
+                [shape('sie'), shape('heatmaps')], ['tie']))
+  if networks.has_temporal:
+    maps = jax.eval_shape(networks.spatial_infer, _spec((1, size, size, 3)))
+    shape = lambda k: ('B',) + tuple(maps[k].shape[1:])
+    out.append(('human_embedding', size, functools.partial(
+        networks.human_embedding_function, networks.temporal_variables),
+                [shape('features'), ('B', people, j, 3), ('B', people, j)], ['he']))
+
+    def temporal(*flat, variables=networks.temporal_variables):
+      n = len(exported.ONNX_MAPS)
+      prev = dict(zip(exported.ONNX_MAPS, flat[:n]))
+      curr = dict(zip(exported.ONNX_MAPS, flat[n:]))
+      return networks.temporal_function(variables, prev, curr)
+    tvf_keys = sorted(jax.eval_shape(temporal, *[_spec((1,) + shape(k)[1:])
+                                                 for k in exported.ONNX_MAPS * 2]))
+    out.append(('temporal', size, temporal, [shape(k) for k in exported.ONNX_MAPS] * 2,
+                tvf_keys))
+  return out
+
+
+def export_onnx(networks: inference.Networks, directory: str, input_sizes: list[int]
+                ) -> tuple[dict[str, Any], dict[str, str]]:
+  """Converts the network functions to ONNX in ``directory/onnx/`` (module docstring).
+
+  Returns:
+    ({name: {sizes, inputs, outputs, max_abs_diff}}, {name: why it is not there}).
+  """
+  import jax2onnx  # pylint: disable=g-import-not-at-top
+  import onnxruntime  # pylint: disable=g-import-not-at-top
+  config = networks.config
+  size = int(config.data.image_size)
+  j = skeletons_lib.get(config.data.skeleton).num_joints
+  people = int(config.decode.max_people)
+  rng = np.random.default_rng(0)
+  done: dict[str, Any] = {}
+  failed: dict[str, str] = {}
+  os.makedirs(os.path.join(directory, exported.ONNX), exist_ok=True)
+  for name, s, fn, specs, output_names in _onnx_functions(networks, input_sizes, size, people, j):
+    if name in failed:
+      continue
+    try:
+      model = jax2onnx.to_onnx(fn, specs, model_name=name, output_names=output_names)
+      data = model.SerializeToString()
+      session = onnxruntime.InferenceSession(data, providers=['CPUExecutionProvider'])
+      args = [rng.normal(size=(2,) + tuple(spec[1:])).astype(np.float32) for spec in specs]
+      got = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), args)})
+      want = jax.tree.leaves(fn(*args))
+      diff = max(float(np.abs(np.asarray(g) - np.asarray(w)).max()) for g, w in zip(got, want))
+      if diff > ONNX_TOLERANCE:
+        raise ValueError(f'ONNX Runtime differs from JAX by {diff:.3g} (> {ONNX_TOLERANCE})')
+    except Exception as e:  # pylint: disable=broad-except
+      failed[name] = f'{type(e).__name__}: {str(e).splitlines()[0][:500]}'
+      done.pop(name, None)
+      continue
+    with open(os.path.join(directory, exported.onnx_file(name, s)), 'wb') as f:
+      f.write(data)
+    entry = done.setdefault(name, dict(sizes=[], inputs=[list(map(str, x)) for x in specs],
+                                       outputs=output_names, max_abs_diff=0.0))
+    entry['sizes'].append(s)
+    entry['max_abs_diff'] = max(entry['max_abs_diff'], diff)
+  for name in failed:   # a function that failed at one size is not used at any
+    for s in input_sizes:
+      path = os.path.join(directory, exported.onnx_file(name, s))
+      if os.path.exists(path):
+        os.unlink(path)
+  return done, failed
+
+
 def export_networks(networks: inference.Networks, out_dir: str, *,
-                    overwrite: bool = False) -> dict[str, Any]:
+                    overwrite: bool = False, onnx: bool = False) -> dict[str, Any]:
   """Writes an export directory of ``networks`` (module docstring); returns the manifest.
 
   Raises:
@@ -190,6 +291,8 @@ def export_networks(networks: inference.Networks, out_dir: str, *,
       f.write(flax_serialization.msgpack_serialize(jax.tree.map(np.asarray, variables)))
     with open(os.path.join(tmp, exported.CONFIG), 'w', encoding='utf-8') as f:
       f.write(config.to_json_best_effort(indent=1))
+    if onnx:
+      manifest['onnx'], manifest['onnx_failed'] = export_onnx(networks, tmp, input_sizes)
     with open(os.path.join(tmp, exported.MANIFEST), 'w', encoding='utf-8') as f:
       json.dump(manifest, f, indent=1, default=str)
     if os.path.lexists(out_dir):
@@ -216,18 +319,27 @@ def build_parser() -> argparse.ArgumentParser:
                       "workdir's config.json, else configs/default.py)")
   parser.add_argument('--out', required=True, help='export folder (created)')
   parser.add_argument('--overwrite', action='store_true', help='replace an existing --out')
+  parser.add_argument('--onnx', action='store_true', help='also convert to ONNX (needs the '
+                      'optional jax2onnx and onnxruntime packages)')
   return parser
 
 
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   try:
+    if args.onnx:
+      try:
+        import jax2onnx  # pylint: disable=g-import-not-at-top,unused-import
+        import onnxruntime  # pylint: disable=g-import-not-at-top,unused-import
+      except ImportError as e:
+        raise ValueError(f'--onnx needs the optional packages jax2onnx and onnxruntime '
+                         f'(pip install jax2onnx onnxruntime): {e}') from e
     if os.path.lexists(args.out) and not args.overwrite:
       raise FileExistsError(f'{args.out}: already there (--overwrite replaces it)')
     workdir, step = track.workdir_and_step(args)
     config = configs_util.workdir_config([workdir], args.config)
     networks = inference.Networks.restore(workdir, config, step)
-    manifest = export_networks(networks, args.out, overwrite=args.overwrite)
+    manifest = export_networks(networks, args.out, overwrite=args.overwrite, onnx=args.onnx)
   except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
@@ -236,6 +348,11 @@ def main(argv: list[str] | None = None) -> int:
       for name, entry in manifest['functions'].items()))
   for name, error in manifest['failed'].items():
     print(f'not exported: {name}: {error}', file=sys.stderr)
+  for name, entry in manifest.get('onnx', {}).items():
+    print(f'ONNX: {name} (sizes {entry["sizes"]}, largest difference from JAX '
+          f'{entry["max_abs_diff"]:.2g})')
+  for name, error in manifest.get('onnx_failed', {}).items():
+    print(f'ONNX: not converted: {name}: {error}', file=sys.stderr)
   return 0
 
 

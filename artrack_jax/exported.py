@@ -22,9 +22,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 from flax import serialization as flax_serialization
 
 MANIFEST = 'manifest.json'
+ONNX = 'onnx'
+# The map arguments of the ONNX TemporalNet, in this order for each frame of the pair.
+ONNX_MAPS = ('features', 'heatmaps', 'sie')
 CONFIG = 'config.json'
 VARIABLES = 'variables.msgpack'
 FUNCTIONS = 'functions'
@@ -38,6 +42,11 @@ class ExportError(ValueError):
 def function_file(name: str, size: int | None = None) -> str:
   """Path (relative to the export directory) of a serialised function, at one input size."""
   return os.path.join(FUNCTIONS, f'{name}.jax' if size is None else f'{name}_{size}.jax')
+
+
+def onnx_file(name: str, size: int) -> str:
+  """Path (relative to the export directory) of an ONNX function at one network input size."""
+  return os.path.join(ONNX, f'{name}_{size}.onnx')
 
 
 def pgg_name(parts: tuple[bool, bool]) -> str:
@@ -160,3 +169,71 @@ class ExportedNetworks:
       raise ValueError(f'{what}: {self.directory} holds no TemporalNet (export a workdir of '
                        "the 'temporal' stage)")
 
+
+
+class OnnxNetworks(ExportedNetworks):
+  """``ExportedNetworks`` whose functions run with ONNX Runtime where they were converted.
+
+  Functions (or sizes) without an ONNX file run from their ``jax.export`` file (the manifest's
+  ``onnx_failed`` says why). Needs the optional ``onnxruntime`` package.
+  """
+
+  def __init__(self, directory: str):
+    super().__init__(directory)
+    try:
+      import onnxruntime  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise ExportError(f'--onnx needs the optional package onnxruntime ({e})') from e
+    if 'onnx' not in self.manifest:
+      raise ExportError(f'{directory}: exported without ONNX (python -m artrack_jax.export '
+                        '--onnx)')
+    self.what = f'{directory} (ONNX, step {self.step})'
+    self._sessions: dict[tuple[str, int], Any] = {}
+    for name, entry in self.manifest['onnx'].items():
+      for size in entry['sizes']:
+        path = os.path.join(directory, onnx_file(name, size))
+        try:
+          self._sessions[name, size] = onnxruntime.InferenceSession(
+              path, providers=['CPUExecutionProvider'])
+        except Exception as e:  # pylint: disable=broad-except
+          raise ExportError(f'{path}: unreadable ONNX model ({type(e).__name__}: {e}); '
+                            'export the model again') from e
+    self.onnx_functions = sorted({name for name, _ in self._sessions})
+
+  def _run(self, name: str, size: int, outputs_are_dict: bool, *args):
+    """The ONNX function's outputs (by name when ``outputs_are_dict``), or None."""
+    session = self._sessions.get((name, size))
+    if session is None:
+      return None
+    feeds = {i.name: np.asarray(a, np.float32) for i, a in zip(session.get_inputs(), args)}
+    outs = session.run(None, feeds)
+    if outputs_are_dict:
+      return dict(zip(self.manifest['onnx'][name]['outputs'], outs))
+    return tuple(outs) if len(outs) > 1 else outs[0]
+
+  def spatial_infer(self, images):
+    size = np.shape(images)[1]
+    out = self._run('spatial', size, True, images)
+    return super().spatial_infer(images) if out is None else out
+
+  def pgg_refine(self, outputs, parts):
+    size = 4 * outputs['heatmaps'].shape[1]
+    out = self._run(pgg_name(parts), size, False, outputs['heatmaps'], outputs['ke'],
+                    outputs['svf'])
+    return super().pgg_refine(outputs, parts) if out is None else out
+
+  def pgg_refine_tie(self, tie, heatmaps):
+    out = self._run('pgg_tie', 4 * tie.shape[1], False, tie, heatmaps)
+    return super().pgg_refine_tie(tie, heatmaps) if out is None else out
+
+  def human_embedding(self, features, keypoints, valid):
+    self._require_temporal('human_embedding')
+    out = self._run('human_embedding', 4 * features.shape[1], False, features, keypoints,
+                    valid)
+    return super().human_embedding(features, keypoints, valid) if out is None else out
+
+  def temporal_infer(self, prev, curr):
+    self._require_temporal('temporal_infer')
+    args = [prev[k] for k in ONNX_MAPS] + [curr[k] for k in ONNX_MAPS]
+    out = self._run('temporal', 4 * prev['heatmaps'].shape[1], True, *args)
+    return super().temporal_infer(prev, curr) if out is None else out

@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
   model.add_argument('--checkpoint', help='one checkpoint: WORKDIR/checkpoints/<step>')
   model.add_argument('--exported', help='an export directory (python -m artrack_jax.export): '
                      'the networks deserialised with jax.export, its config.json')
+  parser.add_argument('--onnx', action='store_true', help='with --exported: run the networks '
+                      'with ONNX Runtime (optional onnxruntime package; functions that did '
+                      'not convert run from their jax.export files)')
   parser.add_argument('--video', required=True, help='video file or folder of frames')
   parser.add_argument('--out', required=True, help='output folder')
   parser.add_argument('--overwrite', action='store_true',
@@ -188,7 +191,8 @@ def _output_names(args, name: str) -> dict[str, str]:
 def _load_infer_fn(args, config_override=None):
   """(frame -> observations, config) of the model the arguments name."""
   if args.exported:
-    networks = exported.ExportedNetworks(args.exported)
+    networks = (exported.OnnxNetworks if args.onnx else exported.ExportedNetworks)(
+        args.exported)
     config = config_override or (configs_util.load_config(args.config) if args.config
                                  else networks.config)
     if args.similarity:
@@ -231,6 +235,8 @@ def run(args, infer_fn: online.InferFn | None = None, config=None,
   source = video_io.open_video(args.video, fps=args.fps)
   # Refuses to replace outputs before the (slow) model load.
   outputs = PendingOutputs(args.out, _output_names(args, source.name), args.overwrite)
+  if args.onnx and not args.exported:
+    raise ValueError('--onnx runs an export directory: give --exported DIR')
   if infer_fn is None:
     infer_fn, config = _load_infer_fn(args, config)
   elif args.similarity:
