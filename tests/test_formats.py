@@ -1,5 +1,6 @@
 """Readers/writers of COCO, PoseTrack 2017 and 2018 JSON: round trips, conversion, errors."""
 import collections
+import dataclasses
 import json
 import os
 
@@ -282,3 +283,29 @@ def test_json_is_written_whole_or_not_at_all(tmp_path):
   assert json.loads(path.read_text()) == {'a': 1} and os.listdir(tmp_path) == ['seq.json']
   formats._dump_json({'a': 3}, path)
   assert json.loads(path.read_text()) == {'a': 3} and os.listdir(tmp_path) == ['seq.json']
+
+
+def test_streamed_posetrack18_has_the_bytes_of_the_whole_sequence_writer(tmp_path):
+  seq = _sequence(scores=True, num_frames=4)
+  formats.write_posetrack18(seq, tmp_path / 'whole.json')
+  writer = formats.PoseTrack18Writer(tmp_path / 'streamed.json', seq.name, vid_id=seq.vid_id)
+  for fr in seq.frames:
+    writer.add(fr)
+  assert not os.path.exists(tmp_path / 'streamed.json')      # nothing until close
+  writer.close()
+  assert (tmp_path / 'streamed.json').read_bytes() == (tmp_path / 'whole.json').read_bytes()
+  assert writer.frames == 4 and writer.track_ids == {1, 4, 7, 10}
+  # A COCO-skeleton sequence is converted frame by frame as write_posetrack18 needs.
+  coco = formats.convert_skeleton(seq, 'coco')
+  writer = formats.PoseTrack18Writer(tmp_path / 'coco.json', seq.name, 'coco', seq.vid_id)
+  for fr in coco.frames:
+    writer.add(fr)
+  writer.close()
+  formats.write_posetrack18(formats.convert_skeleton(coco, 'posetrack'), tmp_path / 'c2.json')
+  assert (tmp_path / 'coco.json').read_bytes() == (tmp_path / 'c2.json').read_bytes()
+  # A frame that cannot be written (no image id) stops before any file is made.
+  bad = formats.PoseTrack18Writer(tmp_path / 'bad.json', seq.name)
+  with pytest.raises(ValueError, match='has no image_id'):
+    bad.add(dataclasses.replace(seq.frames[0], image_id=-1))
+  bad.discard()
+  assert sorted(os.listdir(tmp_path)) == ['c2.json', 'coco.json', 'streamed.json', 'whole.json']
