@@ -144,8 +144,21 @@ class PendingOutputs:
                             'choose another --out)')
     self.out_dir = out_dir
     self._made_out_dir = False
+    stale = self.stale_partials(out_dir, finals.values())
+    if stale:
+      logger.warning('%s: %d temporary outputs of an interrupted run (delete them): %s',
+                     out_dir, len(stale), ', '.join(stale))
     self.temp = {k: os.path.join(out_dir, formats.partial_name(name))
                  for k, name in finals.items()}
+
+  @staticmethod
+  def stale_partials(out_dir: str, names) -> list[str]:
+    """Temporary outputs (``formats.partial_name``) of ``names`` already in ``out_dir``."""
+    if not os.path.isdir(out_dir):
+      return []
+    prefixes = [(f'.{os.path.splitext(n)[0]}.partial-', os.path.splitext(n)[1]) for n in names]
+    return sorted(n for n in os.listdir(out_dir)
+                  if any(n.startswith(p) and n.endswith(e) for p, e in prefixes))
 
   def begin(self) -> None:
     """Creates the output folder and the temporary frames folder."""

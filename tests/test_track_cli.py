@@ -1,4 +1,5 @@
 """Tests for track.py, video_io.py and viz/draw.py: I/O, errors, rendering, tracking."""
+import logging
 import os
 
 import numpy as np
@@ -576,7 +577,7 @@ track.run(args, infer_fn=Killed(8), config=t._config())
 '''
 
 
-def test_kill_9_mid_video_leaves_no_file_under_an_output_name(tmp_path):
+def test_kill_9_mid_video_leaves_no_file_under_an_output_name(tmp_path, caplog):
   import subprocess
   import sys
   clip = _frame_folder(tmp_path / 'clip', 8)
@@ -587,6 +588,14 @@ def test_kill_9_mid_video_leaves_no_file_under_an_output_name(tmp_path):
   names = os.listdir(out)
   assert names and all(n.startswith('.clip') and '.partial-' in n for n in names), names
   assert not {'clip.json', 'clip_tracked.mp4', 'clip_frames'} & set(names)
+  # The next run says what the killed one left, and completes.
+  with caplog.at_level(logging.WARNING, logger=track.__name__):
+    track.run(_args(tmp_path, clip, out=str(out)), infer_fn=GroundTruthInference(8),
+              config=_config())
+  assert f'{len(names)} temporary outputs of an interrupted run' in caplog.text
+  assert all(n in caplog.text for n in names)
+  assert sorted(os.listdir(out)) == sorted(names + ['clip.json', 'clip_tracked.mp4',
+                                                    'clip_frames'])
 
 
 def test_checkpoint_problems_name_the_file_and_what_to_do(tiny, tmp_path, capsys):
