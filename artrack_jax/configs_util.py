@@ -80,9 +80,15 @@ def load_config(name_or_path: str | os.PathLike = 'default',
   if path.suffix == '.json':
     with open(path, encoding='utf-8') as f:
       try:
-        config = ml_collections.ConfigDict(json.load(f))
+        saved = json.load(f)
       except json.JSONDecodeError as e:
         raise ValueError(f'{path}: not valid JSON ({e})') from e
+    if not isinstance(saved, dict):
+      raise ValueError(f'{path}: expected a JSON object, got {type(saved).__name__}')
+    # A workdir's config.json holds the fields of its time: fields added since then take
+    # configs/default.py's value, so older workdirs (and the reference model) still load.
+    config = load_config_module('default').get_config()
+    _update(config, saved)
   else:
     config = load_config_module(path).get_config()
   for key, value in (overrides or {}).items():
@@ -96,6 +102,15 @@ def load_config(name_or_path: str | os.PathLike = 'default',
       raise KeyError(f'{path.name}: override {key!r}: no field {leaf!r}')
     node[leaf] = value
   return config
+
+
+def _update(config: ml_collections.ConfigDict, saved: dict) -> None:
+  """Sets `saved`'s values in `config`, recursively; fields `config` lacks are added."""
+  for key, value in saved.items():
+    if isinstance(value, dict) and isinstance(config.get(key), ml_collections.ConfigDict):
+      _update(config[key], value)
+    else:
+      config[key] = value
 
 
 def workdir_config(workdirs, path: str | None = None) -> ml_collections.ConfigDict:

@@ -305,3 +305,38 @@ def test_flip_tags_compared_by_root_mean_square_as_in_ae():
   candidates['tag'][second, 0] = (1.1, 0.9)     # RMS 1.005: over the threshold
   grouped = decode_lib.group_candidates(candidates, _config(use_sie=False), SK)
   assert grouped['present'].sum(axis=1).tolist() == [1, 1]
+
+
+def test_stray_peak_is_dropped_by_min_joints_and_duplicate_by_pose_nms():
+  # One person, plus a stray head-top peak far from it with its own tag and centre: grouping
+  # makes it a second pose of one joint, which refine fills with the person's other joints.
+  a = (np.round(_person((30, 40), 16)), 0.0)
+  maps = perfect_maps([a], 80, 80)
+  stray = (70, 8)
+  maps['heatmaps'][0, stray[1], stray[0], 14] = 0.9
+  maps['ke'][0, stray[1], stray[0], 14] = 0.4      # within the tag threshold of nobody's mean
+  maps['sie'][0, stray[1], stray[0]] = (70.0, 8.0)
+  plain = decode_lib.decode(maps, _config(use_sie=False), SK)[0]
+  assert len(plain) == 2
+  duplicate = [p for p in plain if np.allclose(p['keypoints'][14, :2], stray)][0]
+  # The stray pose took the person's joints: all but its own head top sit on the person.
+  on_person = np.abs(duplicate['keypoints'][:14, :2] - a[0][:14]).max(1) <= 1.0
+  assert on_person.sum() >= 12
+  kept = decode_lib.decode(maps, _config(use_sie=False, min_joints=2), SK)[0]
+  assert len(kept) == 1 and np.abs(kept[0]['keypoints'][:, :2] - a[0]).max() <= 1.0
+  kept = decode_lib.decode(maps, _config(use_sie=False, pose_nms=0.5), SK)[0]
+  assert len(kept) == 1 and np.abs(kept[0]['keypoints'][:, :2] - a[0]).max() <= 1.0
+
+
+def test_pose_nms_keeps_people_who_share_no_joints():
+  order = np.array([0, 1])
+  kp = np.zeros((2, J, 3), np.float32)
+  kp[0, :, :2] = _person((20, 30), 12)
+  kp[1, :, :2] = _person((50, 30), 12)
+  kp[..., 2] = 0.8
+  np.testing.assert_array_equal(decode_lib.pose_nms(kp, order, 0.5, SK.oks_sigmas), [0, 1])
+  kp[1, :, :2] = kp[0, :, :2] + 0.3                  # the same person, slightly shifted
+  np.testing.assert_array_equal(decode_lib.pose_nms(kp, order, 0.5, SK.oks_sigmas), [0])
+  kp[1, :, 2] = 0.0
+  kp[1, :3, 2] = 0.8                                 # a pose with 3 joints, all on person 0
+  np.testing.assert_array_equal(decode_lib.pose_nms(kp, order, 0.5, SK.oks_sigmas), [0])

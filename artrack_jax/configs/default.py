@@ -103,6 +103,8 @@ def get_config() -> ml_collections.ConfigDict:
   dc.use_sie = True
   dc.sie_threshold = 8.0        # output pixels
   dc.max_people = 30
+  dc.pose_nms = 0.0             # > 0: drop poses with a higher-scored pose's OKS above it (not AE)
+  dc.min_joints = 1             # drop poses that grouping gave fewer joints, before refine (not AE)
   dc.flip_test = True
   dc.scales = (1.0,)
 

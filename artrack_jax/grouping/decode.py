@@ -416,6 +416,11 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
     The image's poses, as ``decode`` describes.
   """
   grouped = group_candidates(candidates, config, skeleton)
+  if int(config.min_joints) > 1:
+    # A pose that grouping gave fewer joints is a stray peak; refine would fill it with other
+    # people's joints (not in AE).
+    keep = grouped['present'].sum(1) >= int(config.min_joints)
+    grouped = {k: v[keep] for k, v in grouped.items()}
   if bool(config.refine):
     grouped = refine(grouped, heatmaps, ke, sie, config)
   subpixel = str(config.subpixel)
@@ -434,8 +439,53 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
   centers = (grouped['sies'] * present[..., None]).sum(1) / count
   scores = keypoints[..., 2].mean(1)
   order = np.argsort(-scores, kind='stable')
+  if float(config.pose_nms) > 0:
+    order = pose_nms(keypoints, order, float(config.pose_nms), skeleton.oks_sigmas)
   return [dict(keypoints=keypoints[p], score=float(scores[p]), tag=tags[p], center=centers[p])
           for p in order]
+
+
+def pose_nms(keypoints: np.ndarray, order: np.ndarray, threshold: float,
+             sigmas: Sequence[float]) -> np.ndarray:
+  """Greedy pose-level NMS: drops a pose whose OKS with a higher-scored kept pose exceeds
+  ``threshold`` (not in AE; mmpose's bottom-up decoding offers the same).
+
+  Refinement fills a weak pose's missing joints from the whole map, often with a stronger
+  person's joints, so that one person can come out as several poses; each duplicate is a
+  false positive for AP and MOTA.
+
+  Args:
+    keypoints: [P, J, 3] (x, y, score), output pixels; score 0 where a joint was not found.
+    order: pose indices by decreasing score.
+    threshold: OKS above which the lower-scored pose is dropped.
+    sigmas: [J] the skeleton's OKS sigmas.
+
+  Returns:
+    The kept indices, in ``order``'s order.
+  """
+  var = (2 * np.asarray(sigmas, np.float64)) ** 2
+  found = keypoints[..., 2] > 0
+  kept: list[int] = []
+  for p in order:
+    if not found[p].any():
+      continue
+    duplicate = False
+    for q in kept:
+      both = found[p] & found[q]
+      if not both.any():
+        continue
+      xy = keypoints[q, found[q], :2]
+      area = max(float(np.prod(xy.max(0) - xy.min(0))), 1.0)   # the kept pose's box, px^2
+      d2 = ((keypoints[p, both, :2] - keypoints[q, both, :2]) ** 2).sum(-1)
+      # Over the joints both have, divided by the joints the weaker pose has: a pose that
+      # shares a few joints with another and has others of its own is kept.
+      oks = np.exp(-d2 / (2 * area * var[both])).sum() / found[p].sum()
+      if oks > threshold:
+        duplicate = True
+        break
+    if not duplicate:
+      kept.append(int(p))
+  return np.asarray(kept, np.int64)
 
 
 # ----------------------------------------------------------------------------------------------
