@@ -6,6 +6,7 @@ step with its own optimiser, without compiling); one config per stage also runs 
 step on synthetic data, so three compilations cover the seven files.
 """
 import importlib.util
+import json
 import pathlib
 import subprocess
 import sys
@@ -176,3 +177,17 @@ def test_command_lines_name_an_unknown_config(script, tmp_path):
   assert proc.returncode != 0
   assert "--config: no config named 'quickstrat': the installed configs are" in proc.stderr
   assert 'Traceback' not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_older_config_json_loads_with_the_fields_added_since(tmp_path):
+  saved = configs_util.load_config('quickstart').to_dict()
+  del saved['decode']['pose_nms']                 # a workdir written before the field existed
+  saved['decode']['det_threshold'] = 0.33
+  path = tmp_path / 'config.json'
+  path.write_text(json.dumps(saved, default=list))
+  config = configs_util.load_config(str(path))
+  assert config.decode.pose_nms == configs_util.load_config('default').decode.pose_nms
+  assert config.decode.det_threshold == 0.33 and config.data.image_size == 256
+  path.write_text('[1, 2]')
+  with pytest.raises(ValueError, match='expected a JSON object'):
+    configs_util.load_config(str(path))
