@@ -184,7 +184,9 @@ def export_onnx(networks: inference.Networks, directory: str, input_sizes: list[
     try:
       model = jax2onnx.to_onnx(fn, specs, model_name=name, output_names=output_names)
       data = model.SerializeToString()
-      session = onnxruntime.InferenceSession(data, providers=['CPUExecutionProvider'])
+      options = onnxruntime.SessionOptions()
+      options.log_severity_level = 3   # errors only (see exported.OnnxNetworks)
+      session = onnxruntime.InferenceSession(data, options, providers=['CPUExecutionProvider'])
       args = [rng.normal(size=(2,) + tuple(spec[1:])).astype(np.float32) for spec in specs]
       got = session.run(None, {i.name: a for i, a in zip(session.get_inputs(), args)})
       want = jax.tree.leaves(fn(*args))

@@ -189,12 +189,15 @@ class OnnxNetworks(ExportedNetworks):
                         '--onnx)')
     self.what = f'{directory} (ONNX, step {self.step})'
     self._sessions: dict[tuple[str, int], Any] = {}
+    options = onnxruntime.SessionOptions()
+    # Errors only: ONNX Runtime warns about every NHWC/NCHW shape hint the converter left.
+    options.log_severity_level = 3
     for name, entry in self.manifest['onnx'].items():
       for size in entry['sizes']:
         path = os.path.join(directory, onnx_file(name, size))
         try:
           self._sessions[name, size] = onnxruntime.InferenceSession(
-              path, providers=['CPUExecutionProvider'])
+              path, options, providers=['CPUExecutionProvider'])
         except Exception as e:  # pylint: disable=broad-except
           raise ExportError(f'{path}: unreadable ONNX model ({type(e).__name__}: {e}); '
                             'export the model again') from e
