@@ -184,6 +184,9 @@ def load_trained_variables(workdir: str, step: int | None = None) -> dict[str, P
     step = manager.latest_step() if step is None else step
     if step is None:
       raise FileNotFoundError(f'{directory}: no checkpoint')
+    if step not in manager.all_steps():
+      raise FileNotFoundError(f'{directory}/{step}: no such checkpoint (steps there: '
+                              f'{", ".join(map(str, manager.all_steps())) or "none"})')
     try:
       saved = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
     except Exception as e:  # pylint: disable=broad-except

@@ -635,6 +635,10 @@ def test_checkpoint_problems_name_the_file_and_what_to_do(tiny, tmp_path, capsys
   for err in runs.values():
     assert 'restore it from a copy' in err
   assert state.is_dir()
+  # A step that is not there.
+  assert track.main(['--checkpoint', str(workdir / 'checkpoints' / '99'), '--video', str(clip),
+                     '--out', str(tmp_path / 'o'), '--config', config_path]) == 2
+  assert 'checkpoints/99: no such checkpoint (steps there: 3)' in capsys.readouterr().err
   # No checkpoint folder at all; an exported workdir with an unreadable variables file.
   assert track.main(['--workdir', str(tmp_path / 'clip'), '--video', str(clip), '--out',
                      str(tmp_path / 'o'), '--config', config_path]) == 2
