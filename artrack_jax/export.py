@@ -22,7 +22,7 @@ A function whose export fails is named in the manifest's ``failed`` with the err
 are written. The output folder is written under a temporary name and renamed when complete.
 
 ``--onnx`` (the optional ``jax2onnx`` and ``onnxruntime`` packages) also converts ``spatial``,
-``human_embedding`` and ``temporal`` to ONNX (``onnx/<name>_<size>.onnx``, variables as
+``human_embedding``, ``temporal`` and the PGG functions to ONNX (jax2onnx 0.17 fails on PGG) (``onnx/<name>_<size>.onnx``, variables as
 initializers, batch dimension ``B`` dynamic, one file per input size) and checks each with ONNX
 Runtime against JAX on random inputs (largest difference in the manifest's ``onnx``; more than
 ``ONNX_TOLERANCE`` and the file is not kept). A function that does not convert is named in
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+from importlib import metadata
 import json
 import os
 import platform
@@ -54,7 +55,6 @@ from artrack_jax.data import formats
 
 
 def _versions() -> dict[str, str]:
-  from importlib import metadata  # pylint: disable=g-import-not-at-top
   out = {'python': platform.python_version()}
   for package in ('jax', 'jaxlib', 'flax', 'numpy', 'artrack-jax'):
     try:

@@ -245,11 +245,11 @@ def run(args, infer_fn: online.InferFn | None = None, config=None,
   """
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   video_io.check_selection(args.start, args.end, args.every)
+  if args.onnx and not args.exported:
+    raise ValueError('--onnx runs an export directory: give --exported DIR')
   source = video_io.open_video(args.video, fps=args.fps)
   # Refuses to replace outputs before the (slow) model load.
   outputs = PendingOutputs(args.out, _output_names(args, source.name), args.overwrite)
-  if args.onnx and not args.exported:
-    raise ValueError('--onnx runs an export directory: give --exported DIR')
   if infer_fn is None:
     infer_fn, config = _load_infer_fn(args, config)
   elif args.similarity:
