@@ -21,9 +21,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from flax import serialization as flax_serialization
+
+from artrack_jax import configs_util
 
 MANIFEST = 'manifest.json'
 ONNX = 'onnx'
@@ -83,7 +84,9 @@ class ExportedNetworks:
   def __init__(self, directory: str):
     self.directory = directory
     self.manifest = read_manifest(directory)
-    self.config = ml_collections.ConfigDict(self._json(CONFIG))
+    self._json(CONFIG)   # a clear error for a missing or unreadable file
+    # Over configs/default.py, as a workdir's config.json: fields added since take defaults.
+    self.config = configs_util.load_config(os.path.join(directory, CONFIG))
     self.step = self.manifest.get('step')
     self.what = f'{directory} (exported, step {self.step})'
     variables = self._variables()
