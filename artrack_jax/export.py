@@ -22,8 +22,9 @@ A function whose export fails is named in the manifest's ``failed`` with the err
 are written. The output folder is written under a temporary name and renamed when complete.
 
 ``--onnx`` (the optional ``jax2onnx`` and ``onnxruntime`` packages) also converts ``spatial``,
-``human_embedding``, ``temporal`` and the PGG functions to ONNX (jax2onnx 0.17 fails on PGG) (``onnx/<name>_<size>.onnx``, variables as
-initializers, batch dimension ``B`` dynamic, one file per input size) and checks each with ONNX
+``human_embedding``, ``temporal`` and the PGG functions (jax2onnx 0.17 fails on PGG) to ONNX
+(``onnx/<name>_<size>.onnx``, variables as initializers, batch dimension ``B`` dynamic, one
+file per input size) and checks each with ONNX
 Runtime against JAX on random inputs (largest difference in the manifest's ``onnx``; more than
 ``ONNX_TOLERANCE`` and the file is not kept). A function that does not convert is named in
 ``onnx_failed``; ``track --exported DIR --onnx`` runs it from its ``jax.export`` file.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 from importlib import metadata
 import json
 import os
@@ -329,13 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
   args = build_parser().parse_args(argv)
   try:
-    if args.onnx:
-      try:
-        import jax2onnx  # pylint: disable=g-import-not-at-top,unused-import
-        import onnxruntime  # pylint: disable=g-import-not-at-top,unused-import
-      except ImportError as e:
-        raise ValueError(f'--onnx needs the optional packages jax2onnx and onnxruntime '
-                         f'(pip install jax2onnx onnxruntime): {e}') from e
+    missing = [m for m in ('jax2onnx', 'onnxruntime') if importlib.util.find_spec(m) is None]
+    if args.onnx and missing:
+      raise ValueError(f'--onnx needs the optional packages jax2onnx and onnxruntime (pip '
+                       f'install jax2onnx onnxruntime); missing: {", ".join(missing)}')
     if os.path.lexists(args.out) and not args.overwrite:
       raise FileExistsError(f'{args.out}: already there (--overwrite replaces it)')
     workdir, step = track.workdir_and_step(args)

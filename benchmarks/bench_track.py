@@ -17,6 +17,7 @@ The machine's other load changes the figures: compare back ends within one run o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pathlib
 import statistics
@@ -87,13 +88,10 @@ def main(argv=None) -> int:
   work = pathlib.Path(tempfile.mkdtemp(prefix='bench_track_'))
   config_path = args.config or tiny_networks.write_config(work / 'tiny.py')
   backends = list(args.backends)
-  if 'onnx' in backends:
-    try:
-      import jax2onnx  # pylint: disable=g-import-not-at-top,unused-import
-      import onnxruntime  # pylint: disable=g-import-not-at-top,unused-import
-    except ImportError:
-      print('onnx: skipped (pip install jax2onnx onnxruntime)')
-      backends.remove('onnx')
+  if 'onnx' in backends and not all(importlib.util.find_spec(m)
+                                    for m in ('jax2onnx', 'onnxruntime')):
+    print('onnx: skipped (pip install jax2onnx onnxruntime)')
+    backends.remove('onnx')
   frames = _frames(args.frames + args.warmup)
   print(f'{args.frames} timed frames of 96 x 128 after {args.warmup} warm-up; median ms per '
         'frame (network = SpatialNet + flip, TIE, HE), frames/s; poses: decoded per frame')

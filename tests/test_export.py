@@ -1,5 +1,6 @@
 """Tests for export.py and exported.py: jax.export functions against the in-process networks,
-and ``track --exported`` against ``track --workdir`` on a tiny clip."""
+and ``track --exported`` against the in-process model on a tiny clip."""
+import importlib.util
 import json
 import os
 
@@ -152,3 +153,13 @@ def test_export_refuses_to_replace_and_unreadable_exports_name_the_file(model, t
                      str(tmp_path / 'o')]) == 2
   assert 'broken: no manifest.json' in capsys.readouterr().err
   assert not os.path.exists(tmp_path / 'o')
+
+
+@pytest.mark.skipif(all(importlib.util.find_spec(m) for m in ('jax2onnx', 'onnxruntime')),
+                    reason='the ONNX packages are installed (tests/test_export_onnx.py)')
+def test_onnx_without_its_packages_is_a_clean_error(model, tmp_path, capsys):
+  _, _, _, workdir, _ = model
+  assert export.main(['--workdir', str(workdir), '--out', str(tmp_path / 'e'), '--onnx']) == 2
+  assert '--onnx needs the optional packages jax2onnx and onnxruntime' in \
+      capsys.readouterr().err
+  assert not os.path.exists(tmp_path / 'e')

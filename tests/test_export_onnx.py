@@ -10,7 +10,8 @@ import pytest
 jax2onnx = pytest.importorskip('jax2onnx')
 onnxruntime = pytest.importorskip('onnxruntime')
 
-from artrack_jax import configs_util, export, exported, inference, track, video_io  # pylint: disable=wrong-import-position
+from artrack_jax import (  # pylint: disable=wrong-import-position
+    configs_util, export, exported, inference, track, video_io)
 from artrack_jax.data import formats  # pylint: disable=wrong-import-position
 
 import tiny_networks  # pylint: disable=wrong-import-position
