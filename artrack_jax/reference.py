@@ -21,12 +21,12 @@ import datetime
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 from typing import Any
 
 from artrack_jax import checkpoints
+from artrack_jax import configs_util
 from artrack_jax import machine
 
 REFERENCE_DIR = str(pathlib.Path(__file__).resolve().parent / 'reference_model')
@@ -68,8 +68,12 @@ def _metrics(eval_dir: str) -> dict[str, dict[str, float]]:
 
 
 def export(temporal_workdir: str, out_dir: str, *, command: str, eval_dir: str | None = None,
-           overwrite: bool = False) -> dict[str, Any]:
+           overwrite: bool = False, config: str | None = None) -> dict[str, Any]:
   """Writes an exported workdir of a stage-3 training workdir (module docstring).
+
+  ``config`` (a config name or path) replaces the workdir's ``config.json`` in the export, e.g.
+  to ship the decoding and tracking settings the evaluation used; the networks are checked
+  against it.
 
   Raises:
     FileExistsError: ``out_dir`` holds a model and ``overwrite`` is not set.
@@ -84,11 +88,19 @@ def export(temporal_workdir: str, out_dir: str, *, command: str, eval_dir: str |
   if not trained['frozen']:
     raise ValueError(f'{temporal_workdir}: holds SpatialNet only; export a stage-3 '
                      "('temporal') workdir, which holds both networks")
+  shipped = configs_util.load_config(config if config is not None else config_path)
+  # Fails here, naming the workdir, when the networks do not fit the shipped config.
+  checkpoints.conform_variables(trained['frozen'], checkpoints.spatial_shapes(shipped),
+                                f'{temporal_workdir} SpatialNet')
+  checkpoints.conform_variables({'params': trained['params'],
+                                 'batch_stats': trained['batch_stats']},
+                                checkpoints.temporal_shapes(shipped),
+                                f'{temporal_workdir} TemporalNet')
   os.makedirs(out_dir, exist_ok=True)
   path = checkpoints.save_exported_variables(trained, out_dir)
-  shutil.copyfile(config_path, os.path.join(out_dir, 'config.json'))
-  with open(config_path, encoding='utf-8') as f:
-    config = json.load(f)
+  with open(os.path.join(out_dir, 'config.json'), 'w', encoding='utf-8') as f:
+    f.write(shipped.to_json_best_effort(indent=2))
+  config = shipped.to_dict()
   size = sum(os.path.getsize(os.path.join(out_dir, n)) for n in os.listdir(out_dir))
   if size > MAX_BYTES:
     raise ValueError(f'{out_dir}: {size / 2**20:.1f} MB, over the 20 MB the package may carry')
@@ -124,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
   parser.add_argument('--eval-dir', help="evaluation files whose totals go into provenance")
   parser.add_argument('--command', required=True,
                       help='the command that trained the model (for provenance.json)')
+  parser.add_argument('--config', help="config to ship (name or path; default: the workdir's "
+                      'config.json)')
   parser.add_argument('--overwrite', action='store_true', help='replace an exported model')
   args = parser.parse_args(argv)
   try:
     export(args.temporal_workdir, args.out, command=args.command, eval_dir=args.eval_dir,
-           overwrite=args.overwrite)
+           overwrite=args.overwrite, config=args.config)
   except (FileExistsError, FileNotFoundError, ValueError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
