@@ -18,7 +18,8 @@ test scales need:
                    -> HE [b, P, E] (Sec. 3.3.1; P = decode.max_people)
   temporal         (variables, prev, curr: features, heatmaps, sie) -> tvf/tie fwd/bwd (3.3.2)
 
-A function whose export fails is named in the manifest's ``failed`` with the error; the rest
+The functions are lowered for CPU and CUDA (``--platforms``): one file runs on either. A
+function whose export fails is named in the manifest's ``failed`` with the error; the rest
 are written. The output folder is written under a temporary name and renamed when complete.
 
 ``--onnx`` (the optional ``jax2onnx`` and ``onnxruntime`` packages) also converts ``spatial``,
@@ -77,9 +78,10 @@ def _specs_of(tree) -> Any:
 
 
 class _Exporter:
-  """Exports one function: symbolic sizes first, else one export per listed size."""
+  """Exports functions for ``platforms``: symbolic sizes first, else one per listed size."""
 
-  def __init__(self):
+  def __init__(self, platforms: tuple[str, ...]):
+    self.platforms = platforms
     self.files: dict[str, bytes] = {}
     self.functions: dict[str, dict[str, Any]] = {}
     self.failed: dict[str, str] = {}
@@ -92,7 +94,7 @@ class _Exporter:
     """
     b, h, w = jax.export.symbolic_shape('b, h, w')
     try:
-      self._write(name, None, jax.export.export(jax.jit(fn))(
+      self._write(name, None, jax.export.export(jax.jit(fn), platforms=self.platforms)(
           *make_args(b, multiple * h, multiple * w)))
       self.functions[name]['sizes'] = []
       return
@@ -101,7 +103,8 @@ class _Exporter:
     b, = jax.export.symbolic_shape('b')
     try:
       for size in sizes:
-        self._write(name, size, jax.export.export(jax.jit(fn))(*make_args(b, size, size)))
+        self._write(name, size, jax.export.export(jax.jit(fn), platforms=self.platforms)(
+            *make_args(b, size, size)))
       self.functions[name]['sizes'] = list(sizes)
       self.functions[name]['symbolic_size_error'] = symbolic_error
     except Exception as e:  # pylint: disable=broad-except
@@ -118,6 +121,7 @@ class _Exporter:
 
 
 ONNX_TOLERANCE = 1e-4
+DEFAULT_PLATFORMS = ('cpu', 'cuda')
 
 
 def _onnx_functions(networks: inference.Networks, input_sizes: list[int], size: int,
@@ -214,8 +218,12 @@ def export_onnx(networks: inference.Networks, directory: str, input_sizes: list[
 
 
 def export_networks(networks: inference.Networks, out_dir: str, *,
-                    overwrite: bool = False, onnx: bool = False) -> dict[str, Any]:
+                    overwrite: bool = False, onnx: bool = False,
+                    platforms: tuple[str, ...] = DEFAULT_PLATFORMS) -> dict[str, Any]:
   """Writes an export directory of ``networks`` (module docstring); returns the manifest.
+
+  ``platforms``: what the ``jax.export`` functions are lowered for (each runs on any of them;
+  lowering for 'cuda' needs no GPU).
 
   Raises:
     FileExistsError: ``out_dir`` exists and ``overwrite`` is not set.
@@ -237,7 +245,7 @@ def export_networks(networks: inference.Networks, out_dir: str, *,
   # Channel counts of the maps, from one abstract evaluation at the training size.
   maps = jax.eval_shape(networks.spatial_infer, _spec((1, size, size, 3)))
   channels = {k: v.shape[-1] for k, v in maps.items()}
-  ex = _Exporter()
+  ex = _Exporter(tuple(platforms))
 
   spatial_vars = _specs_of(networks.spatial_variables)
   ex.add('spatial', networks.spatial_function,
@@ -282,7 +290,8 @@ def export_networks(networks: inference.Networks, out_dir: str, *,
                     flip_pairs=[list(p) for p in skeleton.flip_pairs],
                     limbs=[list(p) for p in skeleton.limbs]),
       decode=config.decode.to_dict(), track=config.track.to_dict(), pgg=config.pgg.to_dict(),
-      functions=ex.functions, failed=ex.failed, versions=_versions())
+      platforms=list(platforms), functions=ex.functions, failed=ex.failed,
+      versions=_versions())
   parent = os.path.dirname(out_dir)
   os.makedirs(parent, exist_ok=True)
   tmp = os.path.join(parent, formats.partial_name(os.path.basename(out_dir)))
@@ -323,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
                       "workdir's config.json, else configs/default.py)")
   parser.add_argument('--out', required=True, help='export folder (created)')
   parser.add_argument('--overwrite', action='store_true', help='replace an existing --out')
+  parser.add_argument('--platforms', default=','.join(DEFAULT_PLATFORMS),
+                      help='comma-separated platforms the jax.export functions are lowered '
+                      'for (cpu, cuda, rocm, tpu; default %(default)s)')
   parser.add_argument('--onnx', action='store_true', help='also convert to ONNX (needs the '
                       'optional jax2onnx and onnxruntime packages)')
   return parser
@@ -340,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir, step = track.workdir_and_step(args)
     config = configs_util.workdir_config([workdir], args.config)
     networks = inference.Networks.restore(workdir, config, step)
-    manifest = export_networks(networks, args.out, overwrite=args.overwrite, onnx=args.onnx)
+    manifest = export_networks(networks, args.out, overwrite=args.overwrite, onnx=args.onnx,
+                               platforms=tuple(args.platforms.split(',')))
   except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2

@@ -40,6 +40,9 @@ def test_manifest_describes_the_export(model):
   _, config, _, _, out = model
   manifest = json.loads((out / 'manifest.json').read_text())
   assert manifest['failed'] == {}
+  # Lowered for CPU and CUDA (no GPU needed to lower; these tests run them on the CPU).
+  assert manifest['platforms'] == ['cpu', 'cuda']
+  assert all(f['platforms'] == ['cpu', 'cuda'] for f in manifest['functions'].values())
   assert set(manifest['functions']) == {'spatial', 'pgg_ke_sie', 'pgg_tie', 'human_embedding',
                                         'temporal'}
   spatial = manifest['functions']['spatial']
