@@ -22,7 +22,8 @@ from artrack_jax import metrics_writer
 from artrack_jax import quickstart
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SCRIPTS = ('artrack-train', 'artrack-eval', 'artrack-track', 'artrack-quickstart')
+SCRIPTS = ('artrack-train', 'artrack-eval', 'artrack-track', 'artrack-quickstart',
+           'artrack-export')
 
 
 def _can_build_offline() -> bool:
