@@ -91,6 +91,16 @@ def train_overrides(row: Row, seed: int) -> dict:
           'pgg.use_ke': row.ke, 'pgg.use_sie': row.sie}
 
 
+def _train(config, workdir: str) -> None:
+  """Trains a row (resuming from its checkpoint); a row already at its last step is skipped
+  without building its train step."""
+  last = os.path.join(checkpoints.checkpoint_dir(workdir), str(int(config.train.num_steps)))
+  if os.path.isdir(last):
+    print(f'{workdir}: trained ({config.train.num_steps} steps)', flush=True)
+    return
+  train_lib.train_and_evaluate(config, workdir)
+
+
 class Ablations:
   """Trains and evaluates every row under one workdir, sharing the main job's data step."""
 
@@ -136,16 +146,15 @@ class Ablations:
         else:
           stage, init = 'pgg', os.path.join(self.row_dir(seed, row.pgg_from), 'model')
         print(f'\n=== seed {seed}: {name} ({stage}) ===', flush=True)
-        train_lib.train_and_evaluate(self.config(stage, name, seed, init),
-                                     os.path.join(self.row_dir(seed, name), 'model'))
+        _train(self.config(stage, name, seed, init),
+               os.path.join(self.row_dir(seed, name), 'model'))
         print(f'[{name} seed {seed}] {time.time() - start:.0f} s', flush=True)
       if not self.table4:
         continue
       print(f'\n=== seed {seed}: TemporalNet on {FINAL_ROW} ===', flush=True)
-      train_lib.train_and_evaluate(
-          self.config('temporal', FINAL_ROW, seed,
-                      os.path.join(self.row_dir(seed, FINAL_ROW), 'model')),
-          os.path.join(self.workdir, f'seed{seed}', 'temporal'))
+      _train(self.config('temporal', FINAL_ROW, seed,
+                         os.path.join(self.row_dir(seed, FINAL_ROW), 'model')),
+             os.path.join(self.workdir, f'seed{seed}', 'temporal'))
 
   # -- evaluation -------------------------------------------------------------------------
 

@@ -185,6 +185,38 @@ def quickstart() -> nbformat.NotebookNode:
                                                      SKELETON))
           '''),
       _md('''
+          ## 1b. The reference model, before training anything
+
+          The package installs a trained model (`artrack_jax/reference_model/`: the main job's
+          final SpatialNet and TemporalNet, trained on this synthetic benchmark only, with its
+          provenance). Its maps on a 256-px validation frame of the main job's data, and a
+          tracked clip; `python -m artrack_jax.track --video V --out O` uses the same model when
+          no workdir is given.
+          '''),
+      _code('''
+          from artrack_jax import configs_util, reference
+          from artrack_jax.data import augment
+
+          REF_CONFIG = configs_util.load_config(os.path.join(reference.REFERENCE_DIR,
+                                                             'config.json'))
+          ref_provenance = reference.provenance()
+          print(ref_provenance['what'], '|', ref_provenance['trained_on'])
+          print('val PoseTrack MOTA:', {k: round(v, 1) for k, v in
+                                        ref_provenance['metrics']['posetrack_mota'].items()})
+          ref_predictor = track.load_predictor(reference.REFERENCE_DIR, REF_CONFIG)
+          ref_sequence, ref_frames = synthetic.generate_clip(
+              'val', 0, 4 if TINY else 12, REF_CONFIG.data.image_size)
+          ref_image = ref_frames[-1]
+          ref_maps = jax.device_get(ref_predictor.networks.spatial_infer(
+              augment.normalize_image(ref_image)[None]))
+          ref_one = {name: value[0] for name, value in ref_maps.items()}
+          display(visualize_maps.spatial_maps_figure(ref_image, ref_one,
+                                                     tau=REF_CONFIG.pgg.tau))
+          ref_tracked = online.track_video(ref_frames, ref_predictor.observe, REF_CONFIG,
+                                           name=ref_sequence.name)
+          display(visualize_maps.tracked_frames_figure(ref_frames, ref_tracked, SKELETON))
+          '''),
+      _md('''
           ## 2. Training
 
           Stage 1 trains SpatialNet with the heatmap, KE, ordinal and SVF losses (Eq. 1-5);

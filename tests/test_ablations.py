@@ -22,7 +22,7 @@ def test_pgg_row_without_its_stage1_row_is_refused(tmp_path):
 
 
 def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
-  rows = ['ke', 'ke_sie_aux', 'ke_sie_aux_pgg']
+  rows = ['ke_sie_aux', 'ke_sie_aux_pgg']
   run = ablations.Ablations(str(tmp_path), [0], tiny=True, rows=rows)
   summary = run.run()
   assert set(summary['rows']) == {f'table3/{r}' for r in rows} | {
@@ -33,8 +33,10 @@ def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
   # Each Table 3 row is its own trained model.
   for row in rows:
     assert os.path.isfile(tmp_path / 'seed0' / row / 'model' / 'config.json')
-  config = json.loads((tmp_path / 'seed0' / 'ke' / 'model' / 'config.json').read_text())
-  assert config['loss']['use_sie'] is False and config['loss']['use_aux'] is False
+  config = json.loads((tmp_path / 'seed0' / 'ke_sie_aux_pgg' / 'model' /
+                       'config.json').read_text())
+  assert config['stage'] == 'pgg' and config['train']['init_from'].endswith(
+      os.path.join('seed0', 'ke_sie_aux', 'model'))
   verdicts = {(o['better'], o['worse']): o['verdict'] for o in summary['orderings']}
   assert ('ke_sie_aux_pgg', 'ke_sie_aux') in verdicts and ('he_tie', 'oks') in verdicts
   assert set(verdicts.values()) <= {'reproduced', 'contradicted', 'not separated'}
@@ -42,9 +44,9 @@ def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
     assert (tmp_path / name).stat().st_size > 0
   assert 'Table 4' in (tmp_path / 'table.md').read_text()
   # Started again: nothing is retrained or re-evaluated, the same table comes out.
-  stamp = os.path.getmtime(tmp_path / 'seed0' / 'ke' / 'eval_run' / 'eval' /
-                           'posetrack_ap_ke.json')
+  stamp = os.path.getmtime(tmp_path / 'seed0' / 'ke_sie_aux' / 'eval_run' / 'eval' /
+                           'posetrack_ap_ke_sie_aux.json')
   again = ablations.Ablations(str(tmp_path), [0], tiny=True, rows=rows).run()
-  assert os.path.getmtime(tmp_path / 'seed0' / 'ke' / 'eval_run' / 'eval' /
-                          'posetrack_ap_ke.json') == stamp
+  assert os.path.getmtime(tmp_path / 'seed0' / 'ke_sie_aux' / 'eval_run' / 'eval' /
+                          'posetrack_ap_ke_sie_aux.json') == stamp
   assert again['rows'] == summary['rows']
