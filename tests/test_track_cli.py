@@ -7,6 +7,7 @@ import pytest
 from PIL import Image
 
 from artrack_jax import configs_util, inference, reference, skeletons, track, video_io
+from artrack_jax.evaluation import tables
 from artrack_jax.tracking import online
 from artrack_jax.viz import draw
 from artrack_jax.data import formats
@@ -376,6 +377,8 @@ def test_exported_model_tracks_like_its_checkpoint_and_is_the_default(tiny, tmp_
     assert [p.track_id for p in a.people] == [p.track_id for p in b.people]
     for p, q in zip(a.people, b.people):
       np.testing.assert_allclose(p.keypoints, q.keypoints, atol=1e-3)
+  # The tables take the exported workdir as both networks' workdir.
+  assert tables.load_networks(config, str(exported), str(exported)).has_temporal
   # Without --workdir the installed reference model is used.
   monkeypatch.setattr(reference, 'REFERENCE_DIR', str(exported))
   assert track.main(['--video', str(video), '--out', str(tmp_path / 'default'),

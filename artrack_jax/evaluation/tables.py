@@ -210,7 +210,10 @@ def load_networks(config, spatial_workdir: str | None = None,
     if not networks.has_temporal:
       raise ValueError(f'{networks.what}: the checkpoint holds SpatialNet only, but the '
                        'temporal workdir must hold TemporalNet (train stage 3)')
-    if spatial_workdir:
+    # The same workdir twice (an exported workdir such as the reference model holds both).
+    same = spatial_workdir and (os.path.realpath(spatial_workdir)
+                                == os.path.realpath(temporal_workdir))
+    if spatial_workdir and not same:
       _check_same_spatialnet(networks, spatial_workdir, temporal_workdir)
   elif spatial_workdir:
     networks = inference.Networks.restore(spatial_workdir, config)
