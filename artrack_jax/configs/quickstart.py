@@ -1,28 +1,21 @@
-"""CPU quick start: SpatialNet (stage 1) on the synthetic benchmark at 128 px.
+"""CPU quick start: SpatialNet (stage 1) on the synthetic benchmark's 256-px clips.
 
 Run:  python train.py --config configs/quickstart.py --workdir /tmp/artrack_quickstart
 
-A 1-stack hourglass (64 features, 3 levels) on `synthetic_posetrack/small_128` (100 training
-clips, generated on first use), batch 4, 3200 steps of Adam at 2e-3 then 2e-4 from step 2400.
-In the main job (python -m artrack_jax.quickstart) on an otherwise idle 2-core CPU this stage
-took 12 min 20 s (4.7 steps/s, four validations) and reached val/AP 0.35 on the first 80
-validation frames (`val/AP` in workdir/metrics.jsonl, logged every 800 steps) and COCO-style
-AP 0.288 on the whole val split (480 frames; `python eval.py --config configs/quickstart.py
---workdir W --config.data.data_dir=D --config.train.eval_batches=0`).
+A 1-stack hourglass (64 features, 3 levels) on `synthetic_posetrack/small_256` (100 training
+clips of 24 frames at 256 px, generated on first use; people at the paper's scale relative to
+the output stride), trained on 128-px crops (80% centred on a random person), batch 4, 3200
+steps of Adam at 2e-3 then 2e-4 from step 2400. In the main job (python -m
+artrack_jax.quickstart) this stage took 29 min on the 2-core CPU while two other training jobs
+ran (load average 4-6; 1-2 steps/s, about 4 steps/s alone) and reached val/AP 0.25 on the
+first 80 validation frames with the detection threshold 0.05 it was trained with (`val/AP` in
+workdir/metrics.jsonl), and on the whole val split (720 frames, this file's decoding):
+COCO-style AP 0.39 and PoseTrack AP 35.0 (README, Results).
 
-What the short-run settings gave, each a 2000-step run with `train.py` overrides, whole-val AP
-with the Gaussian sub-pixel step and otherwise the paper's decoding (one run each; the
-`eval.py` command above with the same overrides):
-  paper loss weights, learning rate 1e-3                                   0.123
-  + learning rate 2e-3                                                     0.171
-  paper loss weights, 1e-3, loss.det_fg_weight=10                          0.143
-  2e-3, det_fg_weight=10, KE/aux/SIE weights x10 (this file's settings)    0.227
-  the same with 2 stacks and model.stem_widths=(32, 64) (same FLOPs)       0.207
-  + this file's decoding (5x5 NMS, det_threshold 0.05, SIE gate 4)         0.249
-  the same at learning rate 4e-3                                           0.246
-A 256-px input (the 128-px frames upsampled, stem_widths (32, 64)), 1000 steps: val/AP 0 on
-the first 80 val frames with the paper's loss weights, 0.070 with this file's (the 128-px run:
-0.18 at step 1000). `python benchmarks/ap_breakdown.py` shows where the AP is lost.
+The 128-px set's experiments (`small_128`, people at a PCKh radius under one output pixel),
+each a 2000-step run, whole-val COCO-style AP: paper loss weights at 1e-3 0.123; at 2e-3
+0.171; det_fg_weight 10 at 1e-3 0.143; 2e-3 + det_fg_weight 10 + KE/aux/SIE weights x10 (this
+file's training settings) 0.227; the same with 2 stacks 0.207; learning rate 4e-3 0.246.
 Then: configs/quickstart_pgg.py (stage 2) and configs/quickstart_temporal.py (stage 3).
 """
 import ml_collections
