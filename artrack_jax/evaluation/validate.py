@@ -195,6 +195,15 @@ class Checker:
       self.expect(path, 'an integer', value)
     return int(value)
 
+  def unique_id(self, value: Any, path: str, seen: dict[int, int], index: int, kind: str,
+                container: str) -> int:
+    """An integer id not seen before; records it in ``seen`` as ``container[index]``'s."""
+    value = self.integer(value, path)
+    if value in seen:
+      self.fail(path, f'{kind} id {value} repeats that of {container}[{seen[value]}]')
+    seen[value] = index
+    return value
+
   def string(self, value: Any, path: str) -> str:
     if not isinstance(value, str):
       self.expect(path, 'a string', value)
@@ -428,10 +437,8 @@ def _check_coco_style(c: Checker, data: Mapping, role: str) -> list[dict[str, An
   for i, image in enumerate(images):
     ip = f'images[{i}]'
     c.obj(image, ip)
-    image_id = c.integer(c.field(image, 'id', ip), f'{ip}.id')
-    if image_id in image_index:
-      c.fail(f'{ip}.id', f'image id {image_id} repeats that of images[{image_index[image_id]}]')
-    image_index[image_id] = i
+    image_id = c.unique_id(c.field(image, 'id', ip), f'{ip}.id', image_index, i, 'image',
+                           'images')
     entry = {'id': image_id, 'name': None, 'path': ip}
     if 'file_name' in image:
       entry['name'] = c.string(image['file_name'], f'{ip}.file_name')
@@ -465,11 +472,7 @@ def _check_coco_style(c: Checker, data: Mapping, role: str) -> list[dict[str, An
     ap = f'annotations[{a}]'
     c.obj(ann, ap)
     if 'id' in ann:
-      ann_id = c.integer(ann['id'], f'{ap}.id')
-      if ann_id in ann_ids:
-        c.fail(f'{ap}.id', f'annotation id {ann_id} repeats that of annotations'
-               f'[{ann_ids[ann_id]}]')
-      ann_ids[ann_id] = a
+      c.unique_id(ann['id'], f'{ap}.id', ann_ids, a, 'annotation', 'annotations')
     image_id = c.integer(c.field(ann, 'image_id', ap), f'{ap}.image_id')
     if image_id not in image_index:
       c.fail(f'{ap}.image_id', f'expected the id of an image of the file, got {image_id}')
@@ -566,11 +569,7 @@ def check_coco_gt(gt: Any, source: str) -> dict[str, Any]:
   for k, cat in enumerate(categories):
     cp = f'categories[{k}]'
     c.obj(cat, cp)
-    cat_id = c.integer(c.field(cat, 'id', cp), f'{cp}.id')
-    if cat_id in category_ids:
-      c.fail(f'{cp}.id', f'category id {cat_id} repeats that of categories'
-             f'[{category_ids[cat_id]}]')
-    category_ids[cat_id] = k
+    c.unique_id(c.field(cat, 'id', cp), f'{cp}.id', category_ids, k, 'category', 'categories')
     kpt_names = c.list(c.field(cat, 'keypoints', cp), f'{cp}.keypoints')
     if not kpt_names:
       c.fail(f'{cp}.keypoints', 'expected keypoint names, got an empty list')
@@ -584,10 +583,7 @@ def check_coco_gt(gt: Any, source: str) -> dict[str, Any]:
   for i, image in enumerate(images):
     ip = f'images[{i}]'
     c.obj(image, ip)
-    image_id = c.integer(c.field(image, 'id', ip), f'{ip}.id')
-    if image_id in image_ids:
-      c.fail(f'{ip}.id', f'image id {image_id} repeats that of images[{image_ids[image_id]}]')
-    image_ids[image_id] = i
+    c.unique_id(c.field(image, 'id', ip), f'{ip}.id', image_ids, i, 'image', 'images')
     for key in ('width', 'height'):
       if key in image:
         c.number(image[key], f'{ip}.{key}', COORDINATE_LIMIT)
@@ -596,11 +592,7 @@ def check_coco_gt(gt: Any, source: str) -> dict[str, Any]:
   for a, ann in enumerate(anns):
     ap = f'annotations[{a}]'
     c.obj(ann, ap)
-    ann_id = c.integer(c.field(ann, 'id', ap), f'{ap}.id')
-    if ann_id in ann_ids:
-      c.fail(f'{ap}.id', f'annotation id {ann_id} repeats that of annotations'
-             f'[{ann_ids[ann_id]}]')
-    ann_ids[ann_id] = a
+    c.unique_id(c.field(ann, 'id', ap), f'{ap}.id', ann_ids, a, 'annotation', 'annotations')
     image_id = c.integer(c.field(ann, 'image_id', ap), f'{ap}.image_id')
     if image_id not in image_ids:
       c.fail(f'{ap}.image_id', f'expected the id of an image in \'images\', got {image_id}')
