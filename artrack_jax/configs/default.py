@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.he_dim = 3072               # Human Embedding size
   m.he_channels = 256           # HE head width
   m.normalize_he = True         # unit-length HE (the triplet margin 0.3 then has a fixed scale)
-  m.conv_weight_grad = 'auto'   # 'auto' (im2col matmul on CPU), 'xla', 'matmul'
+  m.conv_weight_grad = 'auto'   # 'auto' (= 'xla', fastest measured), 'xla', 'matmul'
   m.roi_size = 7                # ROI-Align output size
   m.temporal_stacks = 1         # TemporalNet uses a 1-stack hourglass
 

@@ -44,13 +44,13 @@ def _patches(x, k):
 def conv_matmul_weight_grad(x, kernel):
   """Stride-1 'SAME' convolution whose weight gradient is one matmul (im2col).
 
-  Forward and input gradient are XLA's convolutions; only the kernel gradient differs. On CPU
-  XLA's backward-filter convolution was 1.4-2x slower than this matmul for one layer in
-  isolation (a 3x3, 256 -> 384 layer at 32 x 32, batch 4), and the whole train step is
-  1.1-1.4x faster with it (benchmarks/bench_train_step.py), so it is the CPU default. On GPU
-  the vendor library's backward-filter convolution is used. The price is a transient
-  [B, H, W, k*k*C] buffer per layer in the backward pass. Values equal ``_conv(x, kernel, 1)``
-  and its gradients.
+  Forward and input gradient are XLA's convolutions; only the kernel gradient differs. With
+  jax 0.10.2 XLA's CPU backward-filter convolution (YNNPACK) is faster than this matmul (the
+  whole train step at 128 px, batch 4: 1326 ms with XLA's against 2625 ms with this one at 256
+  features, 210 against 240 ms at the quick start's 64; benchmarks/bench_train_step.py on an
+  idle 2-core EPYC), so 'auto' no longer picks it; it stays as an option for back ends whose
+  backward-filter convolution is slow. The price is a transient [B, H, W, k*k*C] buffer per
+  layer in the backward pass. Values equal ``_conv(x, kernel, 1)`` and its gradients.
   """
   return _conv(x, kernel, 1)
 
@@ -82,8 +82,8 @@ class Conv(nn.Module):
     use_bias: add a bias (off before BatchNorm).
     dtype: compute dtype; parameters are float32.
     weight_grad: how the kernel gradient is computed: 'xla' (XLA's convolution), 'matmul'
-      (im2col matmul, see ``conv_matmul_weight_grad``; stride 1 only) or 'auto' (matmul on
-      CPU, XLA elsewhere). 1x1 convolutions are always a plain matmul.
+      (im2col matmul, see ``conv_matmul_weight_grad``; stride 1 only) or 'auto' (XLA's on
+      every platform, the fastest measured). 1x1 convolutions are always a plain matmul.
       benchmarks/bench_train_step.py times the choices side by side.
   """
   features: int
@@ -99,21 +99,27 @@ class Conv(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, c, self.features),
                         jnp.float32).astype(self.dtype)
     x = x.astype(self.dtype)
-    if k == 1 and self.strides == 1:
-      y = jnp.dot(x, kernel[0, 0])
-    elif self.strides == 1 and _use_matmul_weight_grad(self.weight_grad):
-      y = conv_matmul_weight_grad(x, kernel)
-    else:
-      y = _conv(x, kernel, self.strides)
+    y = self._conv(x, kernel, k, c)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,),
                          jnp.float32).astype(self.dtype)
     return y
 
+  def _conv(self, x, kernel, k, c):
+    if k == 1 and self.strides == 1:
+      # As a 2-D matmul: the gradients of a dot contracting over [B, H, W] at once were 1.4-3x
+      # slower on CPU than those of the same dot on the flattened rows.
+      y = jnp.dot(x.reshape(-1, c), kernel[0, 0]).reshape(x.shape[:-1] + (self.features,))
+    elif self.strides == 1 and _use_matmul_weight_grad(self.weight_grad):
+      y = conv_matmul_weight_grad(x, kernel)
+    else:
+      y = _conv(x, kernel, self.strides)
+    return y
+
 
 def _use_matmul_weight_grad(mode: str) -> bool:
   if mode == 'auto':
-    return jax.default_backend() == 'cpu'
+    return False
   if mode not in ('xla', 'matmul'):
     raise ValueError(f"weight_grad must be 'auto', 'xla' or 'matmul', got {mode!r}")
   return mode == 'matmul'

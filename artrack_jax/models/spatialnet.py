@@ -35,7 +35,7 @@ class SpatialNet(nn.Module):
     stem_widths: channels of the stem's first layers (``hourglass.Stem``; AE: 64, 128).
     dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
     weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``:
-      'auto' = im2col matmul on CPU, XLA's convolution elsewhere).
+      'auto' = XLA's convolution on every platform; 'matmul' = im2col).
   """
   num_joints: int
   stacks: int = 4
