@@ -143,4 +143,5 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-  main()
+  with machine.LoadMonitor():
+    main()

@@ -122,4 +122,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  with machine.LoadMonitor():
+    main()

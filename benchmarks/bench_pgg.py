@@ -262,4 +262,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-  main()
+  with machine.LoadMonitor():
+    main()

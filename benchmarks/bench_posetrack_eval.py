@@ -382,4 +382,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  with machine.LoadMonitor():
+    status = main()
+  sys.exit(status)

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 
 import tiny_networks  # pylint: disable=g-import-not-at-top,wrong-import-position
 
+from artrack_jax import machine  # pylint: disable=wrong-import-position
 from artrack_jax import configs_util  # pylint: disable=wrong-import-position
 from artrack_jax import inference  # pylint: disable=wrong-import-position
 from artrack_jax import track  # pylint: disable=wrong-import-position
@@ -91,4 +92,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == '__main__':
-  sys.exit(main())
+  with machine.LoadMonitor():
+    status = main()
+  sys.exit(status)

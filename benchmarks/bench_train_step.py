@@ -26,18 +26,24 @@ PyTorch CPU wheel, if not installed:  pip install --target /tmp/torch_cpu torch 
              then PYTHONPATH=/tmp/torch_cpu python benchmarks/bench_train_step.py
 XLA flags can be tried with XLA_FLAGS=... in the environment; the run prints them.
 
-Measured on a 2-core AMD EPYC shared with other jobs (jax 0.10.2, torch 2.13.0+cpu, float32;
-the turns keep ratios fair, absolute numbers move with the load):
-  --configs 1x128x4 --steps 3 (load ~5):   JAX 3.16 s (xla) / 2.83 s (matmul), PyTorch 6.78 s;
-      torch/JAX 2.15 / 2.39; 84 GFLOP/step; JAX 55% / 63% of the matmul's FLOP/s, PyTorch 26%.
-      (An earlier run at load ~7 had xla / matmul the other way round, 8.3 / 9.8 s, PyTorch
-      11.7 s: at this size the two are within the machine's noise.)
-  --configs 4x256x1 --steps 2 --no-torch (load ~7):  JAX 19.2 s (xla) / 13.7 s (matmul),
-      315 GFLOP/step, 61% / 87% of the matmul's FLOP/s.
-  --configs 4x256x1 --steps 2 --weight-grad xla (load ~7):  JAX 20.4 s, PyTorch 36.5 s
-      (torch/JAX 1.79).
---torch-channels-last did not make PyTorch faster here. The paper's 512 px step costs about 4x
-the 256 px one per image.
+Measured on the idle 2-core AMD EPYC (load average 0.06 before the run; jax 0.10.2, torch
+2.13.0+cpu, float32, 5-7 timed steps):
+  --configs 1x128x4 (256 features):  JAX 1326 ms (xla) / 2625 ms (matmul), PyTorch 880 ms;
+      PyTorch / JAX 0.66 / 0.34; 84 GFLOP/step; JAX 49% of the matmul's FLOP/s, PyTorch 74%.
+  --configs 1x128x4 --features 64 --increase 32 --depth 3 (the quick start's hourglass with
+      AE's stem):  JAX 211 ms (xla) / 240 ms (matmul), PyTorch 174 ms; PyTorch / JAX 0.83;
+      JAX 44%, PyTorch 53%.
+So on this CPU PyTorch's step is faster. Where JAX's time goes (jax.profiler trace of the
+quick-start step, 2 threads): 73% of the thread time in YNNPACK convolutions and dots, which
+run near one core's peak each but one thread per operation; the forward pass is a chain of
+dependent layers, so it runs on one of the two cores (wall 195 ms against 149 ms of thread time
+per core). XLA flags tried without a gain: xla_cpu_use_xnnpack, the XNN graph fusion mode,
+xla_cpu_use_onednn, dropping YNN convolutions (Eigen's, multithreaded but slower: 251 ms), the
+concurrency-optimised scheduler; splitting each convolution's batch in two (to give the
+executor independent work) was within noise. Changes that did help: 1x1 convolutions as 2-D
+matmuls (their gradients 1.4-3x faster, step 237 -> 195 ms) and XLA's backward-filter
+convolution instead of the im2col matmul ('auto' now picks it). The quick start itself now
+uses a narrower stem (--stem-widths 32,64: 132 ms against 208 ms for JAX).
 """
 from __future__ import annotations
 
@@ -59,6 +65,9 @@ def parse_args():
   parser.add_argument('--features', type=int, default=256)
   parser.add_argument('--increase', type=int, default=128)
   parser.add_argument('--depth', type=int, default=4)
+  parser.add_argument('--stem-widths', default='64,128',
+                      help="the stem's 7x7 conv and first residual widths (AE: 64,128; the "
+                           "quick start: 32,64)")
   parser.add_argument('--dtype', default='float32', choices=('float32', 'bfloat16'),
                       help='JAX compute dtype (PyTorch runs float32, or autocast bf16 on GPU)')
   parser.add_argument('--weight-grad', default='xla,matmul',
@@ -74,6 +83,7 @@ def parse_args():
 
 
 ARGS = parse_args()
+STEM_WIDTHS = tuple(int(v) for v in ARGS.stem_widths.split(','))
 if ARGS.device == 'cpu':
   os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 
@@ -121,7 +131,8 @@ def jax_step(stacks, size, batch, weight_grad):
   dtype = jnp.bfloat16 if ARGS.dtype == 'bfloat16' else jnp.float32
   model = hourglass.StackedHourglass(head_channels=HEAD_CHANNELS, stacks=stacks,
                                      features=ARGS.features, increase=ARGS.increase,
-                                     depth=ARGS.depth, dtype=dtype, weight_grad=weight_grad)
+                                     depth=ARGS.depth, stem_widths=STEM_WIDTHS, dtype=dtype,
+                                     weight_grad=weight_grad)
   images = jax.random.normal(jax.random.key(0), (batch, size, size, 3))
   target = jax.random.normal(jax.random.key(1), (stacks, batch, size // 4, size // 4,
                                                  HEAD_CHANNELS))
@@ -208,8 +219,9 @@ def torch_step(stacks, size, batch):
     def __init__(self):
       super().__init__()
       f = ARGS.features
-      self.stem = nn.Sequential(ConvBNReLU(3, 64, 7, 2), Residual(64, 128), nn.MaxPool2d(2),
-                                Residual(128, 128), Residual(128, f))
+      w7, wr = STEM_WIDTHS
+      self.stem = nn.Sequential(ConvBNReLU(3, w7, 7, 2), Residual(w7, wr), nn.MaxPool2d(2),
+                                Residual(wr, wr), Residual(wr, f))
       self.hourglasses = nn.ModuleList(
           [Hourglass(ARGS.depth, f, ARGS.increase) for _ in range(stacks)])
       self.features = nn.ModuleList(
@@ -302,4 +314,5 @@ def main():
 
 
 if __name__ == '__main__':
-  main()
+  with machine.LoadMonitor():
+    main()
