@@ -189,6 +189,17 @@ def _good18():
                            'bbox': [0, 0, 1, 1], 'bbox_head': [0, 0, 1, 1]}]}
 
 
+def test_posetrack18_trimmed_sequence_is_read_with_a_warning(tmp_path, caplog):
+  # nframes larger than the images listed: a trimmed sequence, read as the toolkit reads it.
+  data = _good18()
+  data['images'][0]['nframes'] = 149
+  counts = formats.Counts()
+  with caplog.at_level('WARNING'):
+    seq = formats.read_posetrack18(_write(tmp_path / 'trimmed.json', data), counts=counts)
+  assert len(seq.frames) == 1 and counts['frames_missing'] == 148
+  assert '148 frames missing' in caplog.text and 'trimmed.json' in caplog.text
+
+
 @pytest.mark.parametrize('mutate, field, message', [
     (lambda d: d['annotations'][0].update(keypoints=[0] * 48), 'annotations[0].keypoints',
      'expected 51 numbers, got 48'),
@@ -201,7 +212,8 @@ def _good18():
      'expected a number'),
     (lambda d: d['annotations'][0].update(keypoints=[0] * 50 + [3]),
      'annotations[0].keypoints', 'visibility must be 0, 1 or 2'),
-    (lambda d: d['images'][0].update(nframes=3), 'images[].nframes', 'says 3'),
+    (lambda d: d['images'].append(dict(d['images'][0], id=8, frame_id=8)),
+     'images[].nframes', 'says 1 but the file has 2 images'),
     (lambda d: d['images'][0].update(ignore_regions_x=[[1, 2]], ignore_regions_y=[[1]]),
      'images[0].ignore_regions_y[0]', 'expected 2 numbers, got 1'),
     (lambda d: d['annotations'].append(dict(d['annotations'][0])),

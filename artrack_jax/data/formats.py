@@ -295,7 +295,15 @@ def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> S
   if len(nframes_seen) > 1:
     raise ctx.error('images[].nframes', f'inconsistent values {sorted(nframes_seen)}')
   if nframes_seen and (nframes := nframes_seen.pop()) != len(images):
-    raise ctx.error('images[].nframes', f'says {nframes} but the file has {len(images)} images')
+    if nframes < len(images):
+      raise ctx.error('images[].nframes',
+                      f'says {nframes} but the file has {len(images)} images')
+    # A trimmed or partly downloaded sequence lists fewer frames than the video has; the
+    # official toolkit and the evaluator read it as it is, so the builder does too.
+    counts['frames_missing'] += nframes - len(images)
+    logger.warning('%s: images[].nframes says %d but the file lists %d images: %d frames '
+                   'missing (a trimmed sequence), read as it is', path, nframes, len(images),
+                   nframes - len(images))
 
   for i, ann in enumerate(annotations):
     f = f'annotations[{i}]'
