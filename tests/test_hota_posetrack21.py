@@ -7,6 +7,8 @@ from artrack_jax import skeletons
 from artrack_jax.data import formats
 from artrack_jax.data import types
 from artrack_jax.evaluation import cli
+from artrack_jax.evaluation import hota
+from artrack_jax.evaluation import posetrack
 
 
 def _sequence(shift=0.0):
@@ -65,3 +67,31 @@ def test_cli_evaluates_2021_files(tmp_path, capsys):
   for field in ('hota', 'deta', 'assa'):
     assert abs(r['hota'][field]['nose'] - 100 * passed / 19) < 1e-9
   assert r['hota']['deta']['left_knee'] == 0.0
+
+
+def test_hota_skips_unlabelled_frames_with_box_only_people(tmp_path, capsys):
+  """PoseTrack21 keeps box-only annotations in unlabelled frames; the kit leaves those frames
+  out (``is_labeled``), so predictions there are not false positives."""
+  gt, pred = _sequence(), _sequence()
+  gt.frames[1].is_labeled = False
+  for p in gt.frames[1].people:
+    p.keypoints = np.zeros_like(p.keypoints)
+  for p in (person for fr in gt.frames for person in fr.people):
+    p.scores = None
+  formats.write_posetrack21(gt, tmp_path / 'gt' / 's.json')
+  formats.write_posetrack21(pred, tmp_path / 'pred' / 's.json')
+  out = tmp_path / 'r.json'
+  assert cli.main(['--gt', str(tmp_path / 'gt'), '--pred', str(tmp_path / 'pred'),
+                   '--metrics', 'hota', '--out', str(out)]) == 0, capsys.readouterr().err
+  r = json.loads(out.read_text())['hota']
+  assert r['hota']['nose'] == 100.0 and r['num_fp']['Total'] == 0
+  assert r['num_tp']['nose'] == 4   # 2 labelled frames x 2 people
+  # The flags come with decoded files too; without them every annotated frame counts.
+  data = [json.loads((tmp_path / d / 's.json').read_text()) for d in ('gt', 'pred')]
+  assert hota.evaluate_sequences([data[0]], [data[1]])['num_fp']['Total'] == 0
+  g = posetrack.load_sequence(str(tmp_path / 'gt' / 's.json'), 'gt')
+  p = posetrack.load_sequence(str(tmp_path / 'pred' / 's.json'), 'pred')
+  # Frame 1 then counts; its ignore region removes the point-less people, and a frame without
+  # ground truth adds the sequence's 6 predicted noses to FP (kit quirk 1).
+  assert hota.evaluate_sequences([g], [p])['num_fp']['nose'] == 6
+  assert hota.evaluate_sequences([g], [p], gt_labelled=[[True, False, True]]) == r

@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
                                               toolkit_quirks=quirks)
         print(posetrack.format_tables(result))
       if 'hota' in metrics:
-        result['hota'] = hota.evaluate_sequences(gts, preds, kit_quirks=quirks)
+        # The kit's frames are the ground truth's is_labeled ones (PoseTrack21 files keep
+        # box-only annotations elsewhere): the flags come from the files again.
+        result['hota'] = hota.evaluate_sequences(
+            gts, preds, kit_quirks=quirks,
+            gt_labelled=[hota.read_labelled_frames(g.source) for g in gts])
         print(hota.format_table(result['hota']))
     else:
       sigmas = None

@@ -23,25 +23,35 @@ applies it per joint, with detections = joints. Read from that code and reproduc
 * Sequences are combined by summing TP / FN / FP and weighting AssA and LocA by TP. The joint
   columns and 'Total' follow the kit: per sequence, 'Total' AssA / LocA are the mean over the
   15 joints and its counts the sums; combined, 'Total' DetA comes from the summed counts.
-* Frames: the ground truth's labelled frames (``posetrack`` rule: frames with annotations; the
-  kit reads ``is_labeled``, and fails on a labelled frame without people); ignore regions remove
-  points strictly inside them and then people without points, for both sides.
+* Frames: the ground truth's frames flagged ``is_labeled`` (PoseTrack 2018 / 2021 files, see
+  ``labelled_frames``) that have at least one annotation. The flag matters: PoseTrack21 keeps
+  box-only annotations (no joint) in unlabelled frames, which the kit skips together with the
+  predictions there (``posetrack``'s AP / MOTA rule, frames with annotations, would count those
+  predictions as false positives). Files or in-memory sequences without the flags fall back to
+  frames with annotations. (The kit fails on a labelled frame without any annotation.)
+* Ignore regions remove points strictly inside them and then, in frames with ignore regions,
+  people without points, for both sides.
 
 Quirks of the kit reproduced with ``kit_quirks=True`` (the default):
 
 1. A frame without ground-truth people adds the *sequence's* number of predicted joints to FP
    (not the frame's), and a frame without predicted people adds the sequence's number of
-   ground-truth joints to FN.
+   ground-truth joints to FN. (The kit itself cannot get to the first case: a labelled frame
+   whose people are all removed by ignore regions makes it fail; the rule is its code's.)
 2. A sequence without any prediction has LocA 1 (TP 0).
 
 ``kit_quirks=False`` counts such frames by their own joints.
 
-Not verified against a run of the kit in this repository (its environment needs NumPy < 1.24);
-the rules above are read from its source and tested on hand-computed cases in
-``tests/test_hota.py``.
+Checked against a run of the kit (commit 3e61960 of anDoer/PoseTrack21, in a NumPy 1.23
+environment) by ``benchmarks/compare_hota_posetrack21.py``: every HOTA, DetA, AssA, LocA,
+DetRe, DetPr, AssRe, AssPr value, per joint and in total, agrees to 1e-13 and the counts
+exactly. Hand-computed cases are in ``tests/test_hota.py``.
 """
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
 from typing import Any
 
@@ -190,16 +200,62 @@ def combine(per_sequence: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
   return out
 
 
+def labelled_frames(data: Any) -> list[bool] | None:
+  """The kit's frame flags of a decoded ground-truth file: ``images[].is_labeled``.
+
+  None for anything else (PoseTrack 2017 files, in-memory sequences): then frames with
+  annotations count. A frame without the flag counts when it has annotations.
+  """
+  if not isinstance(data, Mapping) or 'annolist' in data:
+    return None
+  images = data.get('images')
+  if not isinstance(images, list):
+    return None
+  return [bool(im.get('is_labeled', True)) if isinstance(im, Mapping) else True
+          for im in images]
+
+
+def read_labelled_frames(path: str | os.PathLike) -> list[bool] | None:
+  """``labelled_frames`` of a ground-truth file."""
+  return labelled_frames(validate.read_json(path, 'ground-truth'))
+
+
+def _with_flags(seq: posetrack.PosesSequence, flags: SequenceABC[bool] | None
+                ) -> posetrack.PosesSequence:
+  if flags is None:
+    return seq
+  if len(flags) != len(seq.frames):
+    raise posetrack.EvaluationInputError(
+        f'{seq.source}: {len(flags)} is_labeled flags for {len(seq.frames)} frames')
+  frames = [dataclasses.replace(f, labeled=bool(f.labeled and flag))
+            for f, flag in zip(seq.frames, flags)]
+  return dataclasses.replace(seq, frames=frames)
+
+
 def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool = True,
-                       kit_matching: bool = True) -> dict[str, Any]:
+                       kit_matching: bool = True,
+                       gt_labelled: SequenceABC[SequenceABC[bool] | None] | None = None
+                       ) -> dict[str, Any]:
   """Keypoint HOTA of in-memory or decoded sequences (see ``posetrack.evaluate_sequences``).
+
+  ``gt_labelled``: per ground-truth sequence, its file's ``is_labeled`` flags
+  (``read_labelled_frames``); frames flagged false are left out, as the kit leaves them out.
+  None (or a None entry): a decoded 2018 / 2021 file (mapping) brings its own flags, anything
+  else counts its frames with annotations.
 
   Returns:
     {'hota', 'deta', 'assa', 'loca', 'detre', 'detpr', 'assre', 'asspr'}: joint name (and
     'Total') -> percent, the mean over the 19 alphas as the kit prints; 'num_tp', 'num_fn',
     'num_fp' at alpha = 0.05 (joint name -> int, 'Total' summed); 'num_sequences'.
   """
-  gt = [posetrack._as_poses_sequence(s, 'gt', i) for i, s in enumerate(gt)]   # pylint: disable=protected-access
+  gt = list(gt)
+  if gt_labelled is None:
+    gt_labelled = [None] * len(gt)
+  elif len(gt_labelled) != len(gt):
+    raise ValueError(f'gt_labelled has {len(gt_labelled)} entries for {len(gt)} sequences')
+  gt = [_with_flags(posetrack._as_poses_sequence(s, 'gt', i),   # pylint: disable=protected-access
+                    labelled_frames(s) if flags is None else flags)
+        for i, (s, flags) in enumerate(zip(gt, gt_labelled))]
   pred = [posetrack._as_poses_sequence(s, 'pred', i) for i, s in enumerate(pred)]   # pylint: disable=protected-access
   if len(gt) != len(pred):
     raise posetrack.EvaluationInputError(
@@ -229,7 +285,8 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool =
 def evaluate(gt_dir: str, pred_dir: str, **kwargs) -> dict[str, Any]:
   """Keypoint HOTA of a directory of predictions against a directory of ground truth."""
   gts, preds = posetrack.load_directories(gt_dir, pred_dir)
-  return evaluate_sequences(gts, preds, **kwargs)
+  return evaluate_sequences(gts, preds, gt_labelled=[read_labelled_frames(g.source) for g in gts],
+                            **kwargs)
 
 
 def format_table(result: dict[str, Any]) -> str:
