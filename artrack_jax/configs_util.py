@@ -43,7 +43,9 @@ def resolve_config_flag(argv: list[str], flag: str = 'config') -> list[str]:
   """`argv` with a config name given to `--<flag>` replaced by its packaged file's path.
 
   ml_collections' `config_flags.DEFINE_config_file` loads paths only; this lets a command line
-  take `--config quickstart` as well as `--config path/to/my.py` (a `name:arg` suffix is kept).
+  take `--config quickstart` as well as `--config path/to/my.py` (a `name:arg` suffix is kept)
+  and `--config path/to/config.json` (a workdir's saved configuration, through
+  `configs_json.py`).
   """
   out = list(argv)
   for i, arg in enumerate(out):
@@ -56,6 +58,10 @@ def resolve_config_flag(argv: list[str], flag: str = 'config') -> list[str]:
     name, colon, rest = value.partition(':')
     if name and is_config_name(name):
       out[index] = f'{prefix}{config_path(name)}{colon}{rest}'
+    elif name.endswith('.json') and not colon:
+      json_path = config_path(name)   # raises FileNotFoundError naming it
+      loader = pathlib.Path(__file__).with_name('configs_json.py')
+      out[index] = f'{prefix}{loader}:{os.path.abspath(json_path)}'
   return out
 
 

@@ -121,6 +121,16 @@ def test_config_names_resolve_to_the_package_and_paths_stay_paths(tmp_path):
   assert configs_util.resolve_config_flag(argv) == [
       'prog', '--config', str(CONFIGS / 'tiny.py'), '--config.train.num_steps=2',
       f'--config={mine}', f'--config={CONFIGS / "quickstart.py"}:arg', '--workdir', 'tiny']
+  # A workdir's config.json through configs_json.py, loadable by ml_collections' config_flags.
+  saved = tmp_path / 'config.json'
+  saved.write_text(configs_util.load_config('tiny').to_json())
+  resolved = configs_util.resolve_config_flag(['prog', f'--config={saved}'])[1]
+  loader, _, arg = resolved[len('--config='):].partition(':')
+  assert arg == str(saved) and loader.endswith('configs_json.py')
+  module = configs_util.load_config_module(loader)
+  assert module.get_config(arg).to_dict() == configs_util.load_config('tiny').to_dict()
+  with pytest.raises(FileNotFoundError, match='missing.json'):
+    configs_util.resolve_config_flag(['prog', '--config', str(tmp_path / 'missing.json')])
 
 
 @pytest.mark.parametrize('name', NAMES)

@@ -532,9 +532,10 @@ def test_train_py_then_eval_py(tmp_path):
   config = json.loads((tmp_path / 'run' / 'config.json').read_text())
   assert config['train']['num_steps'] == 2 and config['stage'] == 'spatial'
   assert os.path.isfile(tmp_path / 'run' / 'eval' / 'results_val_2.json')
-  # The config by its installed name this time (configs/tiny.py re-exports it).
-  proc = _run(['eval.py', '--config', 'tiny', *common[2:]])
+  # No --config: the workdir's config.json (its data_dir included), as track reads it.
+  proc = _run(['eval.py', '--workdir', str(tmp_path / 'run')])
   assert proc.returncode == 0, proc.stderr[-3000:]
+  assert 'config.json (the workdir' in proc.stderr
   assert re.search(r'^AP\s+\d+\.\d\d$', proc.stdout, re.M), proc.stdout
   evaluated = [r for r in metrics_writer.read_metrics(tmp_path / 'run') if 'eval/AP' in r]
   assert len(evaluated) == 1 and evaluated[0]['step'] == 2

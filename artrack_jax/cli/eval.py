@@ -1,9 +1,10 @@
 r"""Evaluates a trained workdir, prediction files, or the tracker (Tables 3 and 4).
 
-  artrack-eval --config quickstart --workdir /tmp/artrack_quickstart [--step N]
+  artrack-eval --workdir /tmp/artrack_quickstart [--config quickstart] [--step N]
       COCO-style keypoint AP of the workdir's SpatialNet on config.data.eval_split
-      (`artrack_jax.evaluation.keypoint_ap`); `--config` takes an installed config's name or a
-      config file's path, `--config.<key>=<value>` overrides the config.
+      (`artrack_jax.evaluation.keypoint_ap`); `--config` takes an installed config's name, a
+      config file's path or a config.json (default: the workdir's config.json),
+      `--config.<key>=<value>` overrides the config.
   artrack-eval --gt GT_DIR --pred PRED_DIR
       PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables).
   artrack-eval --coco-gt GT.json --coco-pred RESULTS.json
@@ -96,6 +97,26 @@ def _workdir_main(argv):
   print(coco.format_stats(keypoint_ap.evaluate(flags.config, flags.workdir, flags.step)))
 
 
+def _default_config_from_workdir(argv: list[str]) -> list[str]:
+  """Without --config, the workdir's config.json (as `track` does), overrides kept."""
+  if any(a == '--config' or a.startswith('--config=') for a in argv):
+    return argv
+  workdir = None
+  for i, arg in enumerate(argv):
+    if arg == '--workdir' and i + 1 < len(argv):
+      workdir = argv[i + 1]
+    elif arg.startswith('--workdir='):
+      workdir = arg[len('--workdir='):]
+  if workdir is None:
+    return argv
+  import os  # pylint: disable=g-import-not-at-top
+  saved = os.path.join(workdir, 'config.json')
+  if not os.path.isfile(saved):
+    return argv     # _workdir_main then asks for --config
+  print(f'--config: {saved} (the workdir\'s)', file=sys.stderr)
+  return [f'--config={saved}'] + argv
+
+
 def main(argv: list[str]) -> int:
   args, rest = build_parser().parse_known_args(argv[1:])
   if args.track:
@@ -108,6 +129,7 @@ def main(argv: list[str]) -> int:
   from absl import app  # pylint: disable=g-import-not-at-top
   from artrack_jax import configs_util  # pylint: disable=g-import-not-at-top
   _define_workdir_flags()
+  rest = _default_config_from_workdir(rest)
   try:
     workdir_argv = configs_util.resolve_config_flag([argv[0]] + rest)
   except FileNotFoundError as e:
