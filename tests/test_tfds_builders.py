@@ -1,6 +1,9 @@
 """TFDS builders: build tiny fixtures in the real formats, read back without TensorFlow."""
+import importlib.util
+import io
 import json
 import os
+import pathlib
 import sys
 
 import numpy as np
@@ -8,19 +11,28 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from artrack_jax.data import formats, synthetic
+from artrack_jax.data import augment, build, formats, pipeline, synthetic
+from artrack_jax.data import images as images_lib
 from artrack_jax.data import tfds_builders
 from artrack_jax.data.tfds_builders import common
 
 SIZE = 48
-KEYS = {'image', 'image_id', 'sequence', 'sequence_index', 'frame_id', 'num_frames',
-        'is_labeled', 'keypoints', 'track_id', 'bbox', 'bbox_head', 'ignore_mask'}
+KEYS = {'image', 'image_height', 'image_width', 'image_id', 'sequence', 'sequence_index',
+        'frame_id', 'num_frames', 'is_labeled', 'keypoints', 'track_id', 'bbox', 'bbox_head',
+        'ignore_mask'}
 
 
-def _assert_record(record, frame, image, sequence, sequence_index, num_frames, num_joints):
+def _assert_record(record, frame, image, sequence, sequence_index, num_frames, num_joints,
+                   source_file=None):
+  """``image``: the expected pixels; ``source_file``: the file whose bytes must be stored."""
   assert set(record) == KEYS
-  np.testing.assert_array_equal(record['image'], image)
-  assert record['image'].dtype == np.uint8
+  assert isinstance(record['image'], bytes)
+  if source_file is not None:
+    assert record['image'] == pathlib.Path(source_file).read_bytes()
+  decoded = images_lib.decode_image(record['image'])
+  np.testing.assert_array_equal(decoded, image)
+  assert decoded.dtype == np.uint8
+  assert (record['image_height'], record['image_width']) == image.shape[:2]
   assert record['image_id'] == frame.image_id
   assert record['sequence'] == sequence.encode()
   assert record['sequence_index'] == sequence_index
@@ -57,7 +69,8 @@ def test_synthetic_builder_matches_the_generator(tmp_path):
   for index, (seq, images) in enumerate(clips):
     for fr, image in zip(seq.frames, images):
       rec = source[i]
-      _assert_record(rec, fr, image, seq.name, index, 8, 15)
+      _assert_record(rec, fr, image, seq.name, index, 8, 15)   # the generator's pixels
+      assert rec['image'].startswith(images_lib.PNG_MAGIC)
       np.testing.assert_array_equal(rec['ignore_mask'],
                                     common.rasterize_polygons(fr.ignore_regions, 64, 64))
       i += 1
@@ -110,7 +123,7 @@ def test_posetrack_builder(posetrack_fixture, tmp_path, version):
     for index, (seq, images) in enumerate(seqs[split]):
       for fr, image in zip(seq.frames, images):
         rec = source[i]
-        _assert_record(rec, fr, image, seq.name, index, 3, 15)
+        _assert_record(rec, fr, image, seq.name, index, 3, 15, source_file=root / fr.image_path)
         np.testing.assert_array_equal(rec['ignore_mask'],
                                       _pixel_mask(fr.ignore_regions, SIZE, SIZE))
         i += 1
@@ -162,7 +175,7 @@ def test_coco_builder(tmp_path):
   for index, (fr, image) in enumerate(zip(back.frames, images)):
     rec = source[index]
     fr.frame_id = 0
-    _assert_record(rec, fr, image, '', index, 1, 17)
+    _assert_record(rec, fr, image, '', index, 1, 17, source_file=tmp_path / 'm' / fr.image_path)
     assert np.all(rec['bbox_head'] == 0) and np.all(rec['track_id'] == -1)
   m0, m1 = source[0]['ignore_mask'], source[1]['ignore_mask']
   assert m0[5, 5] == 1 and m0[0, 0] == 0 and m0[20, 20] == 0 and 30 <= m0.sum() <= 60
@@ -170,3 +183,122 @@ def test_coco_builder(tmp_path):
   expected[:, 30:32] = 1
   assert np.array_equal(m1[:, :35], expected[:, :35])
   assert m1[42, 42] == 1 and m1[30, 42] == 0
+
+
+# ------------------------------------------------------------------------ encoded images
+
+JPEG_W, JPEG_H = 1280, 720   # large enough that array_record's 64 KiB blocks do not dominate
+
+
+def _noisy_image(rng, h, w):
+  yy, xx = np.mgrid[:h, :w]
+  smooth = np.stack([xx * 255 // w, yy * 255 // h, (xx + yy) % 256], -1)
+  return np.clip(smooth + rng.integers(-20, 21, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope='module')
+def jpeg_fixture(tmp_path_factory):
+  """A PoseTrack 2018 manual_dir of one 3-frame sequence of 1280x720 JPEGs."""
+  root = tmp_path_factory.mktemp('posetrack_jpeg')
+  seq, _ = synthetic.generate_clip('val', 0, num_frames=3, image_size=SIZE)
+  rng = np.random.default_rng(3)
+  for fr in seq.frames:
+    fr.width, fr.height = JPEG_W, JPEG_H
+    os.makedirs(os.path.dirname(root / fr.image_path), exist_ok=True)
+    Image.fromarray(_noisy_image(rng, JPEG_H, JPEG_W)).save(root / fr.image_path, quality=90)
+  formats.write_posetrack18(seq, root / 'annotations' / 'val' / f'{seq.name}.json')
+  return root, seq
+
+
+def test_jpeg_bytes_stored_untouched(jpeg_fixture, tmp_path):
+  root, seq = jpeg_fixture
+  out = io.StringIO()
+  result = build.build('posetrack', str(tmp_path), str(root), '2018', interval=0.0, stream=out)
+  text = out.getvalue()
+  assert 'val: 3 frames to write' in text and 'val: 3/3 frames (100%)' in text
+  assert 'estimated size on disk' in text and 'ratio' in text
+  files = [root / fr.image_path for fr in seq.frames]
+  source_bytes = sum(f.stat().st_size for f in files)
+  assert result['frames'] == 3 and result['source_bytes'] == source_bytes
+  assert result['built_bytes'] == build.directory_size(result['data_dir'])
+  # 1.0.0 stored zlib-compressed pixels: ~18x the JPEGs. Now the files' own bytes.
+  print(f'built / source images: {result["ratio"]:.3f}')
+  assert result['ratio'] <= 1.2
+  source = tfds_builders.load_split('posetrack', 'val', str(tmp_path), manual_dir=str(root),
+                                    config='2018')
+  for i, (fr, path) in enumerate(zip(seq.frames, files)):
+    with Image.open(path) as im:
+      pillow = np.asarray(im.convert('RGB'))
+    _assert_record(source[i], fr, pillow, seq.name, 0, 3, 15, source_file=path)
+    assert source[i]['image'].startswith(images_lib.JPEG_MAGIC)
+  # Built already: reported, not rebuilt.
+  again = build.build('posetrack', str(tmp_path), str(root), '2018', stream=io.StringIO())
+  assert again['frames'] == 0 and again['built_bytes'] == result['built_bytes']
+
+
+def test_corrupt_image_fails_the_build_naming_the_frame(tmp_path):
+  seq, frames = synthetic.generate_clip('val', 0, num_frames=2, image_size=SIZE)
+  for fr, im in zip(seq.frames, frames):
+    os.makedirs(os.path.dirname(tmp_path / 'm' / fr.image_path), exist_ok=True)
+    Image.fromarray(im).save(tmp_path / 'm' / fr.image_path)
+  bad = tmp_path / 'm' / seq.frames[1].image_path
+  bad.write_bytes(bad.read_bytes()[:200])            # truncated JPEG
+  formats.write_posetrack18(seq, tmp_path / 'm' / 'annotations' / 'val' / f'{seq.name}.json')
+  with pytest.raises(images_lib.ImageDecodeError,
+                     match=f"sequence '{seq.name}' frame 1: image .*000001.jpg: cannot decode"):
+    tfds_builders.load_split('posetrack', 'val', str(tmp_path / 'd'),
+                             manual_dir=str(tmp_path / 'm'), config='2018')
+
+
+def _pipeline_config():
+  path = pathlib.Path(__file__).resolve().parents[1] / 'configs' / 'default.py'
+  spec = importlib.util.spec_from_file_location('default_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.data.image_size = 32
+  config.data.max_people = 4
+  config.train.batch_size = 2
+  return config
+
+
+def test_corrupt_record_image_error_names_the_record(tmp_path):
+  source = tfds_builders.load_split('synthetic_posetrack', 'val', str(tmp_path), config='tiny_64')
+  records = [dict(source[i]) for i in range(2)]
+  for r in records:
+    r['is_labeled'] = True
+  records[1]['image'] = records[1]['image'][:100]
+  name = records[1]['sequence'].decode()
+  want = (f"record 1 of list of 2 records: field 'image' of sequence '{name}' frame 1 "
+          f"\\(image_id {records[1]['image_id']}\\): cannot decode the image \\(100 bytes, png")
+  with pytest.raises(ValueError, match=want):
+    next(iter(pipeline.frame_dataset(records, _pipeline_config(), 'validation')))
+  with pytest.raises(images_lib.ImageDecodeError, match='image_id 7: cannot decode'):
+    images_lib.decode_image(b'not an image', images_lib.describe_record({'image_id': 7, 'sequence': b''}))
+
+
+@pytest.mark.parametrize('mode,fmt', [('L', 'PNG'), ('LA', 'PNG'), ('RGBA', 'PNG'), ('P', 'PNG'),
+                                      ('L', 'JPEG'), ('CMYK', 'JPEG'), ('RGB', 'JPEG')])
+def test_decode_image_converts_to_rgb_as_pillow_does(mode, fmt):
+  rgb = _noisy_image(np.random.default_rng(1), 12, 20)
+  buf = io.BytesIO()
+  Image.fromarray(rgb).convert(mode).save(buf, format=fmt)
+  with Image.open(io.BytesIO(buf.getvalue())) as im:
+    want = np.asarray(im.convert('RGB'))
+  got = images_lib.decode_image(buf.getvalue())
+  assert got.dtype == np.uint8 and got.shape == (12, 20, 3)
+  np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(images_lib.decode_image(np.bytes_(buf.getvalue())), want)
+
+
+def test_simplejpeg_gives_pillows_pixels():
+  if images_lib.simplejpeg is None:
+    pytest.skip('simplejpeg is not installed (optional: Pillow decodes every image)')
+  rng = np.random.default_rng(2)
+  for subsampling, progressive in ((2, False), (1, False), (0, True)):
+    buf = io.BytesIO()
+    Image.fromarray(_noisy_image(rng, 37, 51)).save(buf, format='JPEG', quality=85,
+                                                    subsampling=subsampling,
+                                                    progressive=progressive)
+    np.testing.assert_array_equal(images_lib._decode_simplejpeg(buf.getvalue()),
+                                  images_lib.decode_pillow(buf.getvalue()))

@@ -32,6 +32,7 @@ from typing import Any, Mapping
 import numpy as np
 from PIL import Image
 
+from artrack_jax.data import images
 from artrack_jax.geometry import apply_affine
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
@@ -111,15 +112,8 @@ def _pil_coefficients(inverse: np.ndarray) -> tuple[float, ...]:
 
 
 def decode_image(image: Any, where: str = 'image') -> np.ndarray:
-  """uint8 [H, W, 3] from an array or encoded bytes (PNG/JPEG), with a clear error otherwise."""
-  if isinstance(image, (bytes, bytearray, np.bytes_)):
-    with Image.open(io.BytesIO(bytes(image))) as im:
-      return np.asarray(im.convert('RGB'))
-  array = np.asarray(image)
-  if array.dtype != np.uint8 or array.ndim != 3 or array.shape[-1] != 3:
-    raise ValueError(f"field '{where}' must be uint8 [H, W, 3] or encoded image bytes, "
-                     f'got {array.dtype} {array.shape}')
-  return array
+  """uint8 [H, W, 3] from an array or encoded bytes: ``images.decode_image``."""
+  return images.decode_image(image, f"field '{where}'")
 
 
 def decode_mask(mask: Any, height: int, width: int, where: str = 'ignore_mask') -> np.ndarray:
@@ -253,7 +247,8 @@ def transform_frame(record: Mapping[str, Any], size: int, params: AugmentParams 
     dict with ``image [crop, crop, 3]`` (``crop`` = ``size`` when None), ``keypoints``, ``bbox_head``, ``bbox`` (when given),
     ``ignore_mask [size, size]`` float32 and ``transform [2, 3]`` float32 (original -> input).
   """
-  image = decode_image(record['image'])
+  image = images.decode_image(record['image'],
+                              f"field 'image' of {images.describe_record(record)}")
   height, width = image.shape[:2]
   if anchor is not None and params is not None:
     params = anchored(params, height, width, size, *anchor)

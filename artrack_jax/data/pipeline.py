@@ -4,7 +4,8 @@ Sources. Any random-access source of frame records (``__len__``, ``__getitem__``
 ``tfds.data_source`` of the builders in ``data/tfds_builders`` or a plain list in tests. A
 record is a dict with, per frame (``n`` people, ``J`` joints)::
 
-  image uint8 [H, W, 3] (or encoded PNG/JPEG bytes); image_id int64; sequence text (str or
+  image: the encoded image file's bytes (JPEG/PNG, as the TFDS builders store them; decoded
+  by ``data.images.decode_image``) or uint8 [H, W, 3]; image_id int64; sequence text (str or
   bytes); sequence_index int32; frame_id int32; num_frames int32; is_labeled bool;
   keypoints float32 [n, J, 3] (x, y, v); track_id int32 [n]; bbox float32 [n, 4];
   bbox_head float32 [n, 4]; ignore_mask uint8 [H, W] (1 = ignore)
@@ -112,9 +113,9 @@ def _source_name(source: Any) -> str:
 def build_index(source: Sequence[Mapping[str, Any]], cache_path: str | None = None) -> FrameIndex:
   """Reads the sequence/frame ids of every record once.
 
-  Reading a record of a TFDS source decodes its image too, so the index is cached: with
-  ``cache_path`` set, an existing file there is loaded (it must describe as many records as
-  the source has), otherwise the index is built and saved there (``.npz``).
+  Reading a record of a TFDS source reads its image bytes and ignore mask too, so the index
+  is cached: with ``cache_path`` set, an existing file there is loaded (it must describe as
+  many records as the source has), otherwise the index is built and saved there (``.npz``).
   """
   if cache_path and os.path.exists(cache_path):
     with np.load(cache_path) as data:

@@ -71,6 +71,7 @@ from artrack_jax import configs_util
 from artrack_jax import inference
 from artrack_jax import machine
 from artrack_jax import skeletons as skeletons_lib
+from artrack_jax.data import images as images_lib
 from artrack_jax.data import pipeline
 from artrack_jax.data import types
 from artrack_jax.data.types import FrameObservations
@@ -464,7 +465,7 @@ def coco_rows(coco_poses: Mapping[str, tuple[dict, list]], cached: NetworkPass, 
 
 
 class _RecordPredictor:
-  """A ``FrameFn`` of a ``FramePredictor``: it predicts the record's image."""
+  """A ``FrameFn`` of a ``FramePredictor``: it predicts the record's (decoded) image."""
 
   def __init__(self, predictor: inference.FramePredictor):
     self.predictor = predictor
@@ -472,7 +473,8 @@ class _RecordPredictor:
     self.reset = predictor.reset
 
   def __call__(self, record: Mapping[str, Any]) -> FrameOutputs:
-    return self.predictor(record['image'])
+    return self.predictor(images_lib.decode_image(
+        record['image'], f'image of {images_lib.describe_record(record)}'))
 
 
 def evaluate_tracking(config, spatial_workdir: str | None = None,

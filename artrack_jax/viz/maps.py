@@ -36,6 +36,7 @@ from matplotlib.backends import backend_agg
 from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
 from artrack_jax.data import augment
+from artrack_jax.data import images as images_lib
 from artrack_jax.data import types
 from artrack_jax.grouping import pgg as pgg_lib
 from artrack_jax.models.spatialnet import AUX_TASKS
@@ -457,7 +458,7 @@ def ground_truth_figure(records: Sequence[Mapping[str, Any]],
   """
   images, keypoints, ids, titles = [], [], [], []
   for k, record in enumerate(records):
-    image = _check_image(record['image'], f'ground_truth_figure: record {k}')
+    image = images_lib.decode_image(record['image'], f'ground_truth_figure: record {k} image')
     ignore = np.asarray(record.get('ignore_mask', np.zeros(image.shape[:2])))
     if ignore.shape[:2] == image.shape[:2]:
       image = np.where(ignore.reshape(image.shape[:2] + (1,)) > 0, image // 3, image)

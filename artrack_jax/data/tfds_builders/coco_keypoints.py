@@ -43,7 +43,7 @@ class CocoKeypoints(tfds.core.GeneratorBasedBuilder):
 
   VERSION = common.VERSION
   code_path = common.code_path_property()
-  RELEASE_NOTES = {'1.0.0': 'First release.'}
+  RELEASE_NOTES = common.RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -59,24 +59,29 @@ class CocoKeypoints(tfds.core.GeneratorBasedBuilder):
     for split, stem in (('train', 'train2017'), ('val', 'val2017')):
       path = os.path.join(root, 'annotations', f'person_keypoints_{stem}.json')
       if os.path.exists(path):
-        out[split] = self._generate_examples(root, path, stem)
+        out[split] = self._generate_examples(split, root, path, stem)
     if not out:
       raise FileNotFoundError(f'{root}/annotations has no person_keypoints_*2017.json.\n'
                               f'{MANUAL_DOWNLOAD_INSTRUCTIONS}')
     return out
 
-  def _generate_examples(self, root: str, path: str, stem: str):
+  def _generate_examples(self, split: str, root: str, path: str, stem: str):
     seq = formats.read_coco(path, image_prefix=f'{stem}/')
     masked = _masked_annotations(path)
+    yield from common.progress_records(split, len(seq.frames),
+                                       self._records(root, seq, masked))
+
+  def _records(self, root: str, seq, masked: dict[int, list]):
     for index, fr in enumerate(seq.frames):
-      image = common.load_image(os.path.join(root, fr.image_path))
+      data, image = common.read_image(os.path.join(root, fr.image_path),
+                                      f'image_id {fr.image_id}: image {fr.image_path}')
       h, w = image.shape[:2]
       ignore = np.zeros((h, w), np.uint8)
       for seg in masked.get(fr.image_id, ()):
         ignore |= _decode(seg, h, w)
       yield common.record_key(index, 0), common.frame_record(
           dataclasses.replace(fr, frame_id=0), image, sequence='', sequence_index=index,
-          num_frames=1, num_joints=17, ignore_mask=ignore)
+          num_frames=1, num_joints=17, ignore_mask=ignore, encoded=data)
 
 
 def _masked_annotations(path: str) -> dict[int, list]:

@@ -33,7 +33,7 @@ class Posetrack(tfds.core.GeneratorBasedBuilder):
 
   VERSION = common.VERSION
   code_path = common.code_path_property()
-  RELEASE_NOTES = {'1.0.0': 'First release.'}
+  RELEASE_NOTES = common.RELEASE_NOTES
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       tfds.core.BuilderConfig(name='2017', description='PoseTrack 2017 annolist files'),
@@ -60,15 +60,17 @@ class Posetrack(tfds.core.GeneratorBasedBuilder):
     if not splits:
       raise FileNotFoundError(f'{ann} has no train/val/test directory.\n'
                               f'{MANUAL_DOWNLOAD_INSTRUCTIONS}')
-    return {s: self._generate_examples(root, os.path.join(ann, s)) for s in splits}
+    return {s: self._generate_examples(s, root, os.path.join(ann, s)) for s in splits}
 
-  def _generate_examples(self, root: str, directory: str):
+  def _generate_examples(self, split: str, root: str, directory: str):
     reader = (formats.read_posetrack17 if self.builder_config.name == '2017'
               else formats.read_posetrack18)
     names = sorted(n for n in os.listdir(directory) if n.endswith('.json'))
     if not names:
       raise FileNotFoundError(f'{directory}: no .json annotation files')
-    for index, name in enumerate(names):
-      # A file of the other version fails with "<file>: annolist: missing" (or images).
-      seq = reader(os.path.join(directory, name))
-      yield from common.sequence_records(seq, index, root, num_joints=15)
+    # All annotation files first (small next to the images): the frame count for the progress.
+    # A file of the other version fails with "<file>: annolist: missing" (or images).
+    sequences = [reader(os.path.join(directory, name)) for name in names]
+    records = (record for index, seq in enumerate(sequences)
+               for record in common.sequence_records(seq, index, root, num_joints=15))
+    yield from common.progress_records(split, sum(len(s.frames) for s in sequences), records)

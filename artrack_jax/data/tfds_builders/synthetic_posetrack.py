@@ -7,7 +7,8 @@ Configs:
   medium_256   200 / 30 / 30 clips x 24 frames at 256 px
   large_512    300 / 50 / 50 clips x 32 frames at 512 px (the paper's input size)
 
-Records are those of ``common.py`` in the ``posetrack`` skeleton (15 joints).
+Records are those of ``common.py`` in the ``posetrack`` skeleton (15 joints); each generated
+frame is stored as lossless PNG (decoded, the generator's pixels exactly).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class SyntheticPosetrack(tfds.core.GeneratorBasedBuilder):
 
   VERSION = common.VERSION
   code_path = common.code_path_property()
-  RELEASE_NOTES = {'1.0.0': 'First release.'}
+  RELEASE_NOTES = common.RELEASE_NOTES
   BUILDER_CONFIGS = [
       SyntheticConfig(name='tiny_64', description='3/2/2 clips x 8 frames, 64 px',
                       clips=(('train', 3), ('val', 2), ('test', 2)), num_frames=8,
@@ -61,6 +62,10 @@ class SyntheticPosetrack(tfds.core.GeneratorBasedBuilder):
             for split, count in self.builder_config.clips if count > 0}
 
   def _generate_examples(self, split: str, count: int):
+    c = self.builder_config
+    yield from common.progress_records(split, count * c.num_frames, self._records(split, count))
+
+  def _records(self, split: str, count: int):
     c = self.builder_config
     for index, (seq, images) in enumerate(
         synthetic.generate_split(split, count, c.num_frames, c.image_size, c.seed)):
