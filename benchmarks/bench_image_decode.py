@@ -34,9 +34,10 @@ a dependency), OpenCV not installed; step 0.15 s, batch 4 -> 26.7 frames/s (53.3
                                   simplejpeg       133.4   7.50            0.20     0.40     0
                                   decode_image     145.2   6.89            0.18     0.37     0
 
-simplejpeg decodes JPEG 1.4-2x faster than Pillow (1.4x in a second, separate check) with the same pixels (diff 0), hence
-``decode_image`` uses it when importable. Decoding alone needs at most 0.3 of a core (Pillow,
-1080p JPEG) to feed single frames at this rate, 0.6 for pairs; the synthetic PNGs 0.05-0.2.
+simplejpeg decodes JPEG 1.4-2x faster than Pillow (1.4x in a separate check) with the same
+pixels (diff 0), hence ``decode_image`` uses it when importable. Decoding alone needs at most
+0.3 of a core (Pillow, 1080p JPEG) to feed single frames at this rate, 0.6 for pairs; the
+synthetic PNGs 0.05-0.2.
 (The ``decode_image`` vs ``simplejpeg`` differences are noise under the load.)
 """
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _encode(image: np.ndarray, fmt: str) -> bytes:
 def _full_hd(base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
   """1920x1080: the 512-px frame upscaled (bilinear) to 1920 wide, cropped, mild noise."""
   big = np.asarray(Image.fromarray(base).resize((1920, 1920), Image.Resampling.BILINEAR))
-  big = big[420:1500].astype(np.int16) + rng.normal(0, 4, (1080, 1920, 3)).round().astype(np.int16)
+  noise = rng.normal(0, 4, (1080, 1920, 3)).round().astype(np.int16)
+  big = big[420:1500].astype(np.int16) + noise
   return np.clip(big, 0, 255).astype(np.uint8)
 
 

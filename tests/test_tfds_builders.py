@@ -274,7 +274,8 @@ def test_corrupt_record_image_error_names_the_record(tmp_path):
   with pytest.raises(ValueError, match=want):
     next(iter(pipeline.frame_dataset(records, _pipeline_config(), 'validation')))
   with pytest.raises(images_lib.ImageDecodeError, match='image_id 7: cannot decode'):
-    images_lib.decode_image(b'not an image', images_lib.describe_record({'image_id': 7, 'sequence': b''}))
+    images_lib.decode_image(b'not an image',
+                            images_lib.describe_record({'image_id': 7, 'sequence': b''}))
 
 
 @pytest.mark.parametrize('mode,fmt', [('L', 'PNG'), ('LA', 'PNG'), ('RGBA', 'PNG'), ('P', 'PNG'),
