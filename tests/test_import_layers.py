@@ -15,7 +15,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parents[1] / 'artrack_jax'
 LAYERS = (
     ('foundations', ('artrack_jax.skeletons', 'artrack_jax.geometry', 'artrack_jax.machine',
                      'artrack_jax.metrics_writer', 'artrack_jax.video_io',
-                     'artrack_jax.configs_util', 'artrack_jax.configs')),
+                     'artrack_jax.configs_util', 'artrack_jax.configs_json',
+                     'artrack_jax.configs')),
     ('data', ('artrack_jax.data',)),
     ('targets', ('artrack_jax.targets',)),
     ('networks', ('artrack_jax.models', 'artrack_jax.losses', 'artrack_jax.grouping')),
