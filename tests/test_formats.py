@@ -207,17 +207,21 @@ def test_posetrack18_trimmed_sequence_is_read_with_a_warning(tmp_path, caplog):
     (lambda d: d['annotations'][0].update(bbox=[0, 1, 2]), 'annotations[0].bbox',
      'expected 4 numbers, got 3'),
     (lambda d: d['annotations'][0].update(image_id=8), 'annotations[0].image_id',
-     'no image with id 8'),
+     'expected the id of an image of the file, got 8'),
     (lambda d: d['annotations'][0].update(bbox=[0, 0, 'a', 1]), 'annotations[0].bbox[2]',
-     'expected a number'),
+     "expected a finite number, got 'a'"),
     (lambda d: d['annotations'][0].update(keypoints=[0] * 50 + [3]),
-     'annotations[0].keypoints', 'visibility must be 0, 1 or 2'),
+     'annotations[0].keypoints[50]', 'expected a visibility 0, 1 or 2, got 3'),
     (lambda d: d['images'].append(dict(d['images'][0], id=8, frame_id=8)),
-     'images[].nframes', 'says 1 but the file has 2 images'),
+     'images[0].nframes', 'says 1 but the file has 2 images'),
+    (lambda d: d['images'].append(dict(d['images'][0], id=8, frame_id=8, nframes=2)),
+     'images[1].nframes', 'expected the nframes of images[0].nframes (1), got 2'),
     (lambda d: d['images'][0].update(ignore_regions_x=[[1, 2]], ignore_regions_y=[[1]]),
      'images[0].ignore_regions_y[0]', 'expected 2 numbers, got 1'),
-    (lambda d: d['annotations'].append(dict(d['annotations'][0])),
-     'annotations[].track_id', 'repeat'),
+    (lambda d: d['annotations'].append(dict(d['annotations'][0], id=2)),
+     'annotations[1].track_id', 'track id 0 repeats that of annotations[0].track_id'),
+    (lambda d: d['annotations'].append(dict(d['annotations'][0], track_id=1)),
+     'annotations[1].id', 'annotation id 1 repeats that of annotations[0]'),
     (lambda d: d['images'][0].pop('file_name'), 'images[0].file_name', 'missing'),
 ])
 def test_posetrack18_errors_name_file_and_field(tmp_path, mutate, field, message):
@@ -234,7 +238,8 @@ def test_posetrack18_errors_name_file_and_field(tmp_path, mutate, field, message
     ({'image': {'name': 'a.jpg'}}, 'annolist[0].image', 'one-element list'),
     ({'image': [{'name': 'a.jpg'}], 'annorect': [{'track_id': [0], 'annopoints': [
         {'point': [{'id': [15], 'x': [1], 'y': [1]}]}]}]},
-     'annolist[0].annorect[0].annopoints[0].point[0].id', 'joint id must be in [0, 15)'),
+     'annolist[0].annorect[0].annopoints[0].point[0].id[0]',
+     'expected a joint id in [0, 15), got 15'),
     ({'image': [{'name': 'a.jpg'}], 'annorect': [{'track_id': [0], 'annopoints': [
         {'point': [{'id': [1], 'x': [1, 2], 'y': [1]}]}]}]},
      'annolist[0].annorect[0].annopoints[0].point[0].x', 'one-element list'),
@@ -255,7 +260,7 @@ def test_coco_and_json_errors(tmp_path):
                'categories': []})
   with pytest.raises(formats.FormatError, match=r'images\[0\]\.height: missing'):
     formats.read_coco(bad)
-  with pytest.raises(formats.FormatError, match='neither PoseTrack'):
+  with pytest.raises(formats.FormatError, match='top level: expected a PoseTrack 2017'):
     formats.read_posetrack(_write(tmp_path / 'y.json', {'frames': []}))
 
 

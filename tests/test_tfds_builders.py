@@ -11,10 +11,12 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
+from artrack_jax import skeletons
 from artrack_jax.data import augment, build, formats, pipeline, synthetic
 from artrack_jax.data import images as images_lib
 from artrack_jax.data import tfds_builders
 from artrack_jax.data.tfds_builders import common
+from artrack_jax.evaluation import posetrack
 
 SIZE = 48
 KEYS = {'image', 'image_height', 'image_width', 'image_id', 'sequence', 'sequence_index',
@@ -128,6 +130,151 @@ def test_posetrack_builder(posetrack_fixture, tmp_path, version):
                                       _pixel_mask(fr.ignore_regions, SIZE, SIZE))
         i += 1
     assert len(source) == i
+
+
+def _assert_builder_reads_as_evaluator(source, first, path):
+  """The builder's records of the file ``path`` (records ``first``...) hold the persons, joints,
+  head boxes and ignore regions the evaluator reads from it (``evaluation.posetrack``).
+
+  Joints: labelled (v > 0) in the records, present for the evaluator. The one difference the
+  reader keeps by design: a slot (x, y, 0) with x or y non-zero is a joint for the toolkit
+  and unlabelled for training; the files here write unlabelled joints (0, 0, 0).
+  """
+  gt = posetrack.load_sequence(str(path), 'gt')
+  for k, fr in enumerate(gt.frames):
+    rec = source[first + k]
+    assert rec['frame_id'] == k
+    assert rec['track_id'].tolist() == fr.track_ids.tolist()
+    kp = rec['keypoints']
+    np.testing.assert_array_equal(kp[..., 2] > 0, fr.present)
+    np.testing.assert_array_equal(np.where(fr.present[..., None], kp[..., :2], 0), fr.points)
+    box = rec['bbox_head'].astype(np.float64)
+    corners = np.concatenate([box[:, :2], box[:, :2] + box[:, 2:]], axis=1)
+    with_points = fr.present.any(axis=1)
+    np.testing.assert_allclose(corners[with_points], fr.head_boxes[with_points], atol=1e-4)
+    h, w = int(rec['image_height']), int(rec['image_width'])
+    np.testing.assert_array_equal(rec['ignore_mask'],
+                                  common.rasterize_polygons(fr.ignore_regions, h, w))
+  return len(gt.frames)
+
+
+def test_builder_and_evaluator_read_the_same(posetrack_fixture, tmp_path):
+  root, seqs = posetrack_fixture
+  for version in ('2018', '2017'):
+    manual = root / f'manual{version}'
+    source = tfds_builders.load_split('posetrack', 'val', str(tmp_path), manual_dir=str(manual),
+                                      config=version)
+    first = 0
+    for seq, _ in seqs['val']:
+      first += _assert_builder_reads_as_evaluator(
+          source, first, manual / 'annotations' / 'val' / f'{seq.name}.json')
+    assert first == len(source)
+
+
+def _kp17(joints):
+  """{posetrack joint: (x, y, v)} -> the 51 numbers of a PoseTrack 2018 / 21 annotation."""
+  kp = np.zeros((15, 3))
+  for j, xyv in joints.items():
+    kp[j] = xyv
+  return skeletons.posetrack_to_posetrack18(kp).reshape(-1).tolist()
+
+
+def _posetrack21_file(name, vid, nframes, frames):
+  """A PoseTrack21 ``posetrack_data`` file as the data set writes it (hand-written fields)."""
+  images, annotations = [], []
+  for t, people in enumerate(frames):
+    image_id = int(f'1{vid:06d}{t:04d}')
+    images.append({'is_labeled': bool(people), 'nframes': nframes, 'image_id': image_id,
+                   'id': image_id, 'vid_id': f'{vid:06d}', 'frame_id': image_id,
+                   'file_name': f'images/val/{name}/{t:06d}.jpg',
+                   'has_labeled_person': bool(people),
+                   'ignore_regions_x': [[2, 20, 20, 2]] if t == 0 else [],
+                   'ignore_regions_y': [[30, 30, 40, 40]] if t == 0 else []})
+    for k, (track_id, person_id, joints) in enumerate(people):
+      annotations.append({
+          'bbox': [4.0 + 10 * k, 4.0, 20.0, 30.0], 'bbox_head': [5.0 + 10 * k, 4.0, 6.0, 7.0],
+          'category_id': 1, 'id': image_id * 100 + k, 'image_id': image_id,
+          'keypoints': _kp17(joints), 'person_id': person_id, 'track_id': track_id})
+  return {'images': images, 'annotations': annotations,
+          'categories': [{'supercategory': 'person', 'id': 1, 'name': 'person',
+                          'keypoints': list(skeletons.POSETRACK18.names),
+                          'skeleton': [[16, 14], [14, 12], [17, 15], [15, 13]]}]}
+
+
+def test_posetrack21_builder(tmp_path):
+  """Config 2021 on PoseTrack21's own layout: images/ and posetrack_data/{train,val}."""
+  root = tmp_path / 'PoseTrack21'
+  rng = np.random.default_rng(4)
+  a = {0: (10, 12, 1), 1: (11, 20, 1), 5: (8, 25, 1), 14: (12, 44, 1)}
+  b = {0: (21, 13, 1), 2: (22, 6, 1), 9: (20, 30, 1)}
+  files = {
+      # A trimmed sequence (nframes 30, 3 images listed), an unlabelled last frame.
+      ('val', '000001_mpii_test', 1, 30): [[(0, 700, a), (1, 701, b)], [(1, 701, b)], []],
+      ('train', '000002_bonn_train', 2, 2): [[(3, 9, a)], [(3, 9, b)]],
+  }
+  for (split, name, vid, nframes), frames in files.items():
+    data = _posetrack21_file(name, vid, nframes, frames)
+    for im in data['images']:
+      im['file_name'] = im['file_name'].replace('/val/', f'/{split}/')
+      os.makedirs(root / os.path.dirname(im['file_name']), exist_ok=True)
+      Image.fromarray(_noisy_image(rng, SIZE, SIZE + 16)).save(root / im['file_name'],
+                                                                quality=85)
+    path = root / 'posetrack_data' / split / f'{name}.json'
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+  source = tfds_builders.load_split('posetrack', 'val', str(tmp_path / 'd'),
+                                    manual_dir=str(root), config='2021')
+  assert len(source) == 3   # the frames listed, not nframes
+  path = root / 'posetrack_data' / 'val' / '000001_mpii_test.json'
+  data = json.loads(path.read_text())
+  for t, (im, rec) in enumerate(zip(data['images'], source)):
+    # The data set's own JPEG bytes, untouched.
+    assert rec['image'] == (root / im['file_name']).read_bytes()
+    assert rec['image'].startswith(images_lib.JPEG_MAGIC)
+    assert (rec['image_height'], rec['image_width']) == (SIZE, SIZE + 16)
+    assert rec['image_id'] == im['id'] and rec['sequence'] == b'000001_mpii_test'
+    assert rec['num_frames'] == 3 and bool(rec['is_labeled']) == im['is_labeled']
+    anns = [ann for ann in data['annotations'] if ann['image_id'] == im['id']]
+    assert rec['track_id'].tolist() == [ann['track_id'] for ann in anns]
+    for k, ann in enumerate(anns):
+      np.testing.assert_array_equal(
+          rec['keypoints'][k],
+          skeletons.posetrack18_to_posetrack(np.reshape(ann['keypoints'], (17, 3))))
+      np.testing.assert_array_equal(rec['bbox'][k], ann['bbox'])
+      np.testing.assert_array_equal(rec['bbox_head'][k], ann['bbox_head'])
+  region = np.array([[2, 30], [20, 30], [20, 40], [2, 40]], np.float32)
+  np.testing.assert_array_equal(source[0]['ignore_mask'],
+                                common.rasterize_polygons([region], SIZE, SIZE + 16))
+  assert source[0]['ignore_mask'].sum() > 0 and source[1]['ignore_mask'].sum() == 0
+  assert _assert_builder_reads_as_evaluator(source, 0, path) == 3
+  seq, person_ids = formats.read_posetrack21(path)
+  assert person_ids == {(0, 0): 700, (0, 1): 701, (1, 1): 701}
+  assert seq.vid_id == 1
+  train = tfds_builders.load_split('posetrack', 'train', str(tmp_path / 'd'),
+                                   manual_dir=str(root), config='2021')
+  assert len(train) == 2 and train[1]['track_id'].tolist() == [3]
+  # The 2021 layout without posetrack_data/ is refused with the layout it expects.
+  (tmp_path / 'empty' / 'images').mkdir(parents=True)
+  with pytest.raises(FileNotFoundError, match='posetrack_data/val/\\*.json'):
+    tfds_builders.load_split('posetrack', 'val', str(tmp_path / 'd2'),
+                             manual_dir=str(tmp_path / 'empty'), config='2021')
+
+
+def test_builder_refuses_what_the_evaluator_refuses(tmp_path):
+  """A ground-truth file the evaluator refuses fails the build with the evaluator's message."""
+  data = _posetrack21_file('000001_mpii_test', 1, 1,
+                           [[(0, 700, {0: (10, 12, 1), 1: (11, 20, 1)})]])
+  data['annotations'][0]['bbox_head'] = [5.0, 4.0, 0.0, 0.0]   # head size 0
+  path = tmp_path / 'm' / 'posetrack_data' / 'val' / '000001_mpii_test.json'
+  path.parent.mkdir(parents=True)
+  path.write_text(json.dumps(data))
+  with pytest.raises(posetrack.EvaluationInputError) as evaluator:
+    posetrack.load_sequence(str(path), 'gt')
+  with pytest.raises(formats.FormatError) as builder:
+    tfds_builders.load_split('posetrack', 'val', str(tmp_path / 'd'),
+                             manual_dir=str(tmp_path / 'm'), config='2021')
+  assert str(builder.value) == str(evaluator.value)
+  assert f'{path}: annotations[0].bbox_head: degenerate head box' in str(builder.value)
 
 
 def test_posetrack_builder_errors(tmp_path):

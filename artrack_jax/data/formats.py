@@ -57,6 +57,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from artrack_jax import skeletons
+from artrack_jax.data import posetrack_reader
 from artrack_jax.data.types import Frame, Person, Sequence
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,8 @@ _POSETRACK18_CATEGORY_SKELETON = [[16, 14], [14, 12], [17, 15], [15, 13], [12, 1
 POSETRACK_SOURCES = {'mpii': 1, 'bonn': 2, 'mpiinew': 3}
 
 
-class FormatError(ValueError):
-  """A file does not follow its format. The message names the file and the field."""
+# A file does not follow its format; the message names the file and the field.
+FormatError = posetrack_reader.FormatError
 
 
 def posetrack_image_id(sequence_name: str, frame_index: int) -> int:
@@ -142,15 +143,6 @@ class _Ctx:
     return np.asarray([self.number(v, f'{field}[{i}]') for i, v in enumerate(value)],
                       np.float64)
 
-  def wrapped(self, obj: dict, key: str, field: str, *, required: bool = True):
-    """A PoseTrack 2017 scalar: a one-element list."""
-    value = self.get(obj, key, field, required=required)
-    if value is None:
-      return None
-    if not isinstance(value, list) or len(value) != 1:
-      raise self.error(f'{field}.{key}', f'expected a one-element list, got {value!r}')
-    return value[0]
-
   def listof(self, obj: dict, key: str, field: str, *, required: bool = True) -> list:
     value = self.get(obj, key, field, required=required, default=[])
     if not isinstance(value, list):
@@ -160,11 +152,7 @@ class _Ctx:
 
 
 def _load_json(path: str | os.PathLike) -> Any:
-  try:
-    with open(path) as f:
-      return json.load(f)
-  except json.JSONDecodeError as e:
-    raise FormatError(f'{path}: not valid JSON: {e}') from None
+  return posetrack_reader.read_json(path, 'annotation')
 
 
 def partial_name(name: str) -> str:
@@ -221,139 +209,84 @@ def _check_skeleton(seq: Sequence, expected: str, writer: str) -> None:
 # PoseTrack 2018
 
 
-def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None) -> Sequence:
-  """Reads one PoseTrack 2018 sequence file.
+def _sequence_of(parsed: posetrack_reader.PoseTrackFile, path, counts: Counts
+                 ) -> tuple[Sequence, list[int]]:
+  """The ``posetrack`` Sequence of a file the shared reader read (``data/posetrack_reader.py``).
+
+  Frames in the order of the images' ``frame_id`` when every image has one (the released 2018
+  files), else in file order; ``Frame.frame_id`` = rank in that order. Joints are the file's
+  (x, y, v); ``is_labeled`` is the file's flag, or whether the frame lists people.
+
+  Returns:
+    The sequence and, per frame of the file, its index in the sequence.
+  """
+  counts.update(parsed.counts)
+  frames = []
+  for fr, rows in zip(parsed.frames, parsed.rows_of_frames()):
+    people = []
+    for a in rows:
+      kp = parsed.keypoints[a].astype(np.float32)
+      if np.isnan(parsed.bbox[a, 0]):
+        bbox = _poseval_box(kp)   # optional in predictions; poseval has no use for it either
+        counts['boxes_derived'] += 1
+      else:
+        bbox = parsed.bbox[a].astype(np.float32)
+      scores = parsed.scores[a]
+      people.append(Person(
+          track_id=int(parsed.track_ids[a]), keypoints=kp, bbox=bbox,
+          bbox_head=(None if np.isnan(parsed.head_xywh[a, 0])
+                     else parsed.head_xywh[a].astype(np.float32)),
+          scores=(None if np.isnan(scores).all()
+                  else np.nan_to_num(scores, nan=0.0).astype(np.float32)),
+          score=None if np.isnan(parsed.score[a]) else float(parsed.score[a])))
+    frames.append(Frame(
+        image_path=fr.file_name, frame_id=-1,
+        is_labeled=fr.has_records if fr.is_labeled is None else fr.is_labeled, people=people,
+        ignore_regions=[r.astype(np.float32) for r in fr.ignore_regions],
+        width=fr.width, height=fr.height, image_id=-1 if fr.image_id is None else fr.image_id))
+  order = list(range(len(frames)))
+  if parsed.format == '2018' and all(fr.frame_id is not None for fr in parsed.frames):
+    order.sort(key=lambda k: parsed.frames[k].frame_id)
+  frames = [frames[k] for k in order]
+  index_of = [0] * len(frames)
+  for k, (fr, f) in enumerate(zip(frames, order)):
+    fr.frame_id = index_of[f] = k
+  _log_counts(path, counts)
+  return (Sequence(name=_stem(path), frames=frames, skeleton='posetrack', vid_id=parsed.vid_id),
+          index_of)
+
+
+def _read_version(path, version: str | None, role: str | None) -> posetrack_reader.PoseTrackFile:
+  parsed = posetrack_reader.read(path, role, file_names=True)
+  if version is not None and parsed.format != version:
+    key = 'images' if version == '2018' else 'annolist'
+    raise FormatError(f'{os.fspath(path)}: {key}: missing; expected a PoseTrack {version} file, '
+                      f'this one is PoseTrack {parsed.format}')
+  return parsed
+
+
+def read_posetrack18(path: str | os.PathLike, counts: Counts | None = None,
+                     role: str | None = None) -> Sequence:
+  """Reads one PoseTrack 2018 (or 2021) sequence file with the evaluator's reader.
 
   Args:
     path: the ``<sequence>.json`` file.
     counts: optional Counter; receives what was dropped (``ear_slots_nonempty``),
-      ``annotations_without_keypoints`` (kept as people with no labelled joint) and
-      ``boxes_derived`` (annotations without ``bbox``: the box is derived from the keypoints
-      as for 2017 files).
+      ``frames_missing`` (``nframes`` above the images listed: a trimmed sequence, read with a
+      warning) and ``boxes_derived`` (annotations without ``bbox``: the box is derived from
+      the keypoints as for 2017 files).
+    role: as ``posetrack_reader.parse``: 'gt' validates as the evaluator validates ground
+      truth (the builders), None reads either kind of file.
 
   Returns:
     Sequence with skeleton ``posetrack``; frames ordered by the images' ``frame_id`` field,
     ``Frame.frame_id`` = rank in that order.
+
+  Raises:
+    FormatError: naming the file and the field (``annotations[3].keypoints[7]``).
   """
   counts = Counts() if counts is None else counts
-  ctx = _Ctx(path)
-  data = _load_json(path)
-  if not isinstance(data, dict):
-    raise ctx.error('(top level)', 'expected an object with images/annotations')
-  images = ctx.listof(data, 'images', '')
-  annotations = ctx.listof(data, 'annotations', '')
-  categories = ctx.listof(data, 'categories', '', required=False)
-  if categories:
-    names = ctx.get(categories[0], 'keypoints', 'categories[0]', required=False)
-    if names is not None and list(names) != list(POSETRACK18_KEYPOINT_NAMES):
-      raise ctx.error('categories[0].keypoints',
-                      f'expected the 17 PoseTrack 2018 slots {list(POSETRACK18_KEYPOINT_NAMES)},'
-                      f' got {names!r}')
-
-  frames_by_id: dict[int, Frame] = {}
-  order_keys = {}
-  vid_ids = set()
-  nframes_seen = set()
-  for i, im in enumerate(images):
-    f = f'images[{i}]'
-    image_id = ctx.integer(ctx.get(im, 'id', f), f'{f}.id')
-    if image_id in frames_by_id:
-      raise ctx.error(f'{f}.id', f'duplicate image id {image_id}')
-    file_name = ctx.get(im, 'file_name', f)
-    if not isinstance(file_name, str):
-      raise ctx.error(f'{f}.file_name', f'expected a string, got {file_name!r}')
-    is_labeled = ctx.get(im, 'is_labeled', f)
-    if not isinstance(is_labeled, (bool, int)):
-      raise ctx.error(f'{f}.is_labeled', f'expected a boolean, got {is_labeled!r}')
-    order_keys[image_id] = ctx.integer(ctx.get(im, 'frame_id', f), f'{f}.frame_id')
-    vid = ctx.get(im, 'vid_id', f, required=False)
-    if vid is not None and vid != '':  # our writer leaves it empty for unknown videos
-      try:
-        vid_ids.add(int(vid))
-      except (TypeError, ValueError):
-        raise ctx.error(f'{f}.vid_id', f'expected a video number, got {vid!r}') from None
-    nf = ctx.get(im, 'nframes', f, required=False)
-    if nf is not None:
-      nframes_seen.add(ctx.integer(nf, f'{f}.nframes'))
-    rx = ctx.listof(im, 'ignore_regions_x', f, required=False)
-    ry = ctx.listof(im, 'ignore_regions_y', f, required=False)
-    if len(rx) != len(ry):
-      raise ctx.error(f'{f}.ignore_regions_x',
-                      f'{len(rx)} polygons but ignore_regions_y has {len(ry)}')
-    regions = []
-    for r, (xs, ys) in enumerate(zip(rx, ry)):
-      xs = ctx.numbers(xs, f'{f}.ignore_regions_x[{r}]')
-      ys = ctx.numbers(ys, f'{f}.ignore_regions_y[{r}]', len(xs))
-      regions.append(np.stack([xs, ys], -1).astype(np.float32).reshape(-1, 2))
-    frames_by_id[image_id] = Frame(
-        image_path=file_name, frame_id=-1, is_labeled=bool(is_labeled), people=[],
-        ignore_regions=regions,
-        width=ctx.integer(im.get('width', 0), f'{f}.width'),
-        height=ctx.integer(im.get('height', 0), f'{f}.height'), image_id=image_id)
-  if len(vid_ids) > 1:
-    raise ctx.error('images[].vid_id', f'one sequence per file expected, got {sorted(vid_ids)}')
-  if len(nframes_seen) > 1:
-    raise ctx.error('images[].nframes', f'inconsistent values {sorted(nframes_seen)}')
-  if nframes_seen and (nframes := nframes_seen.pop()) != len(images):
-    if nframes < len(images):
-      raise ctx.error('images[].nframes',
-                      f'says {nframes} but the file has {len(images)} images')
-    # A trimmed or partly downloaded sequence lists fewer frames than the video has; the
-    # official toolkit and the evaluator read it as it is, so the builder does too.
-    counts['frames_missing'] += nframes - len(images)
-    logger.warning('%s: images[].nframes says %d but the file lists %d images: %d frames '
-                   'missing (a trimmed sequence), read as it is', path, nframes, len(images),
-                   nframes - len(images))
-
-  for i, ann in enumerate(annotations):
-    f = f'annotations[{i}]'
-    image_id = ctx.integer(ctx.get(ann, 'image_id', f), f'{f}.image_id')
-    if image_id not in frames_by_id:
-      raise ctx.error(f'{f}.image_id', f'no image with id {image_id}')
-    track_id = ctx.integer(ctx.get(ann, 'track_id', f), f'{f}.track_id')
-    raw = ctx.get(ann, 'keypoints', f, required=False, default=[])
-    if isinstance(raw, list) and not raw:
-      counts['annotations_without_keypoints'] += 1
-      kp18 = np.zeros((17, 3))
-    else:
-      kp18 = ctx.numbers(raw, f'{f}.keypoints', 51).reshape(17, 3)
-    _check_visibility(ctx, kp18[:, 2], f'{f}.keypoints')
-    ears = kp18[list(skeletons.POSETRACK18_EMPTY_SLOTS)]
-    if np.any(ears != 0):
-      counts['ear_slots_nonempty'] += 1
-    scores = ann.get('scores')
-    if scores is not None and scores != []:
-      scores = skeletons.posetrack18_to_posetrack(
-          ctx.numbers(scores, f'{f}.scores', 17)[:, None])[:, 0].astype(np.float32)
-    else:
-      scores = None
-    score = ann.get('score')
-    score = None if score is None else ctx.number(score, f'{f}.score')
-    kp15 = skeletons.posetrack18_to_posetrack(kp18).astype(np.float32)
-    if ann.get('bbox') is None:
-      bbox = _poseval_box(kp15)  # optional in predictions; poseval has no use for it either
-      counts['boxes_derived'] += 1
-    else:
-      bbox = ctx.numbers(ann['bbox'], f'{f}.bbox', 4)
-    head = ann.get('bbox_head')
-    head = None if head is None or head == [] else ctx.numbers(head, f'{f}.bbox_head', 4)
-    frames_by_id[image_id].people.append(Person(
-        track_id=track_id,
-        keypoints=kp15,
-        bbox=bbox.astype(np.float32),
-        bbox_head=None if head is None else head.astype(np.float32),
-        scores=scores, score=score))
-
-  frames = sorted(frames_by_id.values(), key=lambda fr: order_keys[fr.image_id])
-  for k, fr in enumerate(frames):
-    fr.frame_id = k
-    ids = [p.track_id for p in fr.people]
-    if len(set(ids)) != len(ids):
-      raise ctx.error('annotations[].track_id',
-                      f'track ids repeat within image {fr.image_id}: {sorted(ids)}')
-  _log_counts(path, counts)
-  return Sequence(name=_stem(path), frames=frames, skeleton='posetrack',
-                  vid_id=vid_ids.pop() if vid_ids else -1)
+  return _sequence_of(_read_version(path, '2018', role), path, counts)[0]
 
 
 def _posetrack18_entries(seq: Sequence, fr: Frame, nframes: int) -> tuple[dict, list[dict]]:
@@ -490,101 +423,19 @@ def _poseval_box(kp: np.ndarray) -> np.ndarray:
   return np.concatenate([c - ext, 2 * ext]).astype(np.float32)
 
 
-def read_posetrack17(path: str | os.PathLike, counts: Counts | None = None) -> Sequence:
-  """Reads one PoseTrack 2017 annolist file into a ``posetrack`` Sequence.
+def read_posetrack17(path: str | os.PathLike, counts: Counts | None = None,
+                     role: str | None = None) -> Sequence:
+  """Reads one PoseTrack 2017 annolist file into a ``posetrack`` Sequence (see
+  ``read_posetrack18``).
 
   Args:
     path: the ``<sequence>.json`` file.
     counts: optional Counter; receives ``boxes_derived`` (people whose box came from their
       keypoints because the file has none).
+    role: as in ``read_posetrack18``.
   """
   counts = Counts() if counts is None else counts
-  ctx = _Ctx(path)
-  data = _load_json(path)
-  annolist = ctx.listof(data, 'annolist', '') if isinstance(data, dict) else None
-  if annolist is None:
-    raise ctx.error('(top level)', 'expected an object with annolist')
-  frames, vid_ids = [], set()
-  for i, entry in enumerate(annolist):
-    f = f'annolist[{i}]'
-    image = ctx.wrapped(entry, 'image', f)
-    name = ctx.get(image, 'name', f'{f}.image[0]')
-    if not isinstance(name, str):
-      raise ctx.error(f'{f}.image[0].name', f'expected a string, got {name!r}')
-    labeled = ctx.wrapped(entry, 'is_labeled', f, required=False)
-    rects = ctx.listof(entry, 'annorect', f, required=False)
-    is_labeled = bool(rects) if labeled is None else bool(ctx.integer(labeled, f'{f}.is_labeled'))
-    image_id = ctx.wrapped(entry, 'image_id', f, required=False)
-    image_id = -1 if image_id is None else ctx.integer(image_id, f'{f}.image_id')
-    vid = ctx.wrapped(entry, 'vid_id', f, required=False)
-    if vid is not None:
-      vid_ids.add(ctx.integer(vid, f'{f}.vid_id'))
-    regions = []
-    for r, reg in enumerate(ctx.listof(entry, 'ignore_regions', f, required=False)):
-      pts = ctx.listof(reg, 'point', f'{f}.ignore_regions[{r}]')
-      xy = [[ctx.number(ctx.wrapped(p, 'x', f'{f}.ignore_regions[{r}].point[{q}]'),
-                        f'{f}.ignore_regions[{r}].point[{q}].x'),
-             ctx.number(ctx.wrapped(p, 'y', f'{f}.ignore_regions[{r}].point[{q}]'),
-                        f'{f}.ignore_regions[{r}].point[{q}].y')] for q, p in enumerate(pts)]
-      regions.append(np.asarray(xy, np.float32).reshape(-1, 2))
-    people = []
-    for k, rect in enumerate(rects):
-      g = f'{f}.annorect[{k}]'
-      track_id = ctx.wrapped(rect, 'track_id', g, required=False)
-      track_id = -1 if track_id is None else ctx.integer(track_id, f'{g}.track_id')
-      head = None
-      if all(c in rect for c in ('x1', 'y1', 'x2', 'y2')):
-        x1, y1, x2, y2 = (ctx.number(ctx.wrapped(rect, c, g), f'{g}.{c}')
-                          for c in ('x1', 'y1', 'x2', 'y2'))
-        head = np.asarray([x1, y1, x2 - x1, y2 - y1], np.float32)
-      kp = np.zeros((15, 3), np.float32)
-      scores = np.zeros(15, np.float32)
-      any_score = False
-      annopoints = ctx.listof(rect, 'annopoints', g, required=False)
-      points = ctx.listof(annopoints[0], 'point', f'{g}.annopoints[0]') if annopoints else []
-      seen = set()
-      for q, pt in enumerate(points):
-        h = f'{g}.annopoints[0].point[{q}]'
-        jid = ctx.integer(ctx.wrapped(pt, 'id', h), f'{h}.id')
-        if not 0 <= jid < 15:
-          raise ctx.error(f'{h}.id', f'joint id must be in [0, 15), got {jid}')
-        if jid in seen:
-          raise ctx.error(f'{h}.id', f'joint {jid} appears twice')
-        seen.add(jid)
-        vis = ctx.wrapped(pt, 'is_visible', h, required=False)
-        vis = 1 if vis is None else ctx.integer(vis, f'{h}.is_visible')
-        if vis not in (0, 1):
-          raise ctx.error(f'{h}.is_visible', f'expected 0 or 1, got {vis}')
-        kp[jid] = (ctx.number(ctx.wrapped(pt, 'x', h), f'{h}.x'),
-                   ctx.number(ctx.wrapped(pt, 'y', h), f'{h}.y'), 2 if vis else 1)
-        s = ctx.wrapped(pt, 'score', h, required=False)
-        if s is not None:
-          scores[jid] = ctx.number(s, f'{h}.score')
-          any_score = True
-      bbox = rect.get('bbox')
-      if bbox is None:
-        bbox = _poseval_box(kp)
-        counts['boxes_derived'] += 1
-      else:
-        bbox = ctx.numbers(bbox, f'{g}.bbox', 4).astype(np.float32)
-      score = ctx.wrapped(rect, 'score', g, required=False)
-      people.append(Person(track_id=track_id, keypoints=kp, bbox=bbox, bbox_head=head,
-                           scores=scores if any_score else None,
-                           score=None if score is None else ctx.number(score, f'{g}.score')))
-    ids = [p.track_id for p in people if p.track_id >= 0]
-    if len(set(ids)) != len(ids):
-      raise ctx.error(f'{f}.annorect[].track_id', f'track ids repeat in a frame: {sorted(ids)}')
-    width = ctx.wrapped(entry, 'width', f, required=False)
-    height = ctx.wrapped(entry, 'height', f, required=False)
-    frames.append(Frame(image_path=name, frame_id=i, is_labeled=is_labeled, people=people,
-                        ignore_regions=regions, image_id=image_id,
-                        width=0 if width is None else ctx.integer(width, f'{f}.width'),
-                        height=0 if height is None else ctx.integer(height, f'{f}.height')))
-  if len(vid_ids) > 1:
-    raise ctx.error('annolist[].vid_id', f'one sequence per file expected, got {sorted(vid_ids)}')
-  _log_counts(path, counts)
-  return Sequence(name=_stem(path), frames=frames, skeleton='posetrack',
-                  vid_id=vid_ids.pop() if vid_ids else -1)
+  return _sequence_of(_read_version(path, '2017', role), path, counts)[0]
 
 
 def write_posetrack17(seq: Sequence, path: str | os.PathLike) -> None:
@@ -633,14 +484,11 @@ def write_posetrack17(seq: Sequence, path: str | os.PathLike) -> None:
   _dump_json({'annolist': annolist}, path)
 
 
-def read_posetrack(path: str | os.PathLike, counts: Counts | None = None) -> Sequence:
-  """Reads a PoseTrack 2017 or 2018 file, telling them apart by the ``annolist`` key."""
-  data = _load_json(path)
-  if isinstance(data, dict) and 'annolist' in data:
-    return read_posetrack17(path, counts)
-  if isinstance(data, dict) and 'images' in data:
-    return read_posetrack18(path, counts)
-  raise FormatError(f'{path}: (top level): neither PoseTrack 2017 (annolist) nor 2018 (images)')
+def read_posetrack(path: str | os.PathLike, counts: Counts | None = None,
+                   role: str | None = None) -> Sequence:
+  """Reads a PoseTrack 2017, 2018 or 2021 file, telling them apart by the ``annolist`` key."""
+  counts = Counts() if counts is None else counts
+  return _sequence_of(_read_version(path, None, role), path, counts)[0]
 
 
 def read_posetrack_dir(directory: str | os.PathLike,
@@ -921,7 +769,8 @@ def sequences_equal(a: Sequence, b: Sequence, *, check_bbox: bool = True) -> lis
 # ``has_labeled_person`` on images; ignore regions as ``ignore_regions_x/y``.
 
 
-def read_posetrack21(path: str | os.PathLike, counts: Counts | None = None
+def read_posetrack21(path: str | os.PathLike, counts: Counts | None = None,
+                     role: str | None = None
                      ) -> tuple[Sequence, dict[tuple[int, int], int]]:
   """Reads one PoseTrack21 sequence file.
 
@@ -929,19 +778,13 @@ def read_posetrack21(path: str | os.PathLike, counts: Counts | None = None
     The sequence (as :func:`read_posetrack18`, skeleton ``posetrack``) and
     ``{(frame index, track_id): person_id}`` for annotations that carry a ``person_id``.
   """
-  seq = read_posetrack18(path, counts)
-  ctx = _Ctx(path)
-  data = _load_json(path)
-  frame_of_image = {fr.image_id: fr.frame_id for fr in seq.frames}
+  counts = Counts() if counts is None else counts
+  parsed = _read_version(path, '2018', role)
+  seq, index_of = _sequence_of(parsed, path, counts)
   person_ids = {}
-  for i, ann in enumerate(data['annotations']):
-    if 'person_id' in ann:
-      key = (frame_of_image[int(ann['image_id'])], int(ann['track_id']))
-      person_ids[key] = ctx.integer(ann['person_id'], f'annotations[{i}].person_id')
-  for i, im in enumerate(data['images']):
-    flag = im.get('has_labeled_person')
-    if flag is not None and not isinstance(flag, (bool, int)):
-      raise ctx.error(f'images[{i}].has_labeled_person', f'expected a boolean, got {flag!r}')
+  for a in np.flatnonzero(parsed.person_ids >= 0):
+    person_ids[(index_of[int(parsed.frame[a])], int(parsed.track_ids[a]))] = int(
+        parsed.person_ids[a])
   return seq, person_ids
 
 

@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import dataclasses
 import glob
-import json
 import math
 import os
 import warnings
@@ -82,6 +81,7 @@ import scipy.optimize
 import shapely
 
 from artrack_jax import skeletons
+from artrack_jax.data import posetrack_reader
 from artrack_jax.evaluation import validate
 from artrack_jax.evaluation.validate import EvaluationInputError
 
@@ -106,9 +106,6 @@ COLUMN_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ('Ankl', ('right_ankle', 'left_ankle')),
 )
 COLUMN_NAMES = tuple(name for name, _ in COLUMN_GROUPS) + ('Total',)
-
-# PoseTrack 2018 keypoint names -> PoseTrack 2017 joint index (the neck is 'head_bottom').
-_PT18_NAME_TO_JOINT = {('head_bottom' if n == 'neck' else n): i for i, n in enumerate(JOINT_NAMES)}
 
 _COUNT_KEYS = ('num_misses', 'num_switches', 'num_false_positives', 'num_objects',
                'num_detections')
@@ -154,7 +151,7 @@ class PosesSequence:
   name: str
   frames: list[FramePoses]
   source: str = '<memory>'
-  # Per frame {'id', 'name', 'path'} from the file (``validate.check_posetrack``); None when
+  # Per frame {'id', 'name', 'path'} from the file (``FileFrame.key``); None when
   # built in memory. Used to check that prediction frames are the ground truth's frames.
   frame_keys: list[dict[str, Any]] | None = None
 
@@ -210,27 +207,6 @@ def _integer(value, w: _Where, where: str, field: str) -> int:
   return int(value)
 
 
-def _numbers(values: list, w: _Where, where: str, field: str) -> np.ndarray:
-  """[n] float64 from a list of finite numbers (array fast path, careful path for the error)."""
-  try:
-    array = np.asarray(values)
-  except (ValueError, TypeError):
-    array = None
-  if (array is not None and array.ndim == 1 and array.dtype.kind in 'iuf'
-      and np.all(np.isfinite(array))):
-    return array.astype(np.float64)
-  return np.asarray([_number(v, w, where, field) for v in values], np.float64)
-
-
-def _wrapped(record: Mapping, key: str, w: _Where, where: str):
-  """The value of a PoseTrack 2017 field, which wraps every scalar in a one-element list."""
-  value = record[key]
-  if not isinstance(value, list) or len(value) != 1:
-    w.fail(where, f'field {key!r} must be a one-element list (PoseTrack 2017 format), '
-           f'got {value!r}')
-  return value[0]
-
-
 def _track_id(value, w: _Where, where: str) -> int:
   track_id = _integer(value, w, where, 'track_id')
   if not 0 <= track_id < MAX_TRACK_ID:
@@ -255,164 +231,6 @@ def _polygon(xs, ys, w: _Where, where: str) -> np.ndarray:
   return poly
 
 
-def _parse_annolist(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
-  """PoseTrack 2017: {'annolist': [{'annorect': [...], 'ignore_regions': [...]}, ...]}."""
-  annolist = data['annolist']
-  if not isinstance(annolist, list):
-    w.fail('annolist', 'field \'annolist\' must be a list of frames')
-  frames_people, frames_labeled, frames_regions = [], [], []
-  for f, image in enumerate(annolist):
-    where_frame = f'frame {f}'
-    if not isinstance(image, Mapping) or not isinstance(image.get('annorect'), list):
-      w.fail(where_frame, 'field \'annorect\' (list of people) is missing')
-    rects = image['annorect']
-    regions = []
-    if role == 'gt':
-      raw_regions = image.get('ignore_regions', [])
-      if not isinstance(raw_regions, list):
-        w.fail(where_frame, 'field \'ignore_regions\' must be a list')
-      for r, region in enumerate(raw_regions):
-        where_region = f'{where_frame}, ignore_regions[{r}]'
-        if not isinstance(region, Mapping) or not isinstance(region.get('point'), list):
-          w.fail(where_region, 'field \'point\' (list of vertices) is missing')
-        xs, ys = [], []
-        for vertex in region['point']:
-          if not isinstance(vertex, Mapping) or 'x' not in vertex or 'y' not in vertex:
-            w.fail(where_region, 'a vertex lacks field \'x\' or \'y\'')
-          xs.append(_wrapped(vertex, 'x', w, where_region))
-          ys.append(_wrapped(vertex, 'y', w, where_region))
-        regions.append(_polygon(xs, ys, w, where_region))
-    track_ids = []
-    frame_people = []
-    for p, rect in enumerate(rects):
-      where = f'{where_frame}, person {p}'
-      if not isinstance(rect, Mapping):
-        w.fail(where, 'a person record must be an object')
-      if 'track_id' not in rect:
-        w.fail(where, 'field \'track_id\' is missing')
-      track_id = _track_id(_wrapped(rect, 'track_id', w, where), w, where)
-      track_ids.append(track_id)
-      # The toolkit keeps a person only when it carries a point list (possibly empty).
-      annopoints = rect.get('annopoints')
-      if not (isinstance(annopoints, list) and annopoints and isinstance(annopoints[0], Mapping)
-              and annopoints[0] and 'point' in annopoints[0]):
-        continue
-      point_list = annopoints[0]['point']
-      if not isinstance(point_list, list):
-        w.fail(where, 'field \'annopoints[0].point\' must be a list')
-      head_box = [math.nan] * 4
-      # A head box is needed to score a person's joints; one without points may lack it.
-      if role == 'gt' and (point_list or {'x1', 'y1', 'x2', 'y2'} & rect.keys()):
-        if not {'x1', 'y1', 'x2', 'y2'} <= rect.keys():
-          w.fail(where, 'head box fields \'x1\', \'y1\', \'x2\', \'y2\' are missing')
-        head_box = [_number(_wrapped(rect, k, w, where), w, where, k)
-                    for k in ('x1', 'y1', 'x2', 'y2')]
-      frame_people.append((track_id, point_list, head_box, where))
-    _check_unique_track_ids(track_ids, w, where_frame)
-    frames_people.append(frame_people)
-    frames_labeled.append(bool(rects))
-    frames_regions.append(regions)
-
-  # All points of the file at once; the careful per-point reader names any problem.
-  people = [person for frame_people in frames_people for person in frame_people]
-  num = len(people)
-  points = np.zeros((num, NUM_JOINTS, 2))
-  present = np.zeros((num, NUM_JOINTS), bool)
-  scores = np.full((num, NUM_JOINTS), MIN_SCORE)
-  track_ids = np.asarray([p[0] for p in people], np.int64)
-  head_boxes = np.asarray([p[2] for p in people], np.float64).reshape(num, 4)
-  missing_score = _read_points_fast([p[1] for p in people], points, present, scores, role)
-  if missing_score is None:
-    missing_score = False
-    for k, (track_id, point_list, _, where) in enumerate(people):
-      person = _new_person(track_id)
-      _read_points_checked(point_list, person, role, w, where)
-      points[k], present[k], scores[k] = person['points'], person['present'], person['scores']
-      missing_score |= person['missing_score']
-  _warn_missing_scores(missing_score, w, 'annolist')
-
-  frames = []
-  start = 0
-  for frame_people, labeled, regions in zip(frames_people, frames_labeled, frames_regions):
-    rows = slice(start, start + len(frame_people))
-    start += len(frame_people)
-    frames.append(FramePoses(points=points[rows], present=present[rows],
-                             track_ids=track_ids[rows], head_boxes=head_boxes[rows],
-                             scores=scores[rows], labeled=labeled, ignore_regions=regions))
-  return frames
-
-
-def _numeric_column(values) -> np.ndarray | None:
-  """[n] float64 from n one-element lists of finite numbers, or None if anything is off."""
-  try:
-    column = np.asarray(values)
-  except (ValueError, TypeError):
-    return None
-  if column.ndim != 2 or column.shape[1] != 1 or column.dtype.kind not in 'iuf':
-    return None
-  column = column[:, 0].astype(np.float64)
-  return column if np.all(np.isfinite(column)) else None
-
-
-def _read_points_fast(point_lists: list[list], points: np.ndarray, present: np.ndarray,
-                      scores: np.ndarray, role: str) -> bool | None:
-  """Fills [n, 15, ...] arrays from n PoseTrack 2017 point lists with array operations.
-
-  Returns whether some predicted joint lacks a score, or None, touching nothing, when anything
-  is unusual; the careful reader then runs and names the offending point and field.
-  """
-  flat = [point for point_list in point_lists for point in point_list]
-  if not flat:
-    return False
-  person = np.repeat(np.arange(len(point_lists)), [len(pl) for pl in point_lists])
-  try:
-    ids = _numeric_column([p['id'] for p in flat])
-    xs = _numeric_column([p['x'] for p in flat])
-    ys = _numeric_column([p['y'] for p in flat])
-    has_score = np.asarray([('score' in p) for p in flat], bool) if role == 'pred' else None
-    given = (_numeric_column([p['score'] for p in flat if 'score' in p])
-             if has_score is not None and has_score.any() else np.zeros(0))
-  except (KeyError, TypeError, IndexError):
-    return None
-  if ids is None or xs is None or ys is None or given is None:
-    return None
-  joints = ids.astype(np.int64)
-  if (np.any(joints != ids) or np.any(joints < 0) or np.any(joints >= NUM_JOINTS)
-      or len(np.unique(person * NUM_JOINTS + joints)) != len(joints)):
-    return None
-  present[person, joints] = True
-  points[person, joints, 0] = xs
-  points[person, joints, 1] = ys
-  if has_score is None:
-    return False
-  scores[person[has_score], joints[has_score]] = given
-  return not has_score.all()
-
-
-def _read_points_checked(point_list: list, person: dict[str, Any], role: str, w: _Where,
-                         where: str):
-  """Point-by-point reader of a PoseTrack 2017 point list that names what is wrong."""
-  for k, point in enumerate(point_list):
-    where_point = f'{where}, point {k}'
-    if not isinstance(point, Mapping) or not {'id', 'x', 'y'} <= point.keys():
-      w.fail(where_point, 'a point needs fields \'id\', \'x\' and \'y\'')
-    joint = _integer(_wrapped(point, 'id', w, where_point), w, where_point, 'id')
-    if not 0 <= joint < NUM_JOINTS:
-      w.fail(where_point, f'field \'id\' = {joint} is outside [0, {NUM_JOINTS})')
-    if person['present'][joint]:
-      w.fail(where_point, f'joint id {joint} appears twice in the same person')
-    person['present'][joint] = True
-    person['points'][joint] = (
-        _number(_wrapped(point, 'x', w, where_point), w, where_point, 'x'),
-        _number(_wrapped(point, 'y', w, where_point), w, where_point, 'y'))
-    if role == 'pred':
-      if 'score' in point:
-        person['scores'][joint] = _number(_wrapped(point, 'score', w, where_point), w,
-                                          where_point, 'score')
-      else:
-        person['missing_score'] = True
-
-
 def _new_person(track_id: int) -> dict[str, Any]:
   return {'track_id': track_id, 'points': np.zeros((NUM_JOINTS, 2)),
           'present': np.zeros(NUM_JOINTS, bool), 'scores': np.full(NUM_JOINTS, MIN_SCORE),
@@ -424,153 +242,6 @@ def _warn_missing_scores(missing: bool, w: _Where, where: str):
     w.warned = True
     warnings.warn(f'{w.source}: {where}: predicted joints without a score; they are ranked '
                   f'with the toolkit\'s fallback score {MIN_SCORE:g}', stacklevel=2)
-
-
-def _parse_coco_style(data: Mapping, w: _Where, role: str) -> list[FramePoses]:
-  """PoseTrack 2018: {'images': [...], 'annotations': [...], 'categories': [person]}."""
-  for key in ('images', 'annotations', 'categories'):
-    if not isinstance(data.get(key), list):
-      w.fail(key, f'field {key!r} (list) is missing (PoseTrack 2018 format)')
-  categories = data['categories']
-  if len(categories) != 1 or not isinstance(categories[0], Mapping):
-    w.fail('categories', 'exactly one category (person) is expected')
-  names = categories[0].get('keypoints')
-  if not isinstance(names, list) or len(names) not in (15, 17):
-    w.fail('categories[0].keypoints', 'must list 15 or 17 keypoint names')
-  if len(set(names)) != len(names):
-    w.fail('categories[0].keypoints', f'keypoint names are not unique: {names}')
-  missing = [n for n in _PT18_NAME_TO_JOINT if n not in names]
-  if missing:
-    w.fail('categories[0].keypoints', f'PoseTrack keypoints {missing} are missing')
-  # Slot -> joint index, -1 for slots the evaluation ignores (the ears).
-  slot_joint = np.asarray([_PT18_NAME_TO_JOINT.get(n, -1) for n in names])
-  num_slots = len(names)
-
-  frame_of_image: dict[int, int] = {}
-  frames_regions: list[list[np.ndarray]] = []
-  frames_track_ids: list[list[int]] = []
-  vid_ids = set()
-  for f, image in enumerate(data['images']):
-    where = f'frame {f}'
-    if not isinstance(image, Mapping) or 'id' not in image:
-      w.fail(where, 'field \'id\' of the image is missing')
-    image_id = _integer(image['id'], w, where, 'id')
-    if image_id in frame_of_image:
-      w.fail(where, f'image id {image_id} appears twice')
-    where = f'frame {f} (image id {image_id})'
-    frame_of_image[image_id] = f
-    if 'vid_id' in image:
-      vid_ids.add(str(image['vid_id']))
-    regions = []
-    if role == 'gt' and ('ignore_regions_x' in image or 'ignore_regions_y' in image):
-      xs, ys = image.get('ignore_regions_x'), image.get('ignore_regions_y')
-      if not isinstance(xs, list) or not isinstance(ys, list) or len(xs) != len(ys):
-        w.fail(where, 'fields \'ignore_regions_x\' and \'ignore_regions_y\' must be lists of '
-               'the same length')
-      regions = [_polygon(x, y, w, f'{where}, ignore region {r}')
-                 for r, (x, y) in enumerate(zip(xs, ys))]
-    frames_regions.append(regions)
-    frames_track_ids.append([])
-  if len(vid_ids) > 1:
-    w.fail('images', f'a file must hold one sequence, found vid_id values {sorted(vid_ids)}')
-
-  anns = data['annotations']
-  num_frames = len(frames_regions)
-  ann_frame, ann_image, track_ids, head_boxes, unboxed = [], [], [], [], []
-  for a, ann in enumerate(anns):
-    where = f'annotation {a}'
-    if not isinstance(ann, Mapping) or 'image_id' not in ann:
-      w.fail(where, 'field \'image_id\' is missing')
-    image_id = _integer(ann['image_id'], w, where, 'image_id')
-    if image_id not in frame_of_image:
-      w.fail(where, f'field \'image_id\' = {image_id} names no image of the file')
-    f = frame_of_image[image_id]
-    where = f'frame {f} (image id {image_id}), annotation {a}'
-    if 'track_id' not in ann:
-      w.fail(where, 'field \'track_id\' is missing')
-    ann_frame.append(f)
-    ann_image.append(image_id)
-    track_ids.append(_track_id(ann['track_id'], w, where))
-    frames_track_ids[f].append(track_ids[-1])
-    if role == 'gt':
-      box = ann.get('bbox_head')
-      if box is None or box == []:
-        # Allowed only for a person without points (checked below).
-        unboxed.append(len(head_boxes))
-        box = [0.0] * 4
-      elif not isinstance(box, list) or len(box) != 4:
-        w.fail(where, 'field \'bbox_head\' must be a list of 4 numbers (x, y, w, h)')
-      head_boxes.append(box)
-
-  def where_of(a):
-    return f'frame {ann_frame[a]} (image id {ann_image[a]}), annotation {a}'
-
-  num = len(anns)
-  keypoints = _stacked([ann.get('keypoints') for ann in anns], 3 * num_slots, w, where_of,
-                       'keypoints').reshape(num, num_slots, 3)
-  # The toolkit drops exactly-(0, 0, 0) slots (unannotated) and keeps every other one, even
-  # with visibility 0; the ear slots are not joints.
-  slot_present = (slot_joint >= 0) & ~np.all(keypoints == 0, axis=2)    # [A, S]
-  slots = np.flatnonzero(slot_joint >= 0)
-  joints = slot_joint[slots]
-  present = np.zeros((num, NUM_JOINTS), bool)
-  present[:, joints] = slot_present[:, slots]
-  points = np.zeros((num, NUM_JOINTS, 2))
-  points[:, joints] = keypoints[:, slots, :2]
-  points[~present] = 0.0
-  scores = np.full((num, NUM_JOINTS), MIN_SCORE)
-  missing_score = np.zeros(num, bool)
-  if role == 'pred':
-    # A missing or empty score list means no scores, as in the toolkit.
-    has_scores = np.asarray([bool(ann.get('scores')) for ann in anns], bool)
-    scored = np.flatnonzero(has_scores)
-    if scored.size:
-      given = _stacked([anns[a]['scores'] for a in scored], num_slots, w,
-                       lambda k: where_of(int(scored[k])), 'scores')
-      scores[scored[:, None], joints[None, :]] = np.where(
-          present[scored][:, joints], given[:, slots], MIN_SCORE)
-    missing_score = ~has_scores & present.any(axis=1)
-    if missing_score.any():
-      f = ann_frame[int(np.flatnonzero(missing_score)[0])]
-      _warn_missing_scores(True, w, f'frame {f}')
-    boxes = np.full((num, 4), np.nan)
-  else:
-    for a in unboxed:
-      if present[a].any():
-        w.fail(where_of(a), 'field \'bbox_head\' (x, y, w, h) is missing')
-    boxes = _stacked(head_boxes, 4, w, where_of, 'bbox_head')
-    boxes[unboxed] = np.nan
-    # x2 = x + w as the toolkit's conversion computes it (same rounding).
-    boxes = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-
-  ann_frame = np.asarray(ann_frame, np.int64)
-  track_ids = np.asarray(track_ids, np.int64)
-  frames = []
-  for f in range(num_frames):
-    _check_unique_track_ids(frames_track_ids[f], w, f'frame {f}')
-    rows = np.flatnonzero(ann_frame == f)   # annotation order within the frame
-    frames.append(FramePoses(
-        points=points[rows], present=present[rows], track_ids=track_ids[rows],
-        head_boxes=boxes[rows], scores=scores[rows], labeled=rows.size > 0,
-        ignore_regions=frames_regions[f]))
-  return frames
-
-
-def _stacked(rows: list, width: int, w: _Where, where_of, field: str) -> np.ndarray:
-  """[n, width] float64 from n lists of finite numbers; names the first bad row otherwise."""
-  try:
-    array = np.asarray(rows) if rows else np.zeros((0, width))
-  except (ValueError, TypeError):
-    array = None
-  if (array is not None and array.shape == (len(rows), width) and array.dtype.kind in 'iuf'
-      and np.all(np.isfinite(array))):
-    return array.astype(np.float64)
-  checked = []
-  for k, row in enumerate(rows):
-    if not isinstance(row, list) or len(row) != width:
-      w.fail(where_of(k), f'field {field!r} must be a list of {width} numbers')
-    checked.append(_numbers(row, w, where_of(k), field))
-  return np.stack(checked)
 
 
 def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
@@ -592,19 +263,30 @@ def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
   """
   if role not in ('gt', 'pred'):
     raise ValueError(f'role must be \'gt\' or \'pred\', got {role!r}')
-  # Every field is checked first, naming its JSON path; the parsers below rely on it.
-  frame_keys = validate.check_posetrack(data, role, source)
+  # The reader the builders use too: every field checked, named by its JSON path.
+  parsed = posetrack_reader.parse(data, source, role, error=EvaluationInputError)
   w = _Where(source)
-  if not isinstance(data, Mapping):
-    w.fail('top level', 'expected a JSON object')
-  if 'annolist' in data:
-    frames = _parse_annolist(data, w, role)
-  elif 'images' in data:
-    frames = _parse_coco_style(data, w, role)
+  present = parsed.present
+  points = np.where(present[..., None], parsed.keypoints[..., :2], 0.0)
+  if role == 'pred':
+    given = present & np.isfinite(parsed.scores)
+    scores = np.where(given, parsed.scores, MIN_SCORE)
+    head_boxes = np.full((len(points), 4), np.nan)
+    missing = np.flatnonzero((present & ~given).any(axis=1) & parsed.scored)
+    if missing.size:
+      _warn_missing_scores(True, w, parsed.paths[int(missing[0])])
   else:
-    w.fail('top level', 'neither PoseTrack 2017 (\'annolist\') nor PoseTrack 2018 '
-           '(\'images\', \'annotations\') format')
-  return PosesSequence(name=name, frames=frames, source=source, frame_keys=frame_keys)
+    scores = np.full(present.shape, MIN_SCORE)
+    head_boxes = parsed.head_corners
+  frames = []
+  for fr, rows in zip(parsed.frames, parsed.rows_of_frames()):
+    rows = rows[parsed.scored[rows]]   # 2017 people without a point list are not scored
+    frames.append(FramePoses(
+        points=points[rows], present=present[rows], track_ids=parsed.track_ids[rows],
+        head_boxes=head_boxes[rows], scores=scores[rows], labeled=fr.has_records,
+        ignore_regions=fr.ignore_regions if role == 'gt' else []))
+  return PosesSequence(name=name, frames=frames, source=source,
+                       frame_keys=[fr.key() for fr in parsed.frames])
 
 
 def load_sequence(path: str, role: str) -> PosesSequence:

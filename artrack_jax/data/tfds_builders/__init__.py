@@ -1,6 +1,6 @@
 """TFDS builders writing ``array_record`` files readable without TensorFlow.
 
-``synthetic_posetrack`` (generated), ``posetrack`` (configs ``2017``/``2018``, manual download)
+``synthetic_posetrack`` (generated), ``posetrack`` (configs ``2017``/``2018``/``2021``, manual download)
 and ``coco_keypoints`` (manual download). Records are described in ``common.py``. Importing
 this package registers the builders with TFDS, after which
 ``tfds.data_source('synthetic_posetrack/tiny_64', split='train', data_dir=...)`` works.
@@ -47,7 +47,7 @@ def load_split(name: str, split: str, data_dir: str | None = None,
     split: 'train', 'val' or 'test' (those the data set has).
     data_dir: TFDS data directory (default ~/tensorflow_datasets).
     manual_dir: where the downloaded files are (real data sets).
-    config: builder config, e.g. 'small_128', 'tiny_64', '2017', '2018'.
+    config: builder config, e.g. 'small_128', 'tiny_64', '2017', '2018', '2021'.
 
   Returns:
     A ``tfds`` ``ArrayRecordDataSource``: ``len(source)``, ``source[i]`` -> dict of numpy
