@@ -38,8 +38,9 @@ toolkit ignores, so our own 2017 files round-trip exactly. Files without them ge
 box poseval derives (the keypoint extent enlarged 1.3 times about its centre), image id -1.
 2017 ``is_visible`` is 1 for visible, 0 for occluded; it maps to our ``v`` = 2 / 1.
 
-Malformed input raises :class:`FormatError` naming the file and the field, e.g.
-``foo.json: annotations[3].keypoints: expected 51 numbers, got 48``.
+PoseTrack files are read by ``data/posetrack_reader.py``, the reader the evaluator uses too, so
+both accept and refuse the same files. Malformed input raises :class:`FormatError` naming the
+file and the field, e.g. ``foo.json: annotations[3].keypoints: expected 51 numbers, got 48``.
 """
 from __future__ import annotations
 

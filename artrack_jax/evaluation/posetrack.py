@@ -61,7 +61,8 @@ With ``toolkit_quirks=False`` every labelled frame counts, frames without predic
 truth score their real people (misses or false positives), and MOTP uses the distances of the
 matches only.
 
-Ground-truth and prediction files are validated (frame counts, unique track ids per frame,
+Files are read by ``data/posetrack_reader.py``, the reader the TFDS builders use too. Ground-
+truth and prediction files are validated (frame counts, unique track ids per frame,
 track ids in ``[0, MAX_TRACK_ID)``, joint ids in ``[0, 15)``, numbers where numbers belong, head
 boxes on every ground-truth person with points); problems raise ``EvaluationInputError`` naming
 the file, the frame, the person and the field.
