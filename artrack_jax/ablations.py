@@ -13,8 +13,9 @@ Table 4 rows (oks, iou, ke, ke_sie, he, tie, he_tie, he_tie_pgg) track with the 
 each seed (ke_sie_aux_pgg + its TemporalNet, stage 3). Every row is evaluated on the whole val
 split; each AP and MOTA comes with a 95% bootstrap interval over the val sequences
 (``evaluation.bootstrap``: 1000 draws, the same draws for every row and seed, a draw's value
-being the mean over seeds). Fig. 5 is the KE loss (pull + push) of ke_sie with and without
-the auxiliary ordinal loss.
+being the mean over seeds). Table 4 rows also carry keypoint HOTA, DetA, AssA and LocA
+(``evaluation.hota``, the PoseTrack21 kit's rules; mean over seeds and per seed, no interval).
+Fig. 5 is the KE loss (pull + push) of ke_sie with and without the auxiliary ordinal loss.
 
 Writes ``table.md``, ``table.json`` and ``ablations.png`` (rows with their intervals) and
 ``fig5_ke_aux.png`` under the workdir. Interrupted, it resumes: trained stages continue from
@@ -36,6 +37,7 @@ from artrack_jax import checkpoints
 from artrack_jax import quickstart
 from artrack_jax import train_lib
 from artrack_jax.evaluation import bootstrap
+from artrack_jax.evaluation import hota as hota_lib
 from artrack_jax.evaluation import posetrack
 from artrack_jax.evaluation import tables
 from artrack_jax.viz import plots
@@ -81,6 +83,8 @@ ORDERINGS = (
     ('table4', 'he_tie_pgg', 'he_tie'),
 )
 NUM_SAMPLES = 1000
+# Keypoint HOTA totals of the Table 4 rows: evaluation.hota result field -> label.
+HOTA_FIELDS = (('hota', 'HOTA'), ('deta', 'DetA'), ('assa', 'AssA'), ('loca', 'LocA'))
 
 
 
@@ -201,6 +205,17 @@ class Ablations:
         out[table][row] = per_seed
     return out
 
+  def hota_totals(self, row: str) -> dict:
+    """Keypoint HOTA of a Table 4 row: total HOTA, DetA, AssA, LocA (%), mean over seeds,
+    and ``per_seed``."""
+    per_seed = []
+    for seed in self.seeds:
+      result = hota_lib.evaluate(*self.row_files('table4', row, seed))
+      per_seed.append({label: float(result[field]['Total']) for field, label in HOTA_FIELDS})
+    out = {label: float(np.mean([s[label] for s in per_seed])) for _, label in HOTA_FIELDS}
+    out['per_seed'] = per_seed
+    return out
+
   # -- tables -----------------------------------------------------------------------------
 
   def summarise(self) -> dict:
@@ -225,6 +240,8 @@ class Ablations:
             'table': table, 'row': row, 'metric': metric, 'label': LABELS[row],
             'value': float(np.mean(seeds)), 'low': float(low), 'high': float(high),
             'per_seed': [float(v) for v in seeds], 'paper': PAPER[table][row]}
+        if table == 'table4':
+          summary['rows'][f'{table}/{row}']['hota'] = self.hota_totals(row)
     for table, better, worse in ORDERINGS:
       if (table, better) not in replicate_values or (table, worse) not in replicate_values:
         continue
@@ -278,15 +295,21 @@ def format_markdown(summary: dict) -> str:
            f'sequences; {level}% bootstrap intervals over sequences ({summary["samples"]} '
            'draws, the seeds\' mean per draw).', '']
   for table, title in (('table3', 'Table 3: PoseTrack AP (%), each row its own model'),
-                       ('table4', 'Table 4: PoseTrack MOTA (%), final model of each seed')):
-    lines += [f'**{title}**', '', f'| row | value | {level}% interval | per seed | paper |',
-              '| --- | ---: | ---: | ---: | ---: |']
-    for r in summary['rows'].values():
-      if r['table'] != table:
-        continue
+                       ('table4', 'Table 4: PoseTrack MOTA (%), final model of each seed; '
+                        'keypoint HOTA, DetA, AssA, LocA (%, PoseTrack21 kit) of the same '
+                        'files, mean over seeds')):
+    rows = [r for r in summary['rows'].values() if r['table'] == table]
+    with_hota = any('hota' in r for r in rows)
+    hota_labels = [label for _, label in HOTA_FIELDS] if with_hota else []
+    lines += [f'**{title}**', '', f'| row | value | {level}% interval | per seed | paper |'
+              + ''.join(f' {label} |' for label in hota_labels),
+              '| --- | ---: | ---: | ---: | ---: |' + ' ---: |' * len(hota_labels)]
+    for r in rows:
       seeds = ' / '.join(f'{v:.1f}' for v in r['per_seed'])
+      hota_cells = ''.join(f' {r["hota"][label]:.1f} |' if 'hota' in r else ' n/a |'
+                           for label in hota_labels)
       lines.append(f'| {r["label"]} | {r["value"]:.1f} | {r["low"]:.1f} .. {r["high"]:.1f} | '
-                   f'{seeds} | {r["paper"]:.1f} |')
+                   f'{seeds} | {r["paper"]:.1f} |{hota_cells}')
     lines.append('')
   lines += ['**The paper\'s orderings**', '',
             '| table | paper says | difference | interval of the difference | verdict |',

@@ -30,6 +30,17 @@ def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
   for r in summary['rows'].values():
     assert r['low'] <= r['value'] <= r['high'] or r['value'] != r['value']   # NaN: no GT joint
     assert len(r['per_seed']) == 1
+    assert ('hota' in r) == (r['table'] == 'table4')
+  # Table 4 rows: keypoint HOTA totals of the row's files, as the tracking evaluation wrote
+  # them beside MOTA (eval/posetrack_mota_<row>.json).
+  for row in ablations.TABLE4:
+    h = summary['rows'][f'table4/{row}']['hota']
+    saved = json.loads((tmp_path / 'seed0' / 'table4' / 'eval' /
+                        f'posetrack_mota_{row}.json').read_text())['hota']
+    expected = {label: saved[field]['Total'] for field, label in ablations.HOTA_FIELDS}
+    assert h['per_seed'] == [expected]
+    assert {k: h[k] for k in expected} == expected
+    assert all(0 <= v <= 100 for v in expected.values())
   # Each Table 3 row is its own trained model.
   for row in rows:
     assert os.path.isfile(tmp_path / 'seed0' / row / 'model' / 'config.json')
@@ -42,7 +53,14 @@ def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
   assert set(verdicts.values()) <= {'reproduced', 'contradicted', 'not separated'}
   for name in ('table.md', 'table.json', 'ablations.png'):
     assert (tmp_path / name).stat().st_size > 0
-  assert 'Table 4' in (tmp_path / 'table.md').read_text()
+  table_md = (tmp_path / 'table.md').read_text()
+  assert 'Table 4' in table_md
+  assert '| row | value | 95% interval | per seed | paper | HOTA | DetA | AssA | LocA |' in table_md
+  he_tie = summary['rows']['table4/he_tie']
+  assert any(line.startswith('| HE+TIE |') and line.endswith(
+      f'| {he_tie["hota"]["HOTA"]:.1f} | {he_tie["hota"]["DetA"]:.1f} | '
+      f'{he_tie["hota"]["AssA"]:.1f} | {he_tie["hota"]["LocA"]:.1f} |')
+      for line in table_md.splitlines())
   # Started again: nothing is retrained or re-evaluated, the same table comes out.
   stamp = os.path.getmtime(tmp_path / 'seed0' / 'ke_sie_aux' / 'eval_run' / 'eval' /
                            'posetrack_ap_ke_sie_aux.json')

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from artrack_jax.evaluation import cli
+from artrack_jax.evaluation import hota
 from artrack_jax.evaluation import posetrack
 from artrack_jax.viz import report
 
@@ -181,6 +182,43 @@ def test_table4_mota_rows_in_paper_order_then_unknown_rows(runs):
   assert ('Sources: `eval/posetrack_mota_oks.json`, `eval/posetrack_mota_he_tie.json`, '
           '`eval/posetrack_mota_dm.json`.') in markdown
   assert 'Evaluated on 1 sequences, 4 labelled frames, toolkit quirks on.' in markdown
+
+
+def test_table4_hota_totals_beside_mota(tmp_path, runs):
+  _, files = runs
+  # Tracker results with keypoint HOTA (as evaluation.tables writes them); HE+TIE without.
+  with_hota = {}
+  for name, frames in (('posetrack_mota_oks', SWAP), ('posetrack_mota_dm', EXACT)):
+    result = dict(files[name])
+    result['hota'] = hota.evaluate_sequences([sequence(GT, 'gt')], [sequence(frames, 'pred')])
+    with_hota[name] = result
+    write_json(str(tmp_path / 'eval' / f'{name}.json'), result)
+  write_json(str(tmp_path / 'eval' / 'posetrack_mota_he_tie.json'),
+             files['posetrack_mota_he_tie'])
+  markdown = report.build_report(str(tmp_path))
+  header, body = table_after(
+      markdown, '## Table 4: tracking ablation (PoseTrack MOTA and keypoint HOTA, %)')
+  assert header == (['Tracker'] + [f'MOTA {c}' for c in posetrack.COLUMN_NAMES]
+                    + ['MOTP Total', 'Prec Total', 'Rec Total', 'HOTA Total', 'DetA Total',
+                       'AssA Total', 'LocA Total'])
+  assert [row[0] for row in body] == ['OKS', 'HE+TIE', 'dm']
+  for row, key in ((body[0], 'posetrack_mota_oks'), (body[2], 'posetrack_mota_dm')):
+    h = with_hota[key]['hota']
+    assert row[-4:] == [one_decimal(h[f]['Total']) for f in ('hota', 'deta', 'assa', 'loca')]
+  assert body[1][-4:] == ['n/a'] * 4
+  assert 'Not in the results of HE+TIE (n/a).' in markdown
+  # The exact predictions: every joint a TP at every threshold, one identity each: 100.
+  assert body[2][-4:] == ['100.0'] * 4
+  # The swap (frame 2) costs association, the 6 px shift (frame 1; beyond half a head size:
+  # no TP at any threshold) detection; the TPs left are exact (LocA 100).
+  assert [float(v) < 100 for v in body[0][-4:]] == [True, True, True, False]
+  # A malformed hota field names the file and the field.
+  bad = dict(with_hota['posetrack_mota_oks'])
+  bad['hota'] = dict(bad['hota'], assa={'Head': 1.0})
+  write_json(str(tmp_path / 'eval' / 'posetrack_mota_oks.json'), bad)
+  with pytest.raises(report.ReportInputError,
+                     match=r'posetrack_mota_oks.json: field hota.assa.Total missing'):
+    report.build_report(str(tmp_path))
 
 
 def test_tables_without_files_are_left_out(tmp_path, runs):

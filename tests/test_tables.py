@@ -6,6 +6,7 @@ import pytest
 
 from artrack_jax import configs_util, skeletons
 from artrack_jax.data import formats, synthetic
+from artrack_jax.evaluation import hota
 from artrack_jax.evaluation import tables as evaluate_lib
 from artrack_jax.tracking.tracker import FrameObservations, PoseObservation
 
@@ -65,6 +66,11 @@ def test_network_rows_share_poses(setup, tmp_path, capsys):
     assert saved['row'] == row and saved['num_sequences'] == 1
     assert saved['num_labeled_frames'] == 8 and saved['sequences'] == [name]
     assert set(saved['mota']) >= {'Head', 'Total'} and 'ap' in saved
+    # Keypoint HOTA of the same files beside MOTA, as evaluation.hota computes it.
+    assert saved['hota'] == hota.evaluate(str(out / 'gt'), str(out / 'pred' / row))
+    assert saved['hota']['num_sequences'] == 1
+    for field in ('hota', 'deta', 'assa', 'loca'):
+      assert 0 <= saved['hota'][field]['Total'] <= 100
     timing = saved['timing']
     assert timing['frames'] == 8
     assert {'networks', 'pgg', 'decoding', 'tracking', 'total'} <= set(timing)
@@ -105,6 +111,14 @@ def test_network_rows_share_poses(setup, tmp_path, capsys):
   assert found[:, :2].min() > -3 and found[:, :2].max() < 67 and found[:, :2].max() > 32
   printed = capsys.readouterr().out
   assert '== Table 4 (tracking): he_tie_pgg' in printed and 'Multiple Object Tracking' in printed
+  assert printed.count('Keypoint HOTA (PoseTrack21 kit):') == len(table4)
+  summary = printed[printed.index('row            MOTA'):].splitlines()
+  assert summary[0].split() == ['row', 'MOTA', 'MOTP', 'Prec', 'Rec', 'AP', 'HOTA', 'DetA',
+                                'AssA', 'LocA', 's/frame']
+  for line in summary[1:1 + len(table4)]:
+    cells = line.split()
+    h = results['mota'][cells[0]]['hota']
+    assert cells[6:10] == [f'{h[f]["Total"]:.1f}' for f in ('hota', 'deta', 'assa', 'loca')]
 
 
 class GroundTruthNetworks:
@@ -167,6 +181,20 @@ def test_perfect_observations_score_100(setup, tmp_path):
   for row in ('ke_sie', 'he'):
     assert results['mota'][row]['num_switches']['total'] == 0
     assert results['mota'][row]['mota']['Total'] == pytest.approx(100.0)
+  # Keypoint HOTA: the ground-truth poses are every joint a TP at every threshold (DetA and
+  # LocA 100 in every row); with exact identities association is perfect too (HOTA 100).
+  for row in ('oks', 'ke_sie', 'he'):
+    h = results['mota'][row]['hota']
+    assert h['deta']['Total'] == pytest.approx(100.0)
+    assert h['loca']['Total'] == pytest.approx(100.0)
+    assert h['num_fn']['Total'] == 0 and h['num_fp']['Total'] == 0
+    assert h['num_tp']['Total'] > 0
+  for row in ('ke_sie', 'he'):
+    for field in ('hota', 'deta', 'assa', 'loca'):
+      assert results['mota'][row]['hota'][field]['Total'] == pytest.approx(100.0)
+  # OKS's new tracks split identities: association below 100.
+  assert results['mota']['oks']['hota']['assa']['Total'] < 100
+  assert results['mota']['oks']['hota']['hota']['Total'] < 100
   assert results['ap']['ke_sie_aux']['ap']['Total'] == pytest.approx(100.0)
   assert results['coco']['ke_sie_aux']['AP'] == pytest.approx(1.0)
   # The predictions carry the ground truth's frames and image ids.
@@ -244,3 +272,24 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
     path.write_text(config.to_json())
     evaluate_lib.main(['--workdir', 'w', '--config', str(path), '--out', str(tmp_path)] + flags)
     assert (calls[-1]['min_pose_score'], calls[-1]['min_joint_score']) == expected
+
+
+def test_eval_track_mode_writes_and_prints_hota(setup, tmp_path, capsys):
+  """`eval.py --track`: each Table 4 row's JSON and summary line carry keypoint HOTA."""
+  from artrack_jax.cli import eval as eval_cli
+  config_path, _, _, temporal, _ = setup
+  out = tmp_path / 'runs'
+  assert eval_cli.main(['eval.py', '--track', '--temporal-workdir', temporal, '--config',
+                        config_path, '--out', str(out), '--similarity', 'ke_sie,he_tie',
+                        '--pgg', 'off', '--no-ablations', '--max-sequences', '1']) == 0
+  printed = capsys.readouterr().out
+  summary = printed[printed.index('row            MOTA'):].splitlines()
+  assert 'HOTA   DetA   AssA   LocA' in summary[0]
+  for row, line in zip(('ke_sie', 'he_tie'), summary[1:3]):
+    saved = json.loads((out / 'eval' / f'posetrack_mota_{row}.json').read_text())
+    expected = hota.evaluate(str(out / 'gt'), str(out / 'pred' / row))
+    assert saved['hota'] == expected and 'mota' in saved
+    cells = line.split()
+    assert cells[0] == row
+    assert cells[6:10] == [f'{expected[f]["Total"]:.1f}' for f in ('hota', 'deta', 'assa',
+                                                                   'loca')]

@@ -5,15 +5,17 @@ r"""Evaluates a trained workdir, prediction files, or the tracker (Tables 3 and 
       (`artrack_jax.evaluation.keypoint_ap`); `--config` takes an installed config's name, a
       config file's path or a config.json (default: the workdir's config.json),
       `--config.<key>=<value>` overrides the config.
-  artrack-eval --gt GT_DIR --pred PRED_DIR
-      PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables).
+  artrack-eval --gt GT_DIR --pred PRED_DIR [--metrics ap,mota,hota]
+      PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables);
+      `hota` adds keypoint HOTA, DetA, AssA, LocA (the PoseTrack21 kit's).
   artrack-eval --coco-gt GT.json --coco-pred RESULTS.json
       COCO keypoint AP of a results file.
   artrack-eval --track --workdir STAGE2_DIR --temporal-workdir STAGE3_DIR --out RUNS \
       [--similarity all|oks,iou,ke,ke_sie,he,tie,he_tie] [--pgg both|off|only]
-      The full tracker on the synthetic (or PoseTrack) val split: per-joint AP and MOTA through
-      the PoseTrack evaluator for each similarity (the paper's Table 4 rows) and the Table 3
-      decoding rows (`artrack_jax.evaluation.tables`).
+      The full tracker on the synthetic (or PoseTrack) val split: per-joint AP, MOTA and
+      keypoint HOTA (DetA, AssA, LocA) through the PoseTrack evaluators for each similarity
+      (the paper's Table 4 rows) and the Table 3 decoding rows
+      (`artrack_jax.evaluation.tables`).
 
 The mode is the first of these flags given: --track, --gt/--pred or --coco-gt/--coco-pred (the
 file modes, `artrack_jax.evaluation.cli`, which import no JAX), else the workdir mode. --help
@@ -52,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument('-h', '--help', action=_HelpAction, help='every mode\'s flags')
   parser.add_argument('--track', action='store_true',
-                      help='the Table 3 / 4 evaluation of trained networks on a video split')
+                      help='the Table 3 / 4 evaluation of trained networks on a video split '
+                           '(AP; MOTA and HOTA of the tracker)')
   files = parser.add_argument_group(FILE_MODE)
   for flag in ('--gt', '--pred', '--coco-gt', '--coco-pred'):
     files.add_argument(flag)

@@ -1,4 +1,4 @@
-"""Command line evaluation: PoseTrack AP/MOTA tables or COCO keypoint AP.
+"""Command line evaluation: PoseTrack AP/MOTA/HOTA tables or COCO keypoint AP.
 
   python -m artrack_jax.evaluation.cli --gt GT_DIR --pred PRED_DIR [--out results.json]
       [--metrics ap,mota,hota] [--no-toolkit-quirks] [--no-ap] [--no-mota]
@@ -38,7 +38,8 @@ def _json_safe(value: Any) -> Any:
 def _parser() -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog='artrack_jax.evaluation.cli',
-      description='PoseTrack AP / MOTA (as the official toolkit) or COCO keypoint AP.')
+      description='PoseTrack AP / MOTA (as the official toolkit) and keypoint HOTA (as the '
+                  'PoseTrack21 kit), or COCO keypoint AP.')
   parser.add_argument('--gt', help='directory of per-sequence PoseTrack ground-truth JSON')
   parser.add_argument('--pred', help='directory of per-sequence predictions (same file names)')
   parser.add_argument('--no-toolkit-quirks', action='store_true',

@@ -7,7 +7,7 @@ r"""Tracking and pose estimation ablations of trained networks on a video split 
 One pass of the networks over every frame of the split's sequences, then every row from that
 pass:
 
-* **Table 4 (MOTA).** The online tracker (``tracking.tracker.Tracker``) runs once per
+* **Table 4 (MOTA, HOTA).** The online tracker (``tracking.tracker.Tracker``) runs once per
   similarity option (``oks``, ``iou``, ``ke``, ``ke_sie``, ``he``, ``tie``, ``he_tie``) on the
   *same poses*: SpatialNet's maps decoded with ``config.decode`` (KE+SIE grouping), without PGG.
   Only the embeddings used for association differ between these rows. The tracker is given
@@ -43,7 +43,9 @@ Layout written under ``out_dir`` (the runs directory ``artrack_jax.viz.report`` 
   pred/<row>/<sequence>.json         tracked predictions of a Table 4 row
   pred_ap/<row>/<sequence>.json      per-frame poses of a Table 3 row
   coco/ground_truth.json, coco/<row>.json
-  eval/posetrack_mota_<row>.json     ``evaluation.posetrack.evaluate`` result + metadata
+  eval/posetrack_mota_<row>.json     ``evaluation.posetrack.evaluate`` result (AP, MOTA) with
+                                     ``hota``: ``evaluation.hota.evaluate`` (keypoint HOTA,
+                                     DetA, AssA, LocA as the PoseTrack21 kit), + metadata
   eval/posetrack_ap_<row>.json, eval/coco_ap_<row>.json
 
 Every result JSON carries ``timing``: seconds per frame of each stage (networks, PGG,
@@ -76,6 +78,7 @@ from artrack_jax.data import pipeline
 from artrack_jax.data import types
 from artrack_jax.data.types import FrameObservations
 from artrack_jax.evaluation import coco as coco_eval
+from artrack_jax.evaluation import hota as hota_lib
 from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.evaluation import posetrack
 from artrack_jax.evaluation import sequences as sequences_lib
@@ -378,7 +381,11 @@ def run_networks(networks: FrameFn, config, split: str, source,
 
 def tracking_rows(plan: Plan, cached: NetworkPass, config, out_dir: str, gt_dir: str,
                   common: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-  """Table 4: the tracker on the cached observations, one PoseTrack evaluation per row."""
+  """Table 4: the tracker on the cached observations, one PoseTrack evaluation per row.
+
+  Each row's result is ``posetrack.evaluate``'s (AP, MOTA) with ``hota``: the keypoint HOTA,
+  DetA, AssA and LocA of the same files (``hota.evaluate``, the PoseTrack21 kit's rules).
+  """
   skeleton = skeletons_lib.get(config.data.skeleton)
   results = {}
   for row, (variant, similarity) in plan.rows.items():
@@ -394,6 +401,7 @@ def tracking_rows(plan: Plan, cached: NetworkPass, config, out_dir: str, gt_dir:
       online.write_sequence(_prediction_sequence(gt, people, config.data.skeleton),
                             os.path.join(pred_dir, f'{gt.name}.json'))
     result = posetrack.evaluate(gt_dir, pred_dir)
+    result['hota'] = hota_lib.evaluate(gt_dir, pred_dir)
     grouping = DecodeVariant(*variant.parts, pgg=False).name.upper().replace('_', '+')
     poses = (f'decoded with {grouping} grouping'
              + (' after PGG refinement: this row\'s poses differ from the rows without PGG'
@@ -513,7 +521,7 @@ def evaluate_tracking(config, spatial_workdir: str | None = None,
   Returns:
     ``{'mota': {row: result}, 'ap': {row: result}, 'coco': {row: stats}}``: each result is the
     dict written to ``out_dir/eval`` (``evaluation.posetrack`` results plus ``row``, ``poses``,
-    ``timing``, ...).
+    ``timing``, ...; a Table 4 result's ``hota`` is ``evaluation.hota.evaluate``'s).
 
   Raises:
     ValueError: a similarity that needs TemporalNet without one, unknown options, data that
@@ -567,18 +575,26 @@ def _resolve_similarities(names, has_temporal: bool, what: str) -> tuple[str, ..
 
 
 def format_summary(results: Mapping[str, Mapping[str, Any]]) -> str:
-  """Every row's toolkit tables, then one line per row (Total MOTA / AP, seconds per frame)."""
+  """Every row's toolkit tables (and keypoint HOTA of the Table 4 rows), then one line per row
+  (Total MOTA, HOTA, DetA, AssA, LocA / AP, seconds per frame)."""
   lines = []
   for table, rows in (('Table 4 (tracking)', results.get('mota', {})),
                       ('Table 3 (pose estimation)', results.get('ap', {}))):
     for row, result in rows.items():
-      lines += [f'== {table}: {row}', posetrack.format_tables(result), '']
+      lines += [f'== {table}: {row}', posetrack.format_tables(result)]
+      if 'hota' in result:
+        lines.append(hota_lib.format_table(result['hota']))
+      lines.append('')
   if results.get('mota'):
-    lines.append('row            MOTA   MOTP   Prec   Rec    AP     s/frame')
+    lines.append('row            MOTA   MOTP   Prec   Rec    AP     HOTA   DetA   AssA   LocA   '
+                 's/frame')
     for row, r in results['mota'].items():
+      h = r.get('hota')
+      hota_text = ' '.join('   n/a' if h is None else f'{h[k]["Total"]:6.1f}'
+                           for k in ('hota', 'deta', 'assa', 'loca'))
       lines.append(f'{row:<14} {r["mota"]["Total"]:6.1f} {r["motp"]["Total"]:6.1f} '
                    f'{r["precision"]["Total"]:6.1f} {r["recall"]["Total"]:6.1f} '
-                   f'{r["ap"]["Total"]:6.1f} {r["timing"]["total"]:8.4f}')
+                   f'{r["ap"]["Total"]:6.1f} {hota_text} {r["timing"]["total"]:8.4f}')
   if results.get('ap'):
     lines.append('row            AP     COCO AP  s/frame')
     for row, r in results['ap'].items():

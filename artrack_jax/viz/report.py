@@ -14,7 +14,9 @@ left out, nothing is filled in. The layout read (every file optional):
       row: Table 3 as COCO-style OKS AP, shown in percent.
   RUNS_DIR/eval/posetrack_mota_<row>.json
       PoseTrack result dict of a tracker row: Table 4, MOTA per column plus the toolkit's total
-      MOTP, precision and recall.
+      MOTP, precision and recall, and, where the dict has `hota` (`evaluation.hota` results, as
+      `evaluation.tables` and `evaluation.cli --metrics ap,mota,hota` write them), the total
+      keypoint HOTA, DetA, AssA and LocA of the PoseTrack21 kit.
   RUNS_DIR/eval/intervals.json
       `{'ap': ..., 'mota': ...}` of `evaluation.bootstrap.row_intervals` (the main job writes
       it): a 95% interval column for Table 3 and 4 totals and the paired differences.
@@ -271,30 +273,65 @@ def table3_coco(runs_dir: str) -> str | None:
       _sources(runs_dir, [found[r] for r in order])])
 
 
+# Keypoint HOTA fields of a Table 4 result's `hota` (evaluation/hota.py) and their labels.
+HOTA_COLUMNS = (('hota', 'HOTA'), ('deta', 'DetA'), ('assa', 'AssA'), ('loca', 'LocA'))
+
+
+def _hota_totals(path: str, result: Mapping[str, Any]) -> list[float | None] | None:
+  """Total HOTA, DetA, AssA, LocA of a result's `hota`; None when it has none."""
+  if 'hota' not in result:
+    return None
+  hota = result['hota']
+  if not isinstance(hota, dict):
+    raise ReportInputError(f'{path}: field \'hota\' must be an object (evaluation.hota '
+                           'results)')
+  values = []
+  for field, _ in HOTA_COLUMNS:
+    per_joint = hota.get(field)
+    if not isinstance(per_joint, dict) or 'Total' not in per_joint:
+      raise ReportInputError(f'{path}: field hota.{field}.Total missing')
+    values.append(_number_or_none(per_joint['Total'], path, f'hota.{field}.Total'))
+  return values
+
+
 def table4(runs_dir: str) -> str | None:
-  """Table 4: MOTA per column of the tracker rows, plus MOTP/precision/recall totals."""
+  """Table 4: MOTA per column of the tracker rows, plus MOTP/precision/recall totals and,
+  when the results have them, the keypoint HOTA / DetA / AssA / LocA totals."""
   found = find_results(runs_dir, POSETRACK_MOTA_PREFIX)
   if not found:
     return None
-  rows, results = [], {}
+  rows, results, hota_totals = [], {}, {}
   order = _ordered_rows(found, TABLE4_ROWS)
   intervals = _intervals(runs_dir, 'mota')
   for row in order:
     path = found[row]
-    result = load_json_object(path)
-    results[row] = result
+    results[row] = load_json_object(path)
+    hota_totals[row] = _hota_totals(path, results[row])
+  with_hota = any(v is not None for v in hota_totals.values())
+  for row in order:
+    path, result = found[row], results[row]
     values = _posetrack_columns(path, result, 'mota', posetrack.COLUMN_NAMES)
     totals = [_posetrack_columns(path, result, metric, ('Total',))[0]
               for metric in ('motp', 'precision', 'recall')]
+    if with_hota:
+      totals += hota_totals[row] or [None] * len(HOTA_COLUMNS)
     rows.append([row_label(row)] + [format_value(v) for v in values + totals]
                 + ([_interval_cell(intervals, row)] if intervals else []))
   header = (['Tracker'] + [f'MOTA {c}' for c in posetrack.COLUMN_NAMES]
             + ['MOTP Total', 'Prec Total', 'Rec Total']
+            + ([f'{label} Total' for _, label in HOTA_COLUMNS] if with_hota else [])
             + (['MOTA Total 95% interval'] if intervals else []))
+  notes = [_data_note(results)]
+  if with_hota:
+    missing = [row_label(r) for r in order if hota_totals[r] is None]
+    notes.append('HOTA, DetA, AssA, LocA: keypoint HOTA as the PoseTrack21 kit computes it '
+                 '(`evaluation/hota.py`), means over the 19 localisation thresholds.'
+                 + (f' Not in the results of {", ".join(missing)} (n/a).' if missing else ''))
   return '\n\n'.join([
-      '## Table 4: tracking ablation (PoseTrack MOTA, %)',
+      '## Table 4: tracking ablation (PoseTrack MOTA' + (' and keypoint HOTA' if with_hota
+                                                         else '') + ', %)',
       markdown_table(header, rows),
-      _data_note(results) + ' ' + _sources(runs_dir, [found[r] for r in order])])
+      ' '.join(notes) + ' ' + _sources(runs_dir, [found[r] for r in order])])
 
 
 # ---------------------------------------------------------------------------------------------
