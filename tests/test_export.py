@@ -5,6 +5,7 @@ import json
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -47,15 +48,14 @@ def test_manifest_describes_the_export(model):
                                         'temporal'}
   spatial = manifest['functions']['spatial']
   assert spatial['sizes'] == [] and spatial['inputs'][-1] == 'float32[b,8*h,8*w,3]'
-  # PGG compares the map size with a constant (h*w < 4096): it is exported at the map size of
-  # each test scale, with a symbolic batch.
+  # Every function has symbolic sizes, PGG included (its slot selection never compares the
+  # symbolic map size with a constant).
   sizes = {name: entry['sizes'] for name, entry in manifest['functions'].items()}
-  assert sizes == {'spatial': [], 'pgg_ke_sie': [8], 'pgg_tie': [8], 'human_embedding': [],
+  assert sizes == {'spatial': [], 'pgg_ke_sie': [], 'pgg_tie': [], 'human_embedding': [],
                    'temporal': []}
   assert manifest['functions']['temporal']['inputs'][-1] == 'float32[b,2*h,2*w,2]'
-  for name in ('pgg_ke_sie', 'pgg_tie'):
-    assert 'inconclusive' in manifest['functions'][name]['symbolic_size_error']
-  assert manifest['functions']['pgg_tie']['inputs'][0] == 'float32[b,8,8,2]'
+  assert manifest['functions']['pgg_tie']['inputs'][0] == 'float32[b,2*h,2*w,2]'
+  assert not any('symbolic_size_error' in f for f in manifest['functions'].values())
   assert manifest['input']['image_size'] == 32 and manifest['input']['flip_test']
   np.testing.assert_allclose(manifest['input']['normalisation']['mean'],
                              [123.675, 116.28, 103.53], atol=1e-3)
@@ -105,8 +105,26 @@ def test_exported_functions_match_the_networks(model):
     close(ours[k], theirs[k])
   close(loaded.temporal_infer(maps[48], maps[48])['tie_fwd'],
         networks.temporal_infer(maps[48], maps[48])['tie_fwd'])
-  with pytest.raises(ValueError, match=r"'pgg_tie' was exported at input sizes \[8\], not 12"):
-    loaded.pgg_refine_tie(maps[48]['sie'], maps[48]['heatmaps'])
+  # PGG at a map size the export never saw (12 x 12 at the 48-px input).
+  close(loaded.pgg_refine_tie(maps[48]['sie'], maps[48]['heatmaps']),
+        networks.pgg_refine_tie(maps[48]['sie'], maps[48]['heatmaps']))
+  close(loaded.pgg_refine(maps[48], (True, True))[0], networks.pgg_refine(maps[48],
+                                                                          (True, True))[0])
+
+
+def test_exporter_falls_back_to_listed_sizes():
+  # A function that branches on its input side cannot be exported with a symbolic side: it is
+  # exported once per listed size, with the reason recorded.
+  def fn(x):
+    return x * 2.0 if x.shape[1] < 10 else x
+
+  ex = export._Exporter(('cpu',))
+  ex.add('f', fn, lambda b, h, w: (jax.ShapeDtypeStruct((b, h, w), jnp.float32),), [8, 16], 1)
+  assert ex.functions['f']['sizes'] == [8, 16] and ex.failed == {}
+  assert 'inconclusive' in ex.functions['f']['symbolic_size_error']
+  assert sorted(ex.files) == sorted(exported.function_file('f', s) for s in (8, 16))
+  small = jax.export.deserialize(ex.files[exported.function_file('f', 8)])
+  np.testing.assert_allclose(small.call(np.ones((3, 8, 8), np.float32)), 2.0)
 
 
 def test_track_exported_gives_the_same_posetrack_json(model, tmp_path, capsys):

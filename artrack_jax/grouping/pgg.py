@@ -89,14 +89,12 @@ def select_slots(heat, num_slots: int, tau: float = 0.2):
   if num_slots < 1:
     raise ValueError(f'pgg: num_slots must be >= 1, got {num_slots}')
   flat = jnp.reshape(lax.stop_gradient(heat), (-1,))
-  num_pixels = flat.shape[0]
   masked = jnp.where(flat > tau, flat, -jnp.inf)
-  k = min(num_slots, num_pixels)
-  top_heat, slot_index = lax.top_k(masked, k)
+  # N entries of -inf appended, so top_k always has N candidates without comparing N with the
+  # number of pixels (which may be symbolic under jax.export); they only fill padding slots.
+  masked = jnp.concatenate([masked, jnp.full((num_slots,), -jnp.inf, masked.dtype)])
+  top_heat, slot_index = lax.top_k(masked, num_slots)
   slot_valid = top_heat > tau
-  if k < num_slots:  # more slots than pixels: the rest is padding
-    slot_index = jnp.pad(slot_index, (0, num_slots - k))
-    slot_valid = jnp.pad(slot_valid, (0, num_slots - k))
   slot_index = jnp.where(slot_valid, slot_index, 0).astype(jnp.int32)
   return slot_index, slot_valid
 
