@@ -18,7 +18,11 @@ package)::
   python -m venv --system-site-packages /tmp/poseval_venv
   /tmp/poseval_venv/bin/pip install motmetrics==1.4.0 click tqdm
   /tmp/poseval_venv/bin/python benchmarks/bench_posetrack_eval.py --poseval /tmp/poseval \
-      --sequences 50
+      --sequences 50 [--whole-commands]
+
+``--whole-commands`` also times both as a user runs them, each a new process (imports, reading
+the files, AP and MOTA): ``python eval.py --gt G --pred P --metrics ap,mota`` against
+``python -m poseval.evaluate -g G/ -p P/ -e -t``, alternating, best of ``--repeats``.
 
 The toolkit is copied to a temporary folder and run from there unchanged: it lists the
 ground-truth files with ``glob.glob`` (the directory's own order, not sorted) and ranks AP
@@ -40,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +54,8 @@ import numpy as np
 from artrack_jax import machine
 from artrack_jax import skeletons
 from artrack_jax.evaluation import posetrack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 J = posetrack.NUM_JOINTS
 # A rough standing pose (x, y) around the person centre, in units of the person scale.
@@ -277,6 +284,30 @@ def run_toolkit(toolkit_dir, gt_dir, pred_dir, out_dir):
               motp=mot['motp'][0], precision=mot['pre'][0], recall=mot['rec'][0]), seconds
 
 
+def _timed(command, cwd, what):
+  start = time.perf_counter()
+  proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+  seconds = time.perf_counter() - start
+  if proc.returncode != 0:
+    raise SystemExit(f'{what} failed (exit {proc.returncode}): {" ".join(command)}\n'
+                     f'{proc.stderr[-2000:]}')
+  return seconds
+
+
+def whole_commands(toolkit_dir, gt_dir, pred_dir, out_dir, repeats):
+  """Wall time of each evaluator as a whole command, AP and MOTA, `repeats` runs each,
+  alternating (ours, toolkit, ours, ...) so that both see the same machine state."""
+  ours = [sys.executable, os.path.join(ROOT, 'eval.py'), '--gt', gt_dir, '--pred', pred_dir,
+          '--metrics', 'ap,mota']
+  kit = [sys.executable, '-m', 'poseval.evaluate', '-g', gt_dir + '/', '-p', pred_dir + '/',
+         '-e', '-t', '-o', out_dir]
+  times = {'ours': [], 'toolkit': []}
+  for _ in range(repeats):
+    times['ours'].append(_timed(ours, ROOT, 'our evaluator'))
+    times['toolkit'].append(_timed(kit, toolkit_dir, 'the toolkit'))
+  return {'ours': (ours, times['ours']), 'toolkit': (kit, times['toolkit'])}
+
+
 def compare(ours, theirs):
   worst = 0.0
   rows = []
@@ -312,6 +343,9 @@ def main(argv=None):
   parser.add_argument('--keep', default='', help='write the data set here and keep it')
   parser.add_argument('--score-decimals', type=int, default=None,
                       help='round every predicted score to this many decimals (tied scores)')
+  parser.add_argument('--whole-commands', action='store_true',
+                      help='also time both evaluators as whole commands (new processes: '
+                           'imports, reading, AP and MOTA), as a user runs them')
   parser.add_argument('--no-timing', action='store_true',
                       help='agreement only: one run of each, no speed figures')
   args = parser.parse_args(argv)
@@ -360,6 +394,9 @@ def main(argv=None):
     out_dir = os.path.join(tmp, 'toolkit_out')
     os.makedirs(out_dir)
     theirs, toolkit_seconds = run_toolkit(toolkit_dir, gt_dir, pred_dir, out_dir)
+    if args.whole_commands and not args.no_timing:
+      commands = whole_commands(toolkit_dir, gt_dir, pred_dir, os.path.join(tmp, 'cmd_out'),
+                                args.repeats)
 
   worst, rows = compare(ours, theirs)
   sorted_worst, _ = compare(sorted_order, {k: theirs[k] for k in ('ap',)})
@@ -376,6 +413,14 @@ def main(argv=None):
   print(f'CPU time:  ours {ours_seconds[1]:.3f} s, toolkit {toolkit_seconds[1]:.3f} s, '
         f'speed-up {toolkit_seconds[1] / ours_seconds[1]:.1f}x')
   print('both include reading the JSON files')
+  if args.whole_commands:
+    (ours_cmd, ours_all), (kit_cmd, kit_all) = commands['ours'], commands['toolkit']
+    print(f'whole commands (new process each, best of {args.repeats}):')
+    print(f'  ours:    {" ".join(ours_cmd)}\n           '
+          f'{min(ours_all):.2f} s (runs: {", ".join(f"{t:.2f}" for t in ours_all)})')
+    print(f'  toolkit: {" ".join(kit_cmd)}\n           '
+          f'{min(kit_all):.2f} s (runs: {", ".join(f"{t:.2f}" for t in kit_all)})')
+    print(f'  whole-command speed-up {min(kit_all) / min(ours_all):.1f}x')
   print(f'machine: {machine.cpu_model()}, {os.cpu_count()} CPUs visible, load average '
         f'{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, numpy {np.__version__}')
   return 0 if worst <= 1e-6 else 1
