@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from absl import logging
+from etils import epath
 import grain
 import jax
 import jax.numpy as jnp
@@ -87,9 +88,13 @@ def restore_checkpoint(manager: ocp.CheckpointManager, state: PyTree,
     raise FileNotFoundError(f'no checkpoint in {manager.directory}')
   items = {'state': ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct,
                                                           state))}
+  input_dir = epath.Path(manager.directory) / str(step) / 'input'
   if data_iterator is not None:
-    if os.path.isdir(os.path.join(os.fspath(manager.directory), str(step), 'input')):
+    # grain writes one file per process, `process_<i>-of-<n>.json`.
+    if (input_dir / f'process_{jax.process_index()}-of-{jax.process_count()}.json').exists():
       items['input'] = grain.checkpoint.CheckpointRestore(data_iterator)
+    elif input_dir.is_dir():
+      _restore_input_of_other_process_count(input_dir, data_iterator)
     else:
       logging.warning('%s/%d holds no input position (it was not written by training); the '
                       'input starts from its beginning.', manager.directory, step)
@@ -99,6 +104,33 @@ def restore_checkpoint(manager: ocp.CheckpointManager, state: PyTree,
     raise ValueError(f'{manager.directory}/{step}: the checkpoint does not match this '
                      f'config\'s train state (stage, model sizes, optimiser): {e}') from e
   return restored.state
+
+
+def _restore_input_of_other_process_count(input_dir: epath.Path, data_iterator: Any) -> None:
+  """The input position of a checkpoint written by another number of processes.
+
+  A training host of the in-process pipeline (`data.num_workers = 0`) reads the elements
+  `i::count` of one global stream and its state is `{'next_index': n}` (n of its elements
+  read), so `n * count` global elements were read; with the new count each host has read
+  `n * count / new_count` of its own. Other iterator states cannot be mapped: the input then
+  starts from its beginning.
+  """
+  count = jax.process_count()
+  files = sorted(input_dir.glob('process_0-of-*.json'))
+  state = data_iterator.get_state()
+  if files and isinstance(state, dict) and set(state) == {'next_index'}:
+    saved = json.loads(files[0].read_text())
+    old_count = int(files[0].stem.rsplit('-', 1)[1])
+    if isinstance(saved, dict) and set(saved) == {'next_index'}:
+      consumed = int(saved['next_index']) * old_count
+      if consumed % count == 0:
+        data_iterator.set_state({'next_index': consumed // count})
+        logging.info('%s: input written by %d process(es), continued on %d at global example '
+                     '%d.', input_dir, old_count, count, consumed)
+        return
+  logging.warning('%s holds no input position for process %d of %d (the checkpoint was '
+                  'written by another number of processes); the input starts from its '
+                  'beginning.', input_dir, jax.process_index(), count)
 
 
 def save_exported_variables(trained: dict[str, PyTree], out_dir: str) -> str:

@@ -34,9 +34,12 @@ seed and the example's position, so a seed fixes every batch. ``iter(dataset)`` 
 ``DatasetIterator``: ``get_state()`` / ``set_state()`` (or ``grain.checkpoint``) resume it
 exactly. Evaluation is one pass in record order, the last batch filled with padding examples.
 
-Hosts. Each host reads the entries ``shard_index::shard_count`` (default
-``jax.process_index()::jax.process_count()``) and yields batches of
-``global_batch // shard_count`` examples. ``config.data.num_workers > 0`` moves the work into
+Hosts. Host ``shard_index`` of ``shard_count`` (default ``jax.process_index()`` of
+``jax.process_count()``) yields batches of ``global_batch // shard_count`` examples. In
+training it reads the elements ``shard_index::shard_count`` of the global stream that one host
+would read, so a global batch holds the same examples (and augmentations) on any number of
+hosts and an epoch reads every example once across the hosts; an evaluation host reads the
+entries ``shard_index::shard_count``. ``config.data.num_workers > 0`` moves the work into
 that many worker processes (``mp_prefetch``); 0 keeps it in the calling process, where
 ``config.data.read_threads`` threads (default 2) prepare examples. Workers are spawned
 processes that re-import the calling script, so scripts need an ``if __name__ == '__main__':``
@@ -328,16 +331,20 @@ def _build(source, entries: np.ndarray, config: ml_collections.ConfigDict, split
     pad = -len(entries) % global_batch
     entries = np.concatenate([entries, np.repeat(entries[:1], pad, axis=0)])
     valid = np.concatenate([valid, np.zeros(pad, np.float32)])
-  entries, valid = entries[shard_index::shard_count], valid[shard_index::shard_count]
-  if len(entries) < local_batch and train:
-    raise ValueError(f'host {shard_index} has {len(entries)} training examples, fewer than its '
-                     f'batch of {local_batch}')
+  if train and len(entries) < global_batch:
+    raise ValueError(f'{len(entries)} training examples, fewer than the global batch of '
+                     f'{global_batch}')
   make = _MakeExample(config, _source_name(source))
-  ds = grain.MapDataset.source(_Entries(source, entries, valid))
   if train:
-    ds = ds.seed(seed).shuffle().repeat(None).random_map(make)
+    # Every host builds the same global stream (one shuffle of all examples per epoch, each
+    # example augmented by its position in the stream) and reads its elements
+    # `shard_index::shard_count`: each global batch is the same set of examples for any number
+    # of hosts (in another order), and an epoch reads every example once over all hosts.
+    ds = grain.MapDataset.source(_Entries(source, entries, valid))
+    ds = ds.seed(seed).shuffle().repeat(None).random_map(make)[shard_index::shard_count]
   else:
-    ds = ds.map(make)
+    entries, valid = entries[shard_index::shard_count], valid[shard_index::shard_count]
+    ds = grain.MapDataset.source(_Entries(source, entries, valid)).map(make)
   read_options = grain.ReadOptions(num_threads=int(config.data.read_threads),
                                    prefetch_buffer_size=2 * local_batch)
   ds = ds.to_iter_dataset(read_options).batch(local_batch, drop_remainder=train)
