@@ -65,6 +65,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import shapely
@@ -403,6 +404,10 @@ def main(argv=None) -> int:
   parser.add_argument('--tolerance', type=float, default=1e-6,
                       help='largest accepted |ours - kit| in percent points (counts: exact)')
   parser.add_argument('--keep', help='write the data here and keep it')
+  parser.add_argument('--whole-commands', type=int, default=0, metavar='N',
+                      help='also time, N runs each (alternating), our command `eval.py --gt G '
+                           '--pred P --metrics hota` against the kit\'s '
+                           'run_posetrack_challenge.py, each a new process')
   parser.add_argument('--no-script', action='store_true',
                       help='skip the check of the printed table of run_posetrack_challenge.py')
   args = parser.parse_args(argv)
@@ -421,7 +426,36 @@ def main(argv=None) -> int:
     kit = run_kit(args.python, kit_root, gt_dir, pred_dir, workdir)
     printed = {} if args.no_script else run_kit_script(args.python, kit_root, gt_dir, pred_dir)
     ours, ours_per_sequence = run_ours(gt_dir, pred_dir)
-  return report(ours, ours_per_sequence, kit, printed, args.tolerance)
+    timings = (whole_commands(args.python, kit_root, gt_dir, pred_dir, args.whole_commands)
+               if args.whole_commands else None)
+  status = report(ours, ours_per_sequence, kit, printed, args.tolerance)
+  if timings:
+    print(f'\nwhole commands (a new process each, {args.whole_commands} runs each, alternating):')
+    for who, (command, seconds) in timings.items():
+      print(f'  {who:5s} {" ".join(command)}\n        best {min(seconds):.2f} s '
+            f'(runs: {", ".join(f"{t:.2f}" for t in seconds)})')
+    print(f'  whole-command speed-up {min(timings["kit"][1]) / min(timings["ours"][1]):.1f}x')
+  return status
+
+
+def whole_commands(python: str, kit_root: str, gt_dir: str, pred_dir: str, runs: int) -> dict:
+  """Wall times of ours and the kit's script as whole commands, `runs` each, alternating."""
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  ours = [sys.executable, os.path.join(repo, 'eval.py'), '--gt', gt_dir, '--pred', pred_dir,
+          '--metrics', 'hota']
+  kit = [python, os.path.join(kit_root, 'scripts', 'run_posetrack_challenge.py'),
+         '--GT_FOLDER', gt_dir + os.sep, '--TRACKERS_FOLDER', pred_dir, '--USE_PARALLEL',
+         'False', '--PRINT_RESULTS', 'True', '--PRINT_CONFIG', 'False']
+  seconds = {'ours': [], 'kit': []}
+  for _ in range(runs):
+    for who, command, cwd in (('ours', ours, repo), ('kit', kit, kit_root)):
+      start = time.perf_counter()
+      proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+      seconds[who].append(time.perf_counter() - start)
+      if proc.returncode:
+        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
+        raise SystemExit(f'{" ".join(command)} failed (exit {proc.returncode})')
+  return {'ours': (ours, seconds['ours']), 'kit': (kit, seconds['kit'])}
 
 
 def report(ours: dict, ours_per_sequence: dict, kit: dict, printed: dict, tolerance: float
