@@ -2,9 +2,12 @@ r"""Evaluates a trained workdir, prediction files, or the tracker (Tables 3 and 
 
   artrack-eval --workdir /tmp/artrack_quickstart [--config quickstart] [--step N]
       COCO-style keypoint AP of the workdir's SpatialNet on config.data.eval_split
-      (`artrack_jax.evaluation.keypoint_ap`); `--config` takes an installed config's name, a
-      config file's path or a config.json (default: the workdir's config.json),
-      `--config.<key>=<value>` overrides the config.
+      (`artrack_jax.evaluation.keypoint_ap`), with progress lines; `--config` takes an
+      installed config's name, a config file's path or a config.json (default: the workdir's
+      config.json), `--config.<key>=<value>` overrides the config. On COCO
+      (data.name=coco_keypoints) it scores against the data set's own annotation file with
+      pycocotools, as COCO does: <data.manual_dir>/annotations/person_keypoints_val2017.json,
+      or the file `--config.eval.coco_annotations=PATH` names.
   artrack-eval --gt GT_DIR --pred PRED_DIR [--metrics ap,mota,hota]
       PoseTrack AP / MOTA of per-sequence prediction files (the official toolkit's tables);
       `hota` adds keypoint HOTA, DetA, AssA, LocA (the PoseTrack21 kit's).
@@ -97,7 +100,14 @@ def _workdir_main(argv):
     raise app.UsageError('give --config and --workdir (or --gt/--pred, --coco-gt/--coco-pred, '
                          '--track)')
   checkpoints.quiet_checkpoint_logs()
-  print(coco.format_stats(keypoint_ap.evaluate(flags.config, flags.workdir, flags.step)))
+  try:
+    metrics = keypoint_ap.evaluate(flags.config, flags.workdir, flags.step)
+  except (FileNotFoundError, coco.EvaluationInputError,
+          keypoint_ap.AnnotationMismatchError) as e:
+    # A missing checkpoint or annotation file, a malformed or mismatching annotation file.
+    print(f'error: {e}', file=sys.stderr)
+    sys.exit(2)
+  print(coco.format_stats(metrics))
 
 
 def _default_config_from_workdir(argv: list[str]) -> list[str]:

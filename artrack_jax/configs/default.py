@@ -91,6 +91,14 @@ def get_config() -> ml_collections.ConfigDict:
   t.max_consecutive_skips = 10  # stop after this many non-finite steps in a row
   t.init_from = ''              # stage 2/3: workdir of the previous stage
 
+  c.eval = ev = ml_collections.ConfigDict()
+  # COCO keypoint ground truth of eval.py and the validation: '' -> for coco_keypoints the
+  # annotation file its split is built from (<data.manual_dir>/annotations/
+  # person_keypoints_val2017.json), scored with pycocotools as COCO does (segmentation areas,
+  # crowd annotations); other data sets rebuild it from the records. A path (',' between the
+  # files of a joined split) names the data set's own file(s) instead.
+  ev.coco_annotations = ''
+
   c.decode = dc = ml_collections.ConfigDict()
   dc.top_k = 30
   dc.nms_kernel = 3             # max-pool NMS window (AE: 3, mmpose: 5)

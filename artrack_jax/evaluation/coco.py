@@ -52,7 +52,38 @@ def _resolve_sigmas(sigmas, num_keypoints: int, names: list[str], name: str) -> 
       f'{name}: {num_keypoints} keypoints named {names} match no known skeleton; pass sigmas')
 
 
+def read_ground_truth(paths: Sequence[str]) -> dict[str, Any]:
+  """A data set's own COCO keypoint annotation files, decoded and merged into one.
+
+  Several files (the parts of a joined split, e.g. train2017 + val2017) are merged: their
+  images and annotations are concatenated (ids must stay unique, which COCO's are); their
+  categories must be the same. A missing or malformed file is an error naming it.
+  """
+  if not paths:
+    raise ValueError('read_ground_truth: no annotation file given')
+  merged = None
+  for path in paths:
+    path = os.fsdecode(path)
+    if not os.path.isfile(path):
+      raise FileNotFoundError(f'COCO annotation file {path} does not exist')
+    data = validate.read_json(path, 'ground truth')
+    validate.check_coco_gt(data, path)
+    if merged is None:
+      merged = {'images': list(data['images']), 'annotations': list(data['annotations']),
+                'categories': list(data['categories'])}
+      first = path
+      continue
+    if data['categories'] != merged['categories']:
+      raise EvaluationInputError(f'{path}: categories differ from those of {first}')
+    merged['images'] += data['images']
+    merged['annotations'] += data['annotations']
+  if len(paths) > 1:
+    validate.check_coco_gt(merged, ' + '.join(map(os.fsdecode, paths)))
+  return merged
+
+
 def evaluate_keypoints(gt_json, results, sigmas: Sequence[float] | None = None, *,
+                       image_ids: Sequence[int] | None = None,
                        quiet: bool = True) -> dict[str, float]:
   """COCO keypoint AP/AR with pycocotools.
 
@@ -64,6 +95,9 @@ def evaluate_keypoints(gt_json, results, sigmas: Sequence[float] | None = None, 
     sigmas: [K] per-keypoint OKS sigmas (COCO units, e.g. 0.026 for the nose). None: those of
       the skeleton whose joint names the category lists, or pycocotools' COCO sigmas for 17
       keypoints otherwise.
+    image_ids: score only these images (pycocotools' ``params.imgIds``: the ground truth of
+      the other images is left out, e.g. a whole annotation file scored on the images
+      evaluated); each must be an image of the ground truth. None: every image.
     quiet: silence pycocotools' printing.
 
   Returns:
@@ -81,6 +115,18 @@ def evaluate_keypoints(gt_json, results, sigmas: Sequence[float] | None = None, 
   gt_info = validate.check_coco_gt(gt, gt_name)
   validate.check_coco_results(res, res_name, gt_info)
   kpt_sigmas = _resolve_sigmas(sigmas, gt_info['num_keypoints'], gt_info['names'], gt_name)
+  if image_ids is not None:
+    image_ids = sorted({int(i) for i in image_ids})
+    missing = [i for i in image_ids if i not in gt_info['image_ids']]
+    if missing or not image_ids:
+      raise EvaluationInputError(
+          f'{gt_name}: image_ids: ' + (f'{len(missing)} of the {len(image_ids)} images to score '
+                                       f'are not in the ground truth (e.g. {missing[:5]})'
+                                       if missing else 'expected at least one image'))
+    outside = sorted({int(d['image_id']) for d in res} - set(image_ids))
+    if outside:
+      raise EvaluationInputError(f'{res_name}: detections of {len(outside)} images outside '
+                                 f'image_ids (e.g. {outside[:5]})')
 
   out = io.StringIO()
   with contextlib.redirect_stdout(out) if quiet else contextlib.nullcontext():
@@ -97,6 +143,8 @@ def evaluate_keypoints(gt_json, results, sigmas: Sequence[float] | None = None, 
       coco_dt.createIndex()
     evaluator = COCOeval(coco_gt, coco_dt, iouType='keypoints')
     evaluator.params.kpt_oks_sigmas = kpt_sigmas
+    if image_ids is not None:
+      evaluator.params.imgIds = image_ids
     evaluator.evaluate()
     evaluator.accumulate()
     evaluator.summarize()

@@ -81,6 +81,7 @@ from artrack_jax.evaluation import coco as coco_eval
 from artrack_jax.evaluation import hota as hota_lib
 from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.evaluation import posetrack
+from artrack_jax.evaluation import progress as progress_lib
 from artrack_jax.evaluation import sequences as sequences_lib
 from artrack_jax.grouping import decode as decode_lib
 from artrack_jax.inference import PGG_SUFFIX, DecodeVariant, FrameOutputs, pgg_stage
@@ -361,6 +362,8 @@ def run_networks(networks: FrameFn, config, split: str, source,
   for index in sequences[0].indices[:2]:
     networks(source[index])
   gts, outputs, labelled = [], [], []
+  meter = progress_lib.Progress(sum(len(seq.indices) for seq in sequences), f'{split}: networks')
+  done = 0
   for seq in sequences:
     gt = sequences_lib.ground_truth(config, split, seq)
     gts.append(gt)
@@ -372,6 +375,8 @@ def run_networks(networks: FrameFn, config, split: str, source,
       seq_outputs.append(networks(record))
       if frame.is_labeled:
         labelled.append((index, frame.image_id))
+      done += 1
+      meter.update(done)
     outputs.append(seq_outputs)
     online.write_sequence(gt, os.path.join(gt_dir, f'{gt.name}.json'))
     logger.info('%s: %d frames', seq.name, len(seq.indices))

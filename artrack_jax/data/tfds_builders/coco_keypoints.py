@@ -8,6 +8,11 @@ annotation file. Each image is its own one-frame sequence: ``sequence`` = '',
 ``ignore_mask`` follows the Associative Embedding training code: it covers the crowd
 annotations (exact RLE or polygon masks, decoded with pycocotools) and the segmentation of
 people annotated without any keypoint, whose joints would otherwise be taught as background.
+
+``image_id`` is the image's own COCO id, so predictions are scored against the annotation
+file itself (``artrack_jax.evaluation.keypoint_ap``: ``annotation_path`` of the manual_dir
+unless ``eval.coco_annotations`` names one), with the file's segmentation areas and crowd
+annotations, as published COCO results are.
 """
 from __future__ import annotations
 
@@ -37,6 +42,24 @@ Download COCO 2017 (https://cocodataset.org/#download: 2017 Train images, 2017 V
 A split is built for each annotation file present.
 """
 
+SPLIT_STEMS = {'train': 'train2017', 'val': 'val2017'}
+
+
+def annotation_path(manual_dir: str, split: str) -> str:
+  """``<manual_dir>/annotations/person_keypoints_<stem>.json``, the file a split is built from."""
+  if split not in SPLIT_STEMS:
+    raise ValueError(f'coco_keypoints: no split {split!r}; it has {sorted(SPLIT_STEMS)}')
+  return os.path.join(os.path.expanduser(manual_dir), 'annotations',
+                      f'person_keypoints_{SPLIT_STEMS[split]}.json')
+
+
+def default_manual_dir(data_dir: str | None = None) -> str:
+  """The manual_dir TFDS reads when none is given: ``<data_dir>/downloads/manual``."""
+  kwargs = {'file_format': 'array_record'}
+  if data_dir:
+    kwargs['data_dir'] = os.path.expanduser(data_dir)
+  return os.fspath(CocoKeypoints(**kwargs).data_dir_root / 'downloads' / 'manual')
+
 
 class CocoKeypoints(tfds.core.GeneratorBasedBuilder):
   """COCO person keypoints as per-image records."""
@@ -56,8 +79,8 @@ class CocoKeypoints(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     root = os.fspath(dl_manager.manual_dir)
     out = {}
-    for split, stem in (('train', 'train2017'), ('val', 'val2017')):
-      path = os.path.join(root, 'annotations', f'person_keypoints_{stem}.json')
+    for split, stem in SPLIT_STEMS.items():
+      path = annotation_path(root, split)
       if os.path.exists(path):
         out[split] = self._generate_examples(split, root, path, stem)
     if not out:
