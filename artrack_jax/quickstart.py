@@ -12,8 +12,8 @@ skipped, training resumes from its latest checkpoint):
   3. pgg       stage 2: fine-tune SpatialNet with Pose-Guided Grouping (configs/quickstart_pgg.py)
   4. temporal  stage 3: TemporalNet, SpatialNet frozen (configs/quickstart_temporal.py)
   5. evaluate  PoseTrack per-joint AP and COCO-style AP of stage 1 (without PGG) and stage 2
-               (with PGG); PoseTrack MOTA of the tracker for every similarity of the paper's
-               Table 4, on the same poses
+               (with PGG); PoseTrack MOTA and keypoint HOTA (DetA, AssA, LocA) of the
+               tracker for every similarity of the paper's Table 4, on the same poses
   6. render    one tracked validation clip as an mp4 and frames, skeletons coloured by track id
   7. report    results.md (tables), plots/ (training curves, per-joint bars), timings.json
 
