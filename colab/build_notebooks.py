@@ -1,20 +1,43 @@
-"""Writes colab/quickstart.ipynb and colab/real_data.ipynb (outputs stripped).
+"""Writes colab/quickstart.ipynb and colab/real_data.ipynb, and executes the quick start.
 
-  python colab/build_notebooks.py          # rewrite both notebooks
-  python colab/build_notebooks.py --check  # exit 1 when a committed notebook is out of date
+  python colab/build_notebooks.py            # rewrite both notebooks (outputs stripped)
+  python colab/build_notebooks.py --execute  # the same, then run the quick start at TINY size
+                                             # on the CPU and save it with its outputs
+  python colab/build_notebooks.py --check    # exit 1 when a committed notebook's sources are
+                                             # out of date (saved outputs are allowed)
 
 The notebooks only call the package (`artrack_jax`, its configs included); each opens with
 an Open-in-Colab badge, a cell that clones and installs the repository when the notebook does
 not run inside a clone, and a cell that warns when JAX finds no accelerator;
 tests/test_notebooks.py runs the quick start at tiny size and checks the real-data notebook's
 references.
+
+`--execute` runs the quick start with nbclient (`pip install -e ".[test]"`) in a fresh kernel,
+with `ARTRACK_NOTEBOOK_TINY=1` and `JAX_PLATFORMS=cpu`, in the notebook's default workdir
+(/tmp/artrack_quickstart_notebook, which must not exist yet; `--workdir` picks another, shown
+as `<workdir>` in the outputs). Before saving, paths of this machine in the outputs (the
+checkout, the Python installation, the home folder, the kernel's temporary files) are replaced
+by placeholders (`<repo>`, `<python>`, `<home>`, `<ipykernel>`), and the save is refused when
+one is left, or when an output holds a token or the value of a secret-looking environment
+variable; streams are joined and the PNG figures re-encoded (losslessly, or as 256 colours
+where that changes the pixels by at most 0.5 of 255 on average: the training curves), and a
+notebook over 2 MB is not saved. The run is recorded in the notebook metadata
+(`artrack_jax.executed`). The real-data notebook needs PoseTrack and COCO, so it is committed
+without outputs.
 """
 from __future__ import annotations
 
 import argparse
+import copy
+import os
 import pathlib
+import re
+import shutil
+import site
 import sys
+import tempfile
 import textwrap
+import time
 
 import nbformat
 from nbformat import v4
@@ -89,6 +112,20 @@ _ACCELERATOR = _code('''
     ''')
 
 
+def _sizes() -> dict:
+  """The quick start's sizes, full and TINY, as the notebook's markdown states them."""
+  from artrack_jax import quickstart as job   # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as workdir:
+    stages = ('spatial', 'pgg', 'temporal')
+    full = {stage: job.Job(workdir).config(stage) for stage in stages}
+    tiny = {stage: job.Job(workdir, tiny=True).config(stage) for stage in stages}
+  tiny_steps = {c.train.num_steps for c in tiny.values()}
+  assert len(tiny_steps) == 1, tiny_steps
+  return {'full_steps': ' + '.join(str(c.train.num_steps) for c in full.values()),
+          'full_size': full['spatial'].data.image_size,
+          'tiny_steps': tiny_steps.pop(), 'tiny_size': tiny['spatial'].data.image_size}
+
+
 def quickstart() -> nbformat.NotebookNode:
   cells = [
       _badge('quickstart.ipynb'),
@@ -112,7 +149,18 @@ def quickstart() -> nbformat.NotebookNode:
           minutes on 2 cores, stages 2 and 3 shorter); an accelerator runtime is faster. Every
           cell calls the `artrack_jax` package, as `python -m artrack_jax.quickstart` (the
           same pipeline in one command) does.
-          '''),
+
+          **The outputs saved in this file come from a TINY run on a CPU**
+          (`python colab/build_notebooks.py --execute`: `ARTRACK_NOTEBOOK_TINY=1`,
+          {tiny_size}-px clips, {tiny_steps} training steps per stage; the run is recorded in
+          the notebook metadata, `artrack_jax.executed`). Section 1b's figures are those of the
+          installed, trained reference model; the figures and numbers of sections 2 to 7 are of
+          networks trained for {tiny_steps} steps, so they show that every cell runs, not what
+          the model learns. **For the full size**, run the notebook as it is (`TINY` is off
+          unless `ARTRACK_NOTEBOOK_TINY=1` is set): the quick-start configs train {full_steps}
+          steps at {full_size} px. `python -m artrack_jax.quickstart --workdir W` runs the same
+          pipeline in one command.
+          '''.format(**_sizes())),
       _INSTALL,
       _ACCELERATOR,
       _md('''
@@ -121,10 +169,13 @@ def quickstart() -> nbformat.NotebookNode:
           `TINY` (the environment variable `ARTRACK_NOTEBOOK_TINY=1`, used by the test suite)
           runs everything at the smallest size: 64-px clips, a 1-stack hourglass and a couple of
           training steps per stage. It checks that the notebook runs, not that anything is
-          learned. Otherwise the quick-start configs (`configs/quickstart*.py`) are used.
+          learned; the outputs saved with this notebook are of that size. Otherwise (the
+          default) the quick-start configs (`configs/quickstart*.py`) are used.
           '''),
       _code('''
           %matplotlib inline
+          # Figures as PNG at 72 dpi: the notebook saved with its outputs stays small.
+          %config InlineBackend.print_figure_kwargs = {'bbox_inches': 'tight', 'dpi': 72}
           import os
 
           from absl import logging
@@ -364,6 +415,10 @@ def real_data() -> nbformat.NotebookNode:
           The TFDS `array_record` files are written once to `DATA_DIR` (on the Drive, so that
           they survive the session); training resumes from the workdir's last checkpoint when a
           session ends.
+
+          **This file is saved without outputs:** they come from running it on the data sets,
+          which the repository does not hold (the quick-start notebook, `quickstart.ipynb`, is
+          saved with the outputs of a run on the synthetic benchmark).
           '''),
       _INSTALL,
       _ACCELERATOR,
@@ -508,36 +563,270 @@ def real_data() -> nbformat.NotebookNode:
 
 
 NOTEBOOKS = {'quickstart.ipynb': quickstart, 'real_data.ipynb': real_data}
+# Saved with the outputs of `--execute`; the real-data notebook needs data sets the repository
+# does not hold, so it is saved without outputs.
+EXECUTED = ('quickstart.ipynb',)
+# The quick start's workdir when ARTRACK_NOTEBOOK_WORKDIR is not set (its parameters cell).
+DEFAULT_WORKDIR = '/tmp/artrack_quickstart_notebook'
+MAX_BYTES = 2_000_000        # an executed notebook larger than this is not saved
+RUN_KEY = 'artrack_jax'      # notebook metadata: {'executed': how the saved outputs were made}
+COMMAND = 'python colab/build_notebooks.py --execute'
+PALETTE_ERROR = 0.5          # mean |change| (of 255) a 256-colour re-encoding may make
+
+
+def _writes(notebook: nbformat.NotebookNode) -> str:
+  nbformat.validate(notebook)
+  return nbformat.writes(notebook) + '\n'
 
 
 def render(build) -> str:
+  """The generator's notebook as saved without outputs."""
   notebook = build()
   # Fixed cell ids keep the files stable from one build to the next.
   for k, cell in enumerate(notebook.cells):
     cell.id = f'cell-{k:02d}'
-  nbformat.validate(notebook)
-  return nbformat.writes(notebook) + '\n'
+  return _writes(notebook)
+
+
+def strip(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
+  """A copy with the sources only: no outputs, execution counts or record of the run."""
+  notebook = copy.deepcopy(notebook)
+  notebook.metadata.pop(RUN_KEY, None)
+  for cell in notebook.cells:
+    cell.metadata.pop('execution', None)
+    if cell.cell_type == 'code':
+      cell.outputs = []
+      cell.execution_count = None
+  return notebook
+
+
+def is_current(path: pathlib.Path, build) -> bool:
+  """Whether the notebook at `path` has the generator's sources (saved outputs allowed)."""
+  if not path.is_file():
+    return False
+  return _writes(strip(nbformat.read(path, as_version=4))) == render(build)
+
+
+# -- executing the quick start --------------------------------------------------------------
+
+# Secrets that must never reach a saved output: tokens by their shape, and the values of
+# environment variables whose names say they are secret.
+_SECRET_PATTERNS = re.compile(
+    r'gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|sk-[A-Za-z0-9_-]{20,}|hf_[A-Za-z0-9]{20,}'
+    r'|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{35}|xox[abprs]-[A-Za-z0-9-]{10,}'
+    r'|-----BEGIN [A-Z ]*PRIVATE KEY-----')
+_SECRET_NAMES = re.compile(r'TOKEN|SECRET|PASSW|API_?KEY|ACCESS_?KEY|CREDENTIAL|AUTH',
+                           re.IGNORECASE)
+
+
+def _output_texts(notebook: nbformat.NotebookNode):
+  """(cell index, text) of every textual part of every output (images left out)."""
+  for k, cell in enumerate(notebook.cells):
+    for output in cell.get('outputs', []):
+      if 'text' in output:
+        yield k, output['text']
+      if 'traceback' in output:
+        yield k, '\n'.join(output['traceback'])
+      for mime, value in output.get('data', {}).items():
+        if not mime.startswith('image/'):
+          yield k, value if isinstance(value, str) else str(value)
+
+
+def _machine_paths(workdir: str) -> list[tuple[str, str]]:
+  """(path of this machine, placeholder) that outputs must not show, longest first."""
+  pairs = {str(HERE.parent): '<repo>', os.path.expanduser('~'): '<home>'}
+  for prefix in (sys.prefix, sys.base_prefix, sys.exec_prefix):
+    pairs[prefix] = '<python>'
+  for packages in (*site.getsitepackages(), site.getusersitepackages()):
+    pairs[packages] = '<site-packages>'
+  if os.path.abspath(workdir) != DEFAULT_WORKDIR:
+    pairs[os.path.abspath(workdir)] = '<workdir>'
+  # A path of one component (`/`, `/usr`, `/root`) could be a word of any output: only the
+  # home folder, as the start of a longer path, is kept of those.
+  return sorted(((path, name) for path, name in pairs.items()
+                 if path.count('/') >= 2 or (name == '<home>' and len(path) > 1)),
+                key=lambda pair: -len(pair[0]))
+
+
+def _path_pattern(path: str) -> str:
+  return re.escape(path) + r'(?![\w.-])'
+
+
+def _ipykernel_pattern() -> str:
+  """The files the kernel runs cells from (`/tmp/ipykernel_123/456.py`), in warnings."""
+  return re.escape(tempfile.gettempdir()) + r'/ipykernel_\d+/\d+\.py'
+
+
+def sanitize(notebook: nbformat.NotebookNode, workdir: str) -> None:
+  """Replaces this machine's paths in the outputs by placeholders (in place)."""
+  replacements = [(_ipykernel_pattern(), '<ipykernel>')] + [
+      (_path_pattern(path), name) for path, name in _machine_paths(workdir)]
+
+  def clean(text):
+    for pattern, name in replacements:
+      text = re.sub(pattern, name, text)
+    return text
+
+  for cell in notebook.cells:
+    for output in cell.get('outputs', []):
+      if 'text' in output:
+        output['text'] = clean(output['text'])
+      if 'traceback' in output:
+        output['traceback'] = [clean(line) for line in output['traceback']]
+      for mime, value in output.get('data', {}).items():
+        if not mime.startswith('image/') and isinstance(value, str):
+          output['data'][mime] = clean(value)
+
+
+def compact(notebook: nbformat.NotebookNode) -> None:
+  """Makes the outputs smaller without changing what they show (in place): consecutive
+  stream outputs of a cell are joined, with what a carriage return overwrites removed (as
+  nbconvert's coalesce_streams does), and PNG images are re-encoded losslessly (an opaque
+  alpha channel dropped, zlib at its best), or as 256 colours when that changes the pixels by
+  at most PALETTE_ERROR on average; each kept only if smaller."""
+  import io   # pylint: disable=g-import-not-at-top
+  import base64   # pylint: disable=g-import-not-at-top
+  import numpy as np   # pylint: disable=g-import-not-at-top
+  from PIL import Image as pil_image   # pylint: disable=g-import-not-at-top
+  for cell in notebook.cells:
+    if cell.cell_type != 'code':
+      continue
+    outputs = []
+    for output in cell.outputs:
+      if (output.output_type == 'stream' and outputs and outputs[-1].output_type == 'stream'
+          and outputs[-1].name == output.name):
+        outputs[-1].text += output.text
+      else:
+        outputs.append(output)
+    for output in outputs:
+      if output.output_type == 'stream':
+        output.text = re.sub(r'[^\n]*\r(?!\n)', '', output.text.replace('\r\n', '\n'))
+      png = output.get('data', {}).get('image/png')
+      if png is None:
+        continue
+      raw = base64.b64decode(png)
+      with pil_image.open(io.BytesIO(raw)) as image:
+        pixels = image.convert('RGBA')
+      if int(np.asarray(pixels)[..., 3].min()) == 255:
+        pixels = pixels.convert('RGB')
+      best = raw
+      buffer = io.BytesIO()
+      pixels.save(buffer, format='PNG', optimize=True)
+      if len(buffer.getvalue()) < len(best):
+        best = buffer.getvalue()
+      # A figure of lines and text (the training curves) has few colours besides the
+      # anti-aliasing: as a 256-colour PNG it is much smaller, and kept when its pixels are
+      # within PALETTE_ERROR of the original on average (out of 255).
+      if pixels.mode == 'RGB':
+        palette = pixels.quantize(256, method=pil_image.Quantize.MEDIANCUT,
+                                  dither=pil_image.Dither.NONE)
+        error = np.abs(np.asarray(palette.convert('RGB'), np.int16)
+                       - np.asarray(pixels, np.int16)).mean()
+        buffer = io.BytesIO()
+        palette.save(buffer, format='PNG', optimize=True)
+        if error <= PALETTE_ERROR and len(buffer.getvalue()) < len(best):
+          best = buffer.getvalue()
+      if best is not raw:
+        output.data['image/png'] = base64.b64encode(best).decode('ascii')
+    cell.outputs = outputs
+
+
+def leaks(notebook: nbformat.NotebookNode, workdir: str = DEFAULT_WORKDIR) -> list[str]:
+  """What the outputs must not show: paths of this machine, secrets; empty when clean."""
+  found = []
+  paths = [(_path_pattern(path), path) for path, _ in _machine_paths(workdir)]
+  paths.append((_ipykernel_pattern(), 'a kernel file'))
+  secrets = [value for name, value in os.environ.items()
+             if _SECRET_NAMES.search(name) and len(value) >= 8]
+  for k, text in _output_texts(notebook):
+    for pattern, path in paths:
+      if re.search(pattern, text):
+        found.append(f'cell {k}: the path {path}')
+    if _SECRET_PATTERNS.search(text) or any(value in text for value in secrets):
+      found.append(f'cell {k}: a secret')
+  return found
+
+
+def execute(notebook: nbformat.NotebookNode, workdir: str, cwd: str,
+            timeout: int = 1800) -> float:
+  """Runs every cell of `notebook` (in place) at TINY size on the CPU in a fresh kernel,
+  started in `cwd` and writing under `workdir`; returns the seconds it took."""
+  from nbclient import NotebookClient   # pylint: disable=g-import-not-at-top
+  env = {**os.environ, 'ARTRACK_NOTEBOOK_TINY': '1', 'ARTRACK_NOTEBOOK_WORKDIR': workdir,
+         'JAX_PLATFORMS': 'cpu'}
+  client = NotebookClient(notebook, timeout=timeout, kernel_name='python3',
+                          record_timing=False, resources={'metadata': {'path': cwd}})
+  start = time.monotonic()
+  client.execute(env=env)   # raises CellExecutionError naming the failing cell
+  return time.monotonic() - start
+
+
+def execute_and_save(name: str, workdir: str, timeout: int = 1800) -> None:
+  """Executes colab/NAME (as the generator writes it) and saves it with its outputs."""
+  import jax   # pylint: disable=g-import-not-at-top
+  workdir = os.path.abspath(workdir)
+  if os.path.exists(workdir):
+    raise SystemExit(f'{workdir} exists: remove it (the run must start from nothing) or pass '
+                     '--workdir')
+  notebook = nbformat.reads(render(NOTEBOOKS[name]), as_version=4)
+  metadata = copy.deepcopy(notebook.metadata)
+  print(f'executing {name} at TINY size on the CPU in {workdir} ...', flush=True)
+  seconds = execute(notebook, workdir, cwd=str(HERE), timeout=timeout)
+  sanitize(notebook, workdir)
+  compact(notebook)
+  rejected = os.path.join(workdir, name)   # a notebook not saved, to look at
+  problems = leaks(notebook, workdir)
+  if problems:
+    nbformat.write(notebook, rejected)
+    raise SystemExit(f'{name} not saved, its outputs show {"; ".join(problems)} '
+                     f'(the executed notebook: {rejected})')
+  # The kernel rewrites the metadata (language_info); keep the generator's, and say how the
+  # outputs were made.
+  notebook.metadata = metadata
+  notebook.metadata[RUN_KEY] = {'executed': {
+      'command': COMMAND, 'size': 'TINY (ARTRACK_NOTEBOOK_TINY=1)', 'backend': 'cpu',
+      'cpu_count': os.cpu_count(), 'seconds': round(seconds), 'jax': jax.__version__,
+      'date': time.strftime('%Y-%m-%d')}}
+  text = _writes(notebook)
+  size = len(text.encode('utf-8'))
+  if size > MAX_BYTES:
+    nbformat.write(notebook, rejected)
+    raise SystemExit(f'{name} not saved: {size} bytes executed, at most {MAX_BYTES} (the '
+                     f'executed notebook: {rejected})')
+  (HERE / name).write_text(text, encoding='utf-8')
+  images = sum(mime.startswith('image/') for cell in notebook.cells
+               for output in cell.get('outputs', []) for mime in output.get('data', {}))
+  print(f'wrote {HERE / name} with its outputs: {images} images, {size / 1e6:.2f} MB, '
+        f'executed in {seconds:.0f} s')
+  shutil.rmtree(workdir)
 
 
 def main(argv: list[str] | None = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--check', action='store_true',
-                      help='only compare the committed notebooks with what would be written')
+                      help="only compare the committed notebooks' sources with what would be "
+                           'written (saved outputs are allowed)')
+  parser.add_argument('--execute', action='store_true',
+                      help=f'also run {", ".join(EXECUTED)} at TINY size on the CPU and save '
+                           'it with its outputs')
+  parser.add_argument('--workdir', default=DEFAULT_WORKDIR,
+                      help='where --execute runs (must not exist; removed after the run)')
+  parser.add_argument('--timeout', type=int, default=1800,
+                      help='seconds a cell may run under --execute')
   args = parser.parse_args(argv)
-  stale = []
+  if args.check:
+    stale = [name for name, build in NOTEBOOKS.items() if not is_current(HERE / name, build)]
+    if stale:
+      print(f'out of date: {", ".join(stale)} (run {COMMAND})', file=sys.stderr)
+      return 1
+    return 0
   for name, build in NOTEBOOKS.items():
     path = HERE / name
-    text = render(build)
-    if args.check:
-      if not path.is_file() or path.read_text(encoding='utf-8') != text:
-        stale.append(name)
-    else:
-      path.write_text(text, encoding='utf-8')
-      print(f'wrote {path}')
-  if stale:
-    print(f'out of date: {", ".join(stale)} (run python colab/build_notebooks.py)',
-          file=sys.stderr)
-    return 1
+    path.write_text(render(build), encoding='utf-8')
+    print(f'wrote {path} (outputs stripped)')
+  if args.execute:
+    for name in EXECUTED:
+      execute_and_save(name, args.workdir, args.timeout)
   return 0
 
 

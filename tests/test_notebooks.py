@@ -69,18 +69,138 @@ def _package_references(notebook):
   return references
 
 
+def _builder():
+  """colab/build_notebooks.py as a module."""
+  spec = importlib.util.spec_from_file_location('build_notebooks', COLAB / 'build_notebooks.py')
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 @pytest.mark.parametrize('name', NOTEBOOKS)
-def test_notebook_is_valid_stripped_and_built_from_the_generator(name):
+def test_notebook_is_valid_and_built_from_the_generator(name):
+  """The sources are the generator's (saved outputs aside): what --check compares."""
   notebook = _read(name)
   nbformat.validate(notebook)
-  for cell in _code_cells(notebook):
-    assert cell.outputs == [] and cell.execution_count is None, f'{name}: outputs not stripped'
-  builder = importlib.util.spec_from_file_location('build_notebooks',
-                                                   COLAB / 'build_notebooks.py')
-  module = importlib.util.module_from_spec(builder)
-  builder.loader.exec_module(module)
-  assert (COLAB / name).read_text(encoding='utf-8') == module.render(module.NOTEBOOKS[name]), (
-      f'colab/{name} differs from colab/build_notebooks.py: run python colab/build_notebooks.py')
+  builder = _builder()
+  assert builder.is_current(COLAB / name, builder.NOTEBOOKS[name]), (
+      f'colab/{name} differs from colab/build_notebooks.py: run python colab/build_notebooks.py '
+      '--execute')
+  assert builder.main(['--check']) == 0
+  if name not in builder.EXECUTED:
+    # The real-data notebook needs the data sets: no outputs, and it says so.
+    for cell in _code_cells(notebook):
+      assert cell.outputs == [] and cell.execution_count is None, f'{name}: outputs saved'
+    assert builder.RUN_KEY not in notebook.metadata
+    assert 'saved without outputs' in notebook.cells[1].source
+
+
+def test_quickstart_is_saved_with_the_outputs_of_a_tiny_run():
+  """colab/quickstart.ipynb holds the outputs of `build_notebooks.py --execute`: every code
+  cell ran, the figures are PNG, the markdown and the metadata say TINY size, and no output
+  shows a path of this machine or a secret."""
+  builder = _builder()
+  path = COLAB / 'quickstart.ipynb'
+  notebook = _read('quickstart.ipynb')
+  assert path.stat().st_size < builder.MAX_BYTES
+  run = notebook.metadata[builder.RUN_KEY]['executed']
+  assert run['size'].startswith('TINY') and run['command'] == builder.COMMAND
+  assert 'outputs saved in this file come from a TINY run' in notebook.cells[1].source
+  assert repr(builder.DEFAULT_WORKDIR) in ''.join(cell.source for cell in notebook.cells)
+  cells = _code_cells(notebook)
+  assert [cell.execution_count for cell in cells] == list(range(1, len(cells) + 1))
+  assert not [out for cell in cells for out in cell.outputs if out.output_type == 'error']
+  mimes = [mime for cell in cells for out in cell.outputs for mime in out.get('data', {})
+           if mime.startswith('image/')]
+  assert len(mimes) >= 9 and set(mimes) == {'image/png'}, mimes
+  # The reference model's maps and tracked frames (section 1b) are among them.
+  reference = next(cell for cell in cells if 'REFERENCE_DIR' in cell.source)
+  assert sum('image/png' in out.get('data', {}) for out in reference.outputs) == 2
+  assert builder.leaks(notebook) == []
+
+
+def test_check_compares_sources_only(tmp_path):
+  builder = _builder()
+  notebook = _read('quickstart.ipynb')
+  # Outputs, execution counts and the run's record do not count; a changed source does.
+  executed = nbformat.v4.new_output('stream', name='stdout', text='run\n')
+  _code_cells(notebook)[0].outputs = [executed]
+  _code_cells(notebook)[0].execution_count = 1
+  notebook.metadata[builder.RUN_KEY] = {'executed': {'size': 'TINY'}}
+  nbformat.write(notebook, tmp_path / 'quickstart.ipynb')
+  assert builder.is_current(tmp_path / 'quickstart.ipynb', builder.quickstart)
+  _code_cells(notebook)[0].source += '\nprint(1)'
+  nbformat.write(notebook, tmp_path / 'quickstart.ipynb')
+  assert not builder.is_current(tmp_path / 'quickstart.ipynb', builder.quickstart)
+  assert not builder.is_current(tmp_path / 'missing.ipynb', builder.quickstart)
+
+
+def test_sanitize_replaces_machine_paths_and_leaks_finds_secrets(tmp_path, monkeypatch):
+  import sys   # pylint: disable=g-import-not-at-top
+  import tempfile   # pylint: disable=g-import-not-at-top
+  builder = _builder()
+  workdir = str(tmp_path / 'work')
+  text = (f'{workdir}/spatial/checkpoints\n{ROOT}/artrack_jax/train_lib.py:12\n'
+          f'{sys.prefix}/lib/x.py\n{tempfile.gettempdir()}/ipykernel_123/4567.py:8: '
+          'UserWarning: No GPU\n/tmp/artrack_quickstart_notebook/eval\n')
+  notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('x', outputs=[
+      nbformat.v4.new_output('stream', name='stderr', text=text)])])
+  assert builder.leaks(notebook, workdir)
+  builder.sanitize(notebook, workdir)
+  assert builder.leaks(notebook, workdir) == []
+  assert notebook.cells[0].outputs[0].text.splitlines() == [
+      '<workdir>/spatial/checkpoints', '<repo>/artrack_jax/train_lib.py:12',
+      '<python>/lib/x.py', '<ipykernel>:8: UserWarning: No GPU',
+      '/tmp/artrack_quickstart_notebook/eval']   # the notebook's default workdir stays
+  token = 'ghp_' + 'a1B2' * 9
+  notebook.cells[0].outputs[0].text += token
+  assert builder.leaks(notebook, workdir) == ['cell 0: a secret']
+  monkeypatch.setenv('MY_SERVICE_PASSWORD', 'correct-horse-battery')
+  notebook.cells[0].outputs[0].text = 'password: correct-horse-battery'
+  assert builder.leaks(notebook, workdir) == ['cell 0: a secret']
+
+
+
+def test_compact_keeps_what_outputs_show():
+  """Streams joined (a carriage return overwrites its line, as in a terminal), PNGs re-encoded
+  with the same pixels."""
+  import base64   # pylint: disable=g-import-not-at-top
+  import io   # pylint: disable=g-import-not-at-top
+  import numpy as np   # pylint: disable=g-import-not-at-top
+  from PIL import Image   # pylint: disable=g-import-not-at-top
+  builder = _builder()
+  pixels = np.random.default_rng(0).integers(0, 4, (40, 60, 3), dtype=np.uint8) * 60
+  rgba = np.concatenate([pixels, np.full((40, 60, 1), 255, np.uint8)], axis=-1)
+  buffer = io.BytesIO()
+  Image.fromarray(rgba).save(buffer, format='PNG', compress_level=0)
+  png = base64.b64encode(buffer.getvalue()).decode('ascii')
+  # Many colours: a 256-colour version would change it, so it stays RGB.
+  noise = np.random.default_rng(1).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+  noisy = io.BytesIO()
+  Image.fromarray(np.concatenate([noise, rgba[..., 3:]], axis=-1)).save(noisy, format='PNG')
+  noisy_png = base64.b64encode(noisy.getvalue()).decode('ascii')
+  new_output = nbformat.v4.new_output
+  cell = nbformat.v4.new_code_cell('x', outputs=[
+      new_output('stream', name='stderr', text='10%\r'),
+      new_output('stream', name='stderr', text='100%\r\nINFO done\n'),
+      new_output('stream', name='stdout', text='a\n'),
+      new_output('display_data', data={'image/png': png, 'text/plain': '<Figure>'}),
+      new_output('display_data', data={'image/png': noisy_png}),
+      new_output('stream', name='stdout', text='b\n'),
+      new_output('stream', name='stdout', text='c\n')])
+  notebook = nbformat.v4.new_notebook(cells=[cell])
+  builder.compact(notebook)
+  outputs = notebook.cells[0].outputs
+  assert [(out.output_type, out.get('text')) for out in outputs] == [
+      ('stream', '100%\nINFO done\n'), ('stream', 'a\n'), ('display_data', None),
+      ('display_data', None), ('stream', 'b\nc\n')]
+  # 48 colours: as a palette PNG, exactly.
+  recoded = base64.b64decode(outputs[2].data['image/png'])
+  assert len(recoded) < len(buffer.getvalue())
+  assert (np.asarray(Image.open(io.BytesIO(recoded)).convert('RGB')) == pixels).all()
+  assert outputs[2].data['text/plain'] == '<Figure>'
+  image = Image.open(io.BytesIO(base64.b64decode(outputs[3].data['image/png'])))
+  assert image.mode == 'RGB' and (np.asarray(image) == noise).all()
 
 
 @pytest.mark.parametrize('name', NOTEBOOKS)
@@ -208,21 +328,21 @@ def test_quickstart_runs_at_tiny_size(tmp_path, monkeypatch, request):
   compilation cache, kept in pytest's cache directory, lets later runs skip recompiling
   programs that have not changed. The cells still all run.
   """
-  from nbclient import NotebookClient   # pylint: disable=g-import-not-at-top
-  monkeypatch.setenv('ARTRACK_NOTEBOOK_TINY', '1')
-  monkeypatch.setenv('ARTRACK_NOTEBOOK_WORKDIR', str(tmp_path / 'work'))
-  monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
+  builder = _builder()
   cache = getattr(request.config, 'cache', None)   # None under -p no:cacheprovider
   if cache is not None and 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
     monkeypatch.setenv('JAX_COMPILATION_CACHE_DIR', str(cache.mkdir('jax_compilation_cache')))
-  notebook = _read('quickstart.ipynb')
-  client = NotebookClient(notebook, timeout=600, kernel_name='python3',
-                          resources={'metadata': {'path': str(tmp_path)}})
+  # As `build_notebooks.py --execute` runs it (TINY, CPU), from the sources only.
+  notebook = builder.strip(_read('quickstart.ipynb'))
+  workdir = str(tmp_path / 'work')
   try:
-    client.execute()   # raises CellExecutionError naming the failing cell
+    builder.execute(notebook, workdir, cwd=str(tmp_path), timeout=600)
   finally:
     # The executed notebook, to look at after a failure.
     nbformat.write(notebook, tmp_path / 'quickstart_executed.ipynb')
+  # What --execute saves shows no path of this machine.
+  builder.sanitize(notebook, workdir)
+  assert builder.leaks(notebook, workdir) == []
 
   def text(cell):
     return ''.join(out.get('text', '') for out in cell.outputs if out.output_type == 'stream')
