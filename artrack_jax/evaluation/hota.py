@@ -152,6 +152,7 @@ def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePo
   alignment = potential / np.maximum(1, gt_id_count + pred_id_count - potential)
 
   matches = np.zeros((num_a, num_gt_ids, num_pred_ids, NUM_JOINTS))
+  alphas_eps = np.asarray(ALPHAS, np.float64) - _EPS
   for t, (g, p) in enumerate(frames):
     if not g.num_people:
       res['FP'] += num_pred_joints if kit_quirks else pred_valid[t].sum(axis=0)
@@ -168,15 +169,15 @@ def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePo
         score = alignment[gt_ids[t][:, None], pred_ids[t][None, :], j] * score
       rows, cols = scipy.optimize.linear_sum_assignment(-score)
       matched_sim = sim[rows, cols, j]
-      for a, alpha in enumerate(ALPHAS):
-        ok = matched_sim >= alpha - _EPS
-        n = int(ok.sum())
-        res['TP'][a, j] += n
-        res['FN'][a, j] += gt_joints_t[j] - n
-        res['FP'][a, j] += pred_joints_t[j] - n
-        if n:
-          res['LocA'][a, j] += matched_sim[ok].sum()
-          matches[a, gt_ids[t][rows[ok]], pred_ids[t][cols[ok]], j] += 1
+      # Every alpha at once: ok[a, k] = the k-th matched pair counts as a TP at alpha a.
+      ok = matched_sim[None, :] >= alphas_eps[:, None]
+      n = ok.sum(axis=1)
+      res['TP'][:, j] += n
+      res['FN'][:, j] += gt_joints_t[j] - n
+      res['FP'][:, j] += pred_joints_t[j] - n
+      res['LocA'][:, j] += np.where(ok, matched_sim[None, :], 0.0).sum(axis=1)
+      a_index, k_index = np.nonzero(ok)
+      matches[a_index, gt_ids[t][rows[k_index]], pred_ids[t][cols[k_index]], j] += 1
   for a in range(num_a):
     m = matches[a]
     tp = np.maximum(1, res['TP'][a])
