@@ -18,7 +18,6 @@ import math
 import sys
 from typing import Any
 
-from artrack_jax.evaluation import coco
 from artrack_jax.evaluation import hota
 from artrack_jax.evaluation import posetrack
 from artrack_jax.evaluation.validate import EvaluationInputError
@@ -98,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
           sigmas = [float(s) for s in args.sigmas.split(',')]
         except ValueError:
           parser.error(f'--sigmas must be comma-separated numbers, got {args.sigmas!r}')
+      # Imported here: pycocotools costs the PoseTrack mode 0.1 s of start-up otherwise.
+      from artrack_jax.evaluation import coco  # pylint: disable=import-outside-toplevel
       result = coco.evaluate_keypoints(args.coco_gt, args.coco_pred, sigmas)
       print(coco.format_stats(result))
   except EvaluationInputError as e:
