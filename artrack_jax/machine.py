@@ -145,3 +145,29 @@ class LoadMonitor:
               (f'other processes used {self.other_cores or 0:.2f} cores', busy_during)) if hit)
           + '): timings and ratios above are not idle-machine figures.')
     return False
+
+
+def time_commands(commands: Mapping[str, tuple[list[str], str]], runs: int
+                  ) -> dict[str, list[float]]:
+  """Wall seconds of whole commands (a new process each), ``runs`` times, alternating.
+
+  Args:
+    commands: name -> (argv, working directory); run in this order within each round, so that
+      every command sees the same machine state.
+    runs: rounds.
+
+  Raises:
+    SystemExit: a command failed (its exit code and the end of its stderr).
+  """
+  import subprocess  # pylint: disable=import-outside-toplevel
+  import time  # pylint: disable=import-outside-toplevel
+  seconds: dict[str, list[float]] = {name: [] for name in commands}
+  for _ in range(runs):
+    for name, (argv, cwd) in commands.items():
+      start = time.perf_counter()
+      proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+      seconds[name].append(time.perf_counter() - start)
+      if proc.returncode:
+        raise SystemExit(f'{name} failed (exit {proc.returncode}): {" ".join(argv)}\n'
+                         f'{proc.stderr[-2000:]}')
+  return seconds

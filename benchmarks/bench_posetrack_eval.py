@@ -44,7 +44,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -284,16 +283,6 @@ def run_toolkit(toolkit_dir, gt_dir, pred_dir, out_dir):
               motp=mot['motp'][0], precision=mot['pre'][0], recall=mot['rec'][0]), seconds
 
 
-def _timed(command, cwd, what):
-  start = time.perf_counter()
-  proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
-  seconds = time.perf_counter() - start
-  if proc.returncode != 0:
-    raise SystemExit(f'{what} failed (exit {proc.returncode}): {" ".join(command)}\n'
-                     f'{proc.stderr[-2000:]}')
-  return seconds
-
-
 def whole_commands(toolkit_dir, gt_dir, pred_dir, out_dir, repeats):
   """Wall time of each evaluator as a whole command, AP and MOTA, `repeats` runs each,
   alternating (ours, toolkit, ours, ...) so that both see the same machine state."""
@@ -301,10 +290,8 @@ def whole_commands(toolkit_dir, gt_dir, pred_dir, out_dir, repeats):
           '--metrics', 'ap,mota']
   kit = [sys.executable, '-m', 'poseval.evaluate', '-g', gt_dir + '/', '-p', pred_dir + '/',
          '-e', '-t', '-o', out_dir]
-  times = {'ours': [], 'toolkit': []}
-  for _ in range(repeats):
-    times['ours'].append(_timed(ours, ROOT, 'our evaluator'))
-    times['toolkit'].append(_timed(kit, toolkit_dir, 'the toolkit'))
+  times = machine.time_commands({'ours': (ours, ROOT), 'toolkit': (kit, toolkit_dir)},
+                                repeats)
   return {'ours': (ours, times['ours']), 'toolkit': (kit, times['toolkit'])}
 
 

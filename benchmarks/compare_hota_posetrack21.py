@@ -65,7 +65,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
 import shapely
@@ -446,15 +445,7 @@ def whole_commands(python: str, kit_root: str, gt_dir: str, pred_dir: str, runs:
   kit = [python, os.path.join(kit_root, 'scripts', 'run_posetrack_challenge.py'),
          '--GT_FOLDER', gt_dir + os.sep, '--TRACKERS_FOLDER', pred_dir, '--USE_PARALLEL',
          'False', '--PRINT_RESULTS', 'True', '--PRINT_CONFIG', 'False']
-  seconds = {'ours': [], 'kit': []}
-  for _ in range(runs):
-    for who, command, cwd in (('ours', ours, repo), ('kit', kit, kit_root)):
-      start = time.perf_counter()
-      proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
-      seconds[who].append(time.perf_counter() - start)
-      if proc.returncode:
-        sys.stderr.write(proc.stdout[-2000:] + proc.stderr[-2000:])
-        raise SystemExit(f'{" ".join(command)} failed (exit {proc.returncode})')
+  seconds = machine.time_commands({'ours': (ours, repo), 'kit': (kit, kit_root)}, runs)
   return {'ours': (ours, seconds['ours']), 'kit': (kit, seconds['kit'])}
 
 

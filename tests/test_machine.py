@@ -4,6 +4,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from artrack_jax import machine
 
 
@@ -48,3 +50,14 @@ def test_load_monitor_subtracts_its_own_cpu_time(monkeypatch):
     pass
   assert monitor.other_cores == 0.0
   assert monitor.idle is True
+
+
+def test_time_commands_alternates_and_reports_failures(tmp_path):
+  log = tmp_path / 'order.txt'
+  commands = {name: ([sys.executable, '-c', f'open({str(log)!r}, "a").write({name!r})'],
+                     str(tmp_path)) for name in ('a', 'b')}
+  seconds = machine.time_commands(commands, 2)
+  assert log.read_text() == 'abab'
+  assert [len(v) for v in seconds.values()] == [2, 2] and min(seconds['a']) > 0
+  with pytest.raises(SystemExit, match=r'bad failed \(exit 3\)'):
+    machine.time_commands({'bad': ([sys.executable, '-c', 'raise SystemExit(3)'], '.')}, 1)
