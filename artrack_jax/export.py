@@ -33,10 +33,12 @@ Runtime against JAX on random inputs (largest difference in the manifest's ``onn
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import importlib.util
 from importlib import metadata
 import json
+import logging
 import os
 import platform
 import shutil
@@ -167,6 +169,20 @@ def _onnx_functions(networks: inference.Networks, input_sizes: list[int], size: 
   return out
 
 
+@contextlib.contextmanager
+def _quiet_logger(name: str, level: int = logging.ERROR):
+  """Raises ``name``'s log level meanwhile: onnx_ir warns once per shape value of a converted
+  model that it does not serialise an intermediate's type, dozens of lines per function that
+  say nothing about the result (which is checked against JAX below)."""
+  logger = logging.getLogger(name)
+  before = logger.level
+  logger.setLevel(max(level, before))
+  try:
+    yield
+  finally:
+    logger.setLevel(before)
+
+
 def export_onnx(networks: inference.Networks, directory: str, input_sizes: list[int]
                 ) -> tuple[dict[str, Any], dict[str, str]]:
   """Converts the network functions to ONNX in ``directory/onnx/`` (module docstring).
@@ -188,7 +204,8 @@ def export_onnx(networks: inference.Networks, directory: str, input_sizes: list[
     if name in failed:
       continue
     try:
-      model = jax2onnx.to_onnx(fn, specs, model_name=name, output_names=output_names)
+      with _quiet_logger('onnx_ir'):
+        model = jax2onnx.to_onnx(fn, specs, model_name=name, output_names=output_names)
       data = model.SerializeToString()
       options = onnxruntime.SessionOptions()
       options.log_severity_level = 3   # errors only (see exported.OnnxNetworks)

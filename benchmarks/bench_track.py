@@ -144,6 +144,17 @@ def _patched(timer: _Timer):
       setattr(owner, name, fn)
 
 
+def _every_pose(config, people: int) -> None:
+  """Random weights, any config: every frame decodes and writes exactly ``people`` poses."""
+  config.decode.max_people = people
+  config.decode.det_threshold = -1e9
+  config.decode.top_k = max(int(config.decode.top_k), people)   # candidates per joint
+  config.decode.pose_nms = 0.0   # random weights: poses alike, keep them all
+  config.decode.min_joints = 1
+  config.track.min_pose_score = 0.0   # write every pose: the writer sees `people` poses
+  config.track.min_joint_score = 0.0
+
+
 def end_to_end(args) -> int:
   """Frames/s and per-frame split of ``track.run`` (see the module docstring)."""
   from artrack_jax import track  # pylint: disable=import-outside-toplevel
@@ -166,13 +177,7 @@ def end_to_end(args) -> int:
     for people in args.people:
       config = configs_util.load_config(config_path)
       config.data.image_size = size
-      config.decode.max_people = people
-      config.decode.det_threshold = -1e9
-      config.decode.top_k = max(int(config.decode.top_k), people)
-      config.decode.pose_nms = 0.0   # random weights: poses alike, keep them all
-      config.decode.min_joints = 1
-      config.track.min_pose_score = 0.0   # write every pose: the writer sees `people` poses
-      config.track.min_joint_score = 0.0
+      _every_pose(config, people)
       spatial, temporal = tiny_networks.random_variables(config)
       predictor = inference.FramePredictor(inference.Networks(config, spatial, temporal), config)
       network = {'network': 0.0, 'decode': 0.0, 'call': 0.0}
@@ -250,9 +255,7 @@ def main(argv=None) -> int:
         f'{"tracker":>8} {"fps":>7}')
   for people in args.people:
     config = configs_util.load_config(config_path)
-    config.decode.max_people = people
-    config.decode.det_threshold = -1e9
-    config.decode.top_k = max(int(config.decode.top_k), people)   # candidates per joint
+    _every_pose(config, people)
     spatial, temporal = tiny_networks.random_variables(config)
     networks = inference.Networks(config, spatial, temporal)
     directory = work / f'exported_{people}'
