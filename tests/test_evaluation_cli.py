@@ -7,7 +7,9 @@ import sys
 from test_evaluation_posetrack import frame, person, to_pt17, to_pt18
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_HEAVY = ('jax', 'flax', 'optax', 'tensorflow', 'tensorflow_datasets', 'orbax')
+# scipy.optimize: 0.33 s of start-up; the assignment loads SciPy's solver alone
+# (evaluation/assignment.py).
+_HEAVY = ('jax', 'flax', 'optax', 'tensorflow', 'tensorflow_datasets', 'orbax', 'scipy.optimize')
 
 
 def _dataset(root):
@@ -30,7 +32,8 @@ def test_file_mode_imports_no_jax(tmp_path):
   script = (
       'import sys\n'
       'from artrack_jax.evaluation import cli\n'
-      f'code = cli.main(["--gt", "gt", "--pred", "pred", "--out", "r.json"])\n'
+      f'code = cli.main(["--gt", "gt", "--pred", "pred", "--out", "r.json",'
+      f' "--metrics", "ap,mota,hota"])\n'
       f'heavy = sorted(m for m in {_HEAVY!r} if m in sys.modules)\n'
       'print("HEAVY", heavy)\n'
       'sys.exit(code)\n')
@@ -50,3 +53,24 @@ def test_module_runs_and_exits_2_on_bad_input(tmp_path):
   assert done.returncode == 2
   assert done.stderr.startswith('error: pred/s.json: not UTF-8 text')
   assert 'Traceback' not in done.stderr
+
+
+def test_assignment_is_scipys_function_without_scipy_optimize(tmp_path):
+  script = (
+      'import sys\n'
+      'import numpy as np\n'
+      'from artrack_jax.evaluation import assignment\n'
+      'cost = np.random.default_rng(0).random((6, 9))\n'
+      'rows, cols = assignment.linear_sum_assignment(cost)\n'
+      'rows_max, cols_max = assignment.linear_sum_assignment(cost, maximize=True)\n'
+      'print("LOADED", "scipy.optimize" in sys.modules)\n'
+      'import scipy.optimize\n'
+      'print("SAME", assignment._function is scipy.optimize.linear_sum_assignment)\n'
+      'r, c = scipy.optimize.linear_sum_assignment(cost)\n'
+      'rm, cm = scipy.optimize.linear_sum_assignment(cost, maximize=True)\n'
+      'print("EQUAL", bool(np.array_equal(r, rows) and np.array_equal(c, cols)\n'
+      '                     and np.array_equal(rm, rows_max) and np.array_equal(cm, cols_max)))\n')
+  done = _python(['-c', script], tmp_path)
+  assert done.returncode == 0, done.stderr
+  assert 'LOADED False' in done.stdout
+  assert 'SAME True' in done.stdout and 'EQUAL True' in done.stdout

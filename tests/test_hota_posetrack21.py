@@ -1,4 +1,5 @@
 """PoseTrack21 files: written, read back, evaluated with AP, MOTA and keypoint HOTA."""
+import dataclasses
 import json
 
 import numpy as np
@@ -91,7 +92,12 @@ def test_hota_skips_unlabelled_frames_with_box_only_people(tmp_path, capsys):
   assert hota.evaluate_sequences([data[0]], [data[1]])['num_fp']['Total'] == 0
   g = posetrack.load_sequence(str(tmp_path / 'gt' / 's.json'), 'gt')
   p = posetrack.load_sequence(str(tmp_path / 'pred' / 's.json'), 'pred')
-  # Frame 1 then counts; its ignore region removes the point-less people, and a frame without
-  # ground truth adds the sequence's 6 predicted noses to FP (kit quirk 1).
-  assert hota.evaluate_sequences([g], [p])['num_fp']['nose'] == 6
-  assert hota.evaluate_sequences([g], [p], gt_labelled=[[True, False, True]]) == r
+  # A sequence read from its file carries the file's flags.
+  assert g.file_labelled == [True, False, True]
+  assert hota.evaluate_sequences([g], [p]) == r
+  # Without them (built in memory) frame 1 counts; its ignore region removes the point-less
+  # people, and a frame without ground truth adds the sequence's 6 predicted noses to FP (kit
+  # quirk 1).
+  unflagged = dataclasses.replace(g, file_labelled=None)
+  assert hota.evaluate_sequences([unflagged], [p])['num_fp']['nose'] == 6
+  assert hota.evaluate_sequences([unflagged], [p], gt_labelled=[[True, False, True]]) == r

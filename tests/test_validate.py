@@ -5,9 +5,12 @@ import json
 import os
 import re
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 from artrack_jax import skeletons
+from artrack_jax.data import posetrack_reader
 from artrack_jax.evaluation import cli
 from artrack_jax.evaluation import posetrack as pt
 from artrack_jax.evaluation import validate
@@ -324,3 +327,35 @@ def test_valid_coco_objects_are_not_modified():
   before = copy.deepcopy((gt, res))
   validate.check_coco_results(res, 'r', validate.check_coco_gt(gt, 'g'))
   assert (gt, res) == before
+
+
+@pytest.mark.parametrize('text', [
+    '1', '"[[{"', '[]', '{}', '[[1, [2]], {"a": {"b": []}}]', r'["a\"[[[", [[1]]]',
+    r'{"k\\": [[]]}', r'["\\\"]]", {"]": [{}]}]', '[' * 70 + ']' * 70,
+    '{"a": "\u00e9[", "b": [[["\\u005b"]]]}'])
+def test_text_depth_is_the_depth_of_the_decoded_objects(text):
+  def walk(value):
+    if not isinstance(value, (list, dict)):
+      return 0
+    values = value.values() if isinstance(value, dict) else value
+    return 1 + max((walk(v) for v in values), default=0)
+  assert posetrack_reader.text_depth(text) == walk(json.loads(text))
+  assert posetrack_reader.text_depth(text.encode('utf-8')) == walk(json.loads(text))
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(alphabet='[]{}"\\ab\u00e9\n'),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(alphabet='[]{}"\\k'), inner, max_size=3),
+    max_leaves=20)
+
+
+@hypothesis.settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@hypothesis.given(_JSON, st.booleans())
+def test_text_depth_of_any_json(value, ascii_only):
+  def walk(v):
+    if not isinstance(v, (list, dict)):
+      return 0
+    return 1 + max((walk(x) for x in (v.values() if isinstance(v, dict) else v)), default=0)
+  assert posetrack_reader.text_depth(json.dumps(value, ensure_ascii=ascii_only)) == walk(value)

@@ -85,10 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         print(posetrack.format_tables(result))
       if 'hota' in metrics:
         # The kit's frames are the ground truth's is_labeled ones (PoseTrack21 files keep
-        # box-only annotations elsewhere): the flags come from the files again.
-        result['hota'] = hota.evaluate_sequences(
-            gts, preds, kit_quirks=quirks,
-            gt_labelled=[hota.read_labelled_frames(g.source) for g in gts])
+        # box-only annotations elsewhere): each read sequence carries its file's flags.
+        result['hota'] = hota.evaluate_sequences(gts, preds, kit_quirks=quirks)
         print(hota.format_table(result['hota']))
     else:
       sigmas = None

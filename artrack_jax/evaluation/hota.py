@@ -56,8 +56,8 @@ from collections.abc import Sequence as SequenceABC
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 
+from artrack_jax.evaluation import assignment
 from artrack_jax.evaluation import posetrack
 from artrack_jax.evaluation import validate
 
@@ -145,14 +145,18 @@ def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePo
       iou = np.zeros_like(sim)
       mask = denom > _EPS
       iou[mask] = sim[mask] / denom[mask]
-      np.add.at(potential, (gt_ids[t][:, None], pred_ids[t][None, :]), iou)
-    np.add.at(gt_id_count, (gt_ids[t], 0), gt_valid[t])
+      # Track ids are unique within a frame (checked when read): no repeated index.
+      potential[gt_ids[t][:, None], pred_ids[t][None, :]] += iou
+    gt_id_count[gt_ids[t], 0] += gt_valid[t]
     if p.num_people:
-      np.add.at(pred_id_count, (0, pred_ids[t]), pred_valid[t])
+      pred_id_count[0, pred_ids[t]] += pred_valid[t]
   alignment = potential / np.maximum(1, gt_id_count + pred_id_count - potential)
 
-  matches = np.zeros((num_a, num_gt_ids, num_pred_ids, NUM_JOINTS))
-  alphas_eps = np.asarray(ALPHAS, np.float64) - _EPS
+  # Hungarian matching per frame and joint (the kit's order); the counting of all matched
+  # pairs at every alpha is done once per sequence below.
+  num_gt_both = np.zeros(NUM_JOINTS)    # valid joints of frames with people on both sides
+  num_pred_both = np.zeros(NUM_JOINTS)
+  matched_sim, matched_gt, matched_pred, matched_joint = [], [], [], []
   for t, (g, p) in enumerate(frames):
     if not g.num_people:
       res['FP'] += num_pred_joints if kit_quirks else pred_valid[t].sum(axis=0)
@@ -161,23 +165,35 @@ def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePo
       res['FN'] += num_gt_joints if kit_quirks else gt_valid[t].sum(axis=0)
       continue
     sim = sims[t]
-    gt_joints_t = gt_valid[t].sum(axis=0)
-    pred_joints_t = pred_valid[t].sum(axis=0)
-    for j in range(NUM_JOINTS):
-      score = sim[:, :, j]
-      if not kit_matching:
-        score = alignment[gt_ids[t][:, None], pred_ids[t][None, :], j] * score
-      rows, cols = scipy.optimize.linear_sum_assignment(-score)
-      matched_sim = sim[rows, cols, j]
-      # Every alpha at once: ok[a, k] = the k-th matched pair counts as a TP at alpha a.
-      ok = matched_sim[None, :] >= alphas_eps[:, None]
-      n = ok.sum(axis=1)
-      res['TP'][:, j] += n
-      res['FN'][:, j] += gt_joints_t[j] - n
-      res['FP'][:, j] += pred_joints_t[j] - n
-      res['LocA'][:, j] += np.where(ok, matched_sim[None, :], 0.0).sum(axis=1)
-      a_index, k_index = np.nonzero(ok)
-      matches[a_index, gt_ids[t][rows[k_index]], pred_ids[t][cols[k_index]], j] += 1
+    num_gt_both += gt_valid[t].sum(axis=0)
+    num_pred_both += pred_valid[t].sum(axis=0)
+    score = sim if kit_matching else alignment[gt_ids[t][:, None], pred_ids[t][None, :]] * sim
+    cost = np.ascontiguousarray(np.moveaxis(-score, 2, 0))   # [15, G, P], maximising score
+    rows, cols = zip(*[assignment.linear_sum_assignment(c) for c in cost])
+    joint = np.repeat(np.arange(NUM_JOINTS), [len(r) for r in rows])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    matched_sim.append(sim[rows, cols, joint])
+    matched_gt.append(gt_ids[t][rows])
+    matched_pred.append(pred_ids[t][cols])
+    matched_joint.append(joint)
+  shape = (num_a, num_gt_ids, num_pred_ids, NUM_JOINTS)
+  matches = np.zeros(shape)
+  if matched_sim:
+    values = np.concatenate(matched_sim)
+    joint = np.concatenate(matched_joint)
+    # ok[a, k]: the k-th matched pair counts as a TP at alpha a.
+    ok = values[None, :] >= (np.asarray(ALPHAS, np.float64) - _EPS)[:, None]
+    one_hot = np.zeros((len(joint), NUM_JOINTS))
+    one_hot[np.arange(len(joint)), joint] = 1.0
+    tp = ok.astype(np.float64) @ one_hot                                  # [19, 15]
+    res['TP'] += tp
+    res['FN'] += num_gt_both - tp
+    res['FP'] += num_pred_both - tp
+    res['LocA'] += np.where(ok, values[None, :], 0.0) @ one_hot
+    a_index, k_index = np.nonzero(ok)
+    flat = np.ravel_multi_index((a_index, np.concatenate(matched_gt)[k_index],
+                                 np.concatenate(matched_pred)[k_index], joint[k_index]), shape)
+    matches = np.bincount(flat, minlength=matches.size).astype(np.float64).reshape(shape)
   for a in range(num_a):
     m = matches[a]
     tp = np.maximum(1, res['TP'][a])
@@ -202,18 +218,8 @@ def combine(per_sequence: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
 
 
 def labelled_frames(data: Any) -> list[bool] | None:
-  """The kit's frame flags of a decoded ground-truth file: ``images[].is_labeled``.
-
-  None for anything else (PoseTrack 2017 files, in-memory sequences): then frames with
-  annotations count. A frame without the flag counts when it has annotations.
-  """
-  if not isinstance(data, Mapping) or 'annolist' in data:
-    return None
-  images = data.get('images')
-  if not isinstance(images, list):
-    return None
-  return [bool(im.get('is_labeled', True)) if isinstance(im, Mapping) else True
-          for im in images]
+  """``posetrack.file_labelled_flags``: the kit's frame flags of a decoded ground-truth file."""
+  return posetrack.file_labelled_flags(data)
 
 
 def read_labelled_frames(path: str | os.PathLike) -> list[bool] | None:
@@ -233,6 +239,13 @@ def _with_flags(seq: posetrack.PosesSequence, flags: SequenceABC[bool] | None
   return dataclasses.replace(seq, frames=frames)
 
 
+def _file_flags(sequence: Any) -> list[bool] | None:
+  """The ``is_labeled`` flags a read sequence or a decoded file brings with it."""
+  if isinstance(sequence, posetrack.PosesSequence):
+    return sequence.file_labelled
+  return labelled_frames(sequence)
+
+
 def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool = True,
                        kit_matching: bool = True,
                        gt_labelled: SequenceABC[SequenceABC[bool] | None] | None = None
@@ -241,8 +254,9 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool =
 
   ``gt_labelled``: per ground-truth sequence, its file's ``is_labeled`` flags
   (``read_labelled_frames``); frames flagged false are left out, as the kit leaves them out.
-  None (or a None entry): a decoded 2018 / 2021 file (mapping) brings its own flags, anything
-  else counts its frames with annotations.
+  None (or a None entry): a sequence read from a 2018 / 2021 file (``posetrack.load_sequence``)
+  or a decoded one (mapping) brings its own flags, anything else counts its frames with
+  annotations.
 
   Returns:
     {'hota', 'deta', 'assa', 'loca', 'detre', 'detpr', 'assre', 'asspr'}: joint name (and
@@ -255,7 +269,7 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool =
   elif len(gt_labelled) != len(gt):
     raise ValueError(f'gt_labelled has {len(gt_labelled)} entries for {len(gt)} sequences')
   gt = [_with_flags(posetrack._as_poses_sequence(s, 'gt', i),   # pylint: disable=protected-access
-                    labelled_frames(s) if flags is None else flags)
+                    _file_flags(s) if flags is None else flags)
         for i, (s, flags) in enumerate(zip(gt, gt_labelled))]
   pred = [posetrack._as_poses_sequence(s, 'pred', i) for i, s in enumerate(pred)]   # pylint: disable=protected-access
   if len(gt) != len(pred):
@@ -286,8 +300,7 @@ def evaluate_sequences(gt: SequenceABC, pred: SequenceABC, *, kit_quirks: bool =
 def evaluate(gt_dir: str, pred_dir: str, **kwargs) -> dict[str, Any]:
   """Keypoint HOTA of a directory of predictions against a directory of ground truth."""
   gts, preds = posetrack.load_directories(gt_dir, pred_dir)
-  return evaluate_sequences(gts, preds, gt_labelled=[read_labelled_frames(g.source) for g in gts],
-                            **kwargs)
+  return evaluate_sequences(gts, preds, **kwargs)
 
 
 def format_table(result: dict[str, Any]) -> str:

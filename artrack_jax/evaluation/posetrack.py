@@ -78,11 +78,11 @@ from collections.abc import Mapping, Sequence as SequenceABC
 from typing import Any
 
 import numpy as np
-import scipy.optimize
 import shapely
 
 from artrack_jax import skeletons
 from artrack_jax.data import posetrack_reader
+from artrack_jax.evaluation import assignment
 from artrack_jax.evaluation import validate
 from artrack_jax.evaluation.validate import EvaluationInputError
 
@@ -155,6 +155,12 @@ class PosesSequence:
   # Per frame {'id', 'name', 'path'} from the file (``FileFrame.key``); None when
   # built in memory. Used to check that prediction frames are the ground truth's frames.
   frame_keys: list[dict[str, Any]] | None = None
+  # A 2018 / 2021 file's ``images[].is_labeled`` flags (``file_labelled_flags``), the frames
+  # the PoseTrack21 kit evaluates; None for 2017 files and sequences built in memory.
+  file_labelled: list[bool] | None = None
+  # Built by ``parse_sequence`` from a file's checked fields (the evaluators skip the checks of
+  # a sequence built by hand).
+  from_file: bool = dataclasses.field(default=False, repr=False)
 
 
 def _empty_frame(labeled: bool = False, ignore_regions=None) -> FramePoses:
@@ -287,7 +293,23 @@ def parse_sequence(data: Mapping, name: str, role: str, source: str = '<memory>'
         head_boxes=head_boxes[rows], scores=scores[rows], labeled=fr.has_records,
         ignore_regions=fr.ignore_regions if role == 'gt' else []))
   return PosesSequence(name=name, frames=frames, source=source,
-                       frame_keys=[fr.key() for fr in parsed.frames])
+                       frame_keys=[fr.key() for fr in parsed.frames],
+                       file_labelled=file_labelled_flags(data), from_file=True)
+
+
+def file_labelled_flags(data: Any) -> list[bool] | None:
+  """The PoseTrack21 kit's frame flags of a decoded ground-truth file: ``images[].is_labeled``.
+
+  None for anything else (PoseTrack 2017 files, in-memory sequences): then frames with
+  annotations count. A frame without the flag counts when it has annotations.
+  """
+  if not isinstance(data, Mapping) or 'annolist' in data:
+    return None
+  images = data.get('images')
+  if not isinstance(images, list):
+    return None
+  return [bool(im.get('is_labeled', True)) if isinstance(im, Mapping) else True
+          for im in images]
 
 
 def load_sequence(path: str, role: str) -> PosesSequence:
@@ -412,7 +434,7 @@ def _check_poses_sequence(sequence: PosesSequence, role: str) -> PosesSequence:
 
 def _as_poses_sequence(item, role: str, index: int) -> PosesSequence:
   if isinstance(item, PosesSequence):
-    return _check_poses_sequence(item, role)
+    return item if item.from_file else _check_poses_sequence(item, role)
   if isinstance(item, Mapping):
     return parse_sequence(item, name=f'{role}[{index}]', role=role,
                           source=f'<{role} sequence {index}>')
@@ -612,7 +634,7 @@ def _assign_like_motmetrics(costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   valid = np.isfinite(costs)
   c = np.abs(costs[valid]).max() + 1
   finite_costs = np.where(valid, costs, 2 * min(costs.shape) * c + 1)
-  rows, cols = scipy.optimize.linear_sum_assignment(finite_costs)
+  rows, cols = assignment.linear_sum_assignment(finite_costs)
   keep = valid[rows, cols]
   return rows[keep], cols[keep]
 

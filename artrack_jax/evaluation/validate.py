@@ -184,7 +184,7 @@ def check_coco_gt(gt: Any, source: str) -> dict[str, Any]:
       c.fail(f'{ap}.bbox', f'expected [x, y, w, h] with w, h >= 0, got {box.tolist()}')
     rows.append(c.field(ann, 'keypoints', ap))
     paths.append(f'{ap}.keypoints')
-  _rows_of_numbers(c, rows, paths, 3 * num_keypoints, COORDINATE_LIMIT)
+  _rows_of_numbers(c, rows, paths.__getitem__, 3 * num_keypoints, COORDINATE_LIMIT)
   return {'image_ids': set(image_ids), 'category_ids': set(category_ids),
           'num_keypoints': num_keypoints, 'names': names}
 
@@ -207,4 +207,4 @@ def check_coco_results(results: Any, source: str, gt_info: Mapping[str, Any]) ->
     c.number(c.field(det, 'score', rp), f'{rp}.score')
     rows.append(c.field(det, 'keypoints', rp))
     paths.append(f'{rp}.keypoints')
-  _rows_of_numbers(c, rows, paths, 3 * k, COORDINATE_LIMIT)
+  _rows_of_numbers(c, rows, paths.__getitem__, 3 * k, COORDINATE_LIMIT)
