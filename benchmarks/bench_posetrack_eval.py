@@ -22,7 +22,8 @@ package)::
 
 ``--whole-commands`` also times both as a user runs them, each a new process (imports, reading
 the files, AP and MOTA): ``python eval.py --gt G --pred P --metrics ap,mota`` against
-``python -m poseval.evaluate -g G/ -p P/ -e -t``, alternating, best of ``--repeats``.
+``python -m poseval.evaluate -g G/ -p P/ -e -t``, alternating, best of ``--repeats``, after an
+untimed round, with Python's bytecode cache on for both (``machine.time_commands``).
 
 The toolkit is copied to a temporary folder and run from there unchanged: it lists the
 ground-truth files with ``glob.glob`` (the directory's own order, not sorted) and ranks AP
@@ -402,7 +403,8 @@ def main(argv=None):
   print('both include reading the JSON files')
   if args.whole_commands:
     (ours_cmd, ours_all), (kit_cmd, kit_all) = commands['ours'], commands['toolkit']
-    print(f'whole commands (new process each, best of {args.repeats}):')
+    print(f'whole commands (new process each, best of {args.repeats}; '
+          f'{machine.TIMED_COMMANDS_NOTE}):')
     print(f'  ours:    {" ".join(ours_cmd)}\n           '
           f'{min(ours_all):.2f} s (runs: {", ".join(f"{t:.2f}" for t in ours_all)})')
     print(f'  toolkit: {" ".join(kit_cmd)}\n           '

@@ -429,7 +429,8 @@ def main(argv=None) -> int:
                if args.whole_commands else None)
   status = report(ours, ours_per_sequence, kit, printed, args.tolerance)
   if timings:
-    print(f'\nwhole commands (a new process each, {args.whole_commands} runs each, alternating):')
+    print(f'\nwhole commands (a new process each, {args.whole_commands} runs each, alternating; '
+          f'{machine.TIMED_COMMANDS_NOTE}):')
     for who, (command, seconds) in timings.items():
       print(f'  {who:5s} {" ".join(command)}\n        best {min(seconds):.2f} s '
             f'(runs: {", ".join(f"{t:.2f}" for t in seconds)})')

@@ -51,6 +51,17 @@ def test_misses_and_false_positives():
   assert r['num_fp']['Total'] == 3 * 15
 
 
+def test_people_on_both_sides_that_never_overlap_are_misses_and_false_positives():
+  """Every frame has ground truth and predictions but no similarity above 0: nothing is
+  matched, every valid joint is a FN or a FP (no frame is skipped from the counts)."""
+  gt = [frame(p(1, 0, 0), p(2, 100, 0)) for _ in range(3)]
+  pred = [frame(p(7, 600, 400, scores=.5)) for _ in range(3)]
+  r = run(gt, pred)
+  assert r['num_tp']['Total'] == 0
+  assert r['num_fn']['Total'] == 3 * 2 * 15 and r['num_fp']['Total'] == 3 * 15
+  assert_all(r, 'deta', 0.0)
+
+
 def test_one_id_switch_halves_assa():
   gt = [frame(p(1, 0, 0)) for _ in range(4)]
   pred = [frame(p(7 if t < 2 else 8, 0, 0, scores=.5)) for t in range(4)]

@@ -57,7 +57,13 @@ def test_time_commands_alternates_and_reports_failures(tmp_path):
   commands = {name: ([sys.executable, '-c', f'open({str(log)!r}, "a").write({name!r})'],
                      str(tmp_path)) for name in ('a', 'b')}
   seconds = machine.time_commands(commands, 2)
-  assert log.read_text() == 'abab'
+  assert log.read_text() == 'ababab'   # an untimed round first
   assert [len(v) for v in seconds.values()] == [2, 2] and min(seconds['a']) > 0
+  # The commands run with Python's bytecode cache on, whatever this process was given.
+  flag = tmp_path / 'flag.txt'
+  check = [sys.executable, '-c', f'import sys; open({str(flag)!r}, "w").write('
+           'str(sys.dont_write_bytecode))']
+  machine.time_commands({'check': (check, str(tmp_path))}, 1)
+  assert flag.read_text() == 'False'
   with pytest.raises(SystemExit, match=r'bad failed \(exit 3\)'):
     machine.time_commands({'bad': ([sys.executable, '-c', 'raise SystemExit(3)'], '.')}, 1)
