@@ -359,3 +359,18 @@ def test_text_depth_of_any_json(value, ascii_only):
       return 0
     return 1 + max((walk(x) for x in (v.values() if isinstance(v, dict) else v)), default=0)
   assert posetrack_reader.text_depth(json.dumps(value, ensure_ascii=ascii_only)) == walk(value)
+
+
+@pytest.mark.parametrize('raw', [
+    b'{"a": [1, 2.5, -0, 1e5, "x\\u00e9", null, true]}', b'[NaN, Infinity]', b'["\\ud800"]',
+    b'\xef\xbb\xbf[1]', b'{"a": 1, "a": 2}', b'[18446744073709551615]'])
+def test_decode_json_reads_as_json_does(raw):
+  """orjson first, json where orjson refuses: the same objects (NaN / Infinity as NonFinite)."""
+  want = json.loads(raw.decode('utf-8-sig'),
+                    parse_constant=posetrack_reader.NonFinite) if raw[:3] != b'\xef\xbb\xbf' else None
+  if want is None:   # json refuses a BOM in decoded text: a clean error either way
+    with pytest.raises(posetrack_reader.FormatError, match='not valid JSON'):
+      posetrack_reader.decode_json(raw, 'f.json')
+    return
+  got = posetrack_reader.decode_json(raw, 'f.json')
+  assert repr(got) == repr(want)

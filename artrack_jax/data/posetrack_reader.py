@@ -140,7 +140,11 @@ def read_json(path: str | os.PathLike, what: str = 'input',
 def _fast_json(raw: bytes) -> Any:
   """``orjson.loads(raw)`` (2.4x the speed of ``json`` on PoseTrack files), or ``_ABSENT``
   where orjson refuses the text: then ``json`` reads it and names what is wrong, or reads what
-  only it accepts (``NaN`` / ``Infinity``, lone surrogates, integers beyond 64 bits)."""
+  only it accepts (``NaN`` / ``Infinity``, lone surrogates).
+
+  One difference remains: orjson reads an integer beyond the 64-bit range as the nearest float
+  (``json`` as the exact integer). No field of these files holds one validly: ids and track
+  ids beyond 2^63, coordinates beyond ``COORDINATE_LIMIT``."""
   import orjson  # pylint: disable=import-outside-toplevel
   try:
     return orjson.loads(raw)
