@@ -24,11 +24,11 @@ import statistics
 import time
 
 import jax
-import ml_collections
 import numpy as np
 
 from artrack_jax import machine
 from artrack_jax import skeletons
+from artrack_jax.configs import default as default_config
 from artrack_jax.grouping import decode as decode_lib
 
 SIZE = 128
@@ -87,9 +87,10 @@ def main():
   parser.add_argument('--flip', action='store_true', help='2-D tags (flip test)')
   args = parser.parse_args()
   sk = skeletons.POSETRACK
-  config = ml_collections.ConfigDict(dict(
-      top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True, use_sie=True,
-      sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
+  # The paper's decoding config (configs/default.py), at this script's sizes and thresholds.
+  config = default_config.get_config().decode
+  config.update(dict(top_k=30, det_threshold=0.1, tag_threshold=1.0, use_ke=True,
+                     use_sie=True, sie_threshold=8.0, max_people=30, nms_kernel=3, refine=True))
   print(machine.host_description())
   print(machine.jax_description())
   print(f'maps {SIZE}x{SIZE}x{sk.num_joints}, top_k {config.top_k}, tag dims '

@@ -112,8 +112,10 @@ def _distances(tag, sie, ref_tag, ref_center, use_ke, use_sie, tag_threshold, si
   total = 0.0
   accept = True
   if use_ke:
-    # AE's match_by_tag: root mean square over the tag dimension (not the L2 norm).
-    d_tag = np.sqrt(((tag[:, None, :] - ref_tag[None, :, :]) ** 2).mean(axis=-1)) / tag_threshold
+    # AE's match_by_tag: root mean square over the tag dimension (not the L2 norm); the sum
+    # and division of ``mean``, without its Python overhead.
+    diff = tag[:, None, :] - ref_tag[None, :, :]
+    d_tag = np.sqrt(np.add.reduce(diff * diff, axis=-1) / tag.shape[-1]) / tag_threshold
     total = total + d_tag
     accept = accept & (d_tag < 1.0)
   if use_sie:
@@ -153,40 +155,37 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
     raise ValueError(f'decode: candidates have {heat.shape[0]} joint types, skeleton '
                      f'{skeleton.name!r} has {num_joints}')
   tag_dim = tag.shape[-1]
-  joints = np.zeros((max_people, num_joints, 3), np.float32)
-  present = np.zeros((max_people, num_joints), bool)
-  tags = np.zeros((max_people, num_joints, tag_dim), np.float32)
-  sies = np.zeros((max_people, num_joints, 2), np.float32)
-  # Running sums give each person's reference tag / centre (mean of its joints) in O(1).
+  # Each person's candidate per joint type (-1: none); joints, tags and SIE are gathered once
+  # at the end. Running sums give each person's reference tag / centre (mean of its joints).
+  chosen = np.full((max_people, num_joints), -1, np.int64)
   tag_sum = np.zeros((max_people, tag_dim), np.float64)
   sie_sum = np.zeros((max_people, 2), np.float64)
   count = np.zeros(max_people, np.int64)
+  above = heat > det_threshold
   n = 0
 
   def add(persons, j, cands):
     """Gives candidates ``cands`` of joint type ``j`` to ``persons`` (distinct)."""
-    joints[persons, j] = np.stack([xy[j, cands, 0], xy[j, cands, 1], heat[j, cands]], -1)
-    present[persons, j] = True
-    tags[persons, j] = tag[j, cands]
-    sies[persons, j] = sie[j, cands]
+    chosen[persons, j] = cands
     tag_sum[persons] += tag[j, cands]
-    sie_sum[persons] += sie[j, cands]
+    if use_sie:
+      sie_sum[persons] += sie[j, cands]
     count[persons] += 1
 
   for j in skeleton.decode_order:
-    cand = np.flatnonzero(heat[j] > det_threshold)   # top-k order: strongest first
+    cand = np.flatnonzero(above[j])   # top-k order: strongest first
     if cand.size == 0:
       continue
     new = cand
     if n > 0:
       ref_tag = tag_sum[:n] / count[:n, None]
-      ref_center = sie_sum[:n] / count[:n, None]
-      dist, accept = _distances(tag[j, cand], sie[j, cand], ref_tag, ref_center, use_ke,
-                                use_sie, tag_threshold, sie_threshold)
-      cost = np.round(dist) * 100.0 - heat[j, cand][:, None]
-      if cand.size > n:
-        # More candidates than people: padding columns are "start a new person".
-        cost = np.concatenate([cost, np.full((cand.size, cand.size - n), _HUGE_COST)], axis=1)
+      ref_center = sie_sum[:n] / count[:n, None] if use_sie else None
+      dist, accept = _distances(tag[j, cand], sie[j, cand] if use_sie else None, ref_tag,
+                                ref_center, use_ke, use_sie, tag_threshold, sie_threshold)
+      # More candidates than people: padding columns are "start a new person".
+      cost = np.full((cand.size, max(n, cand.size)), _HUGE_COST)
+      # np.rint is np.round at 0 decimals (half to even), without its Python wrapper.
+      cost[:, :n] = np.rint(dist) * 100.0 - heat[j, cand][:, None]
       rows, cols = scipy.optimize.linear_sum_assignment(cost)
       ok = cols < n
       ok[ok] = accept[rows[ok], cols[ok]]
@@ -196,7 +195,16 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
     if new.size:
       add(np.arange(n, n + new.size), j, new)
       n += new.size
-  return dict(joints=joints[:n], present=present[:n], tags=tags[:n], sies=sies[:n])
+  chosen = chosen[:n]
+  present = chosen >= 0
+  k = np.where(present, chosen, 0)
+  joint_index = np.arange(num_joints)[None, :]
+  keep = present[..., None]
+  joints = np.where(keep, np.concatenate([xy[joint_index, k], heat[joint_index, k][..., None]],
+                                         -1), 0).astype(np.float32)
+  tags = np.where(keep, tag[joint_index, k], 0).astype(np.float32)
+  sies = np.where(keep, sie[joint_index, k], 0).astype(np.float32)
+  return dict(joints=joints, present=present, tags=tags, sies=sies)
 
 
 def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
