@@ -3,10 +3,10 @@
 The ablation rows trained with KE (Table 3: KE, KE+SIE, ...) group worse than SIE alone at the
 ablations' 2000 steps. This script reads a stage-1 workdir's ``metrics.jsonl`` and prints, per
 window of ``--window`` steps, the mean of Eq. 2's pull term (``train/ke_pull``), Eq. 3's push
-term (``train/ke_push``) and the detection loss, then the periodic validation AP. Tags that
-have collapsed onto one value show as pull near 0 with push near its value for equal tags
-(each image's (K - 1) / K for K people, averaged over the batch); separation shows as push
-falling while pull rises. ``--png`` also plots the two terms.
+term (``train/ke_push``) and the detection loss, then the periodic validation AP. Tags of
+different people that stay close together show as pull near 0 with push flat near its maximum
+(all tags equal: (K - 1) / K for an image of K people, averaged over the batch); separation
+shows as push falling while pull rises. ``--png`` also plots the two terms.
 
 Run:  python benchmarks/ke_collapse.py --workdir W/seed0/ke/model [--window 500] [--png out.png]
       (W: a ``python -m artrack_jax.ablations --workdir W --rows ke --steps 6000`` run)
