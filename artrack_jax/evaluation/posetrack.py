@@ -448,17 +448,26 @@ def _as_poses_sequence(item, role: str, index: int) -> PosesSequence:
 # Matching.
 
 
-def _remove_ignored(frame: FramePoses, regions: list[np.ndarray]) -> FramePoses:
-  """Drops points strictly inside any ignore polygon, then people left without points."""
-  if not regions:
-    return frame
+def _ignore_polygons(regions: list[np.ndarray]) -> np.ndarray:
+  """[R] shapely polygons of a frame's ignore regions (empty ones left out)."""
+  return np.asarray([shapely.Polygon(poly) for poly in regions if len(poly)], dtype=object)
+
+
+def _remove_ignored(frame: FramePoses, polygons: np.ndarray) -> FramePoses:
+  """Drops points strictly inside any ignore polygon, then people left without points.
+
+  Args:
+    frame: the poses of a frame whose ground truth has ignore regions.
+    polygons: ``_ignore_polygons`` of those regions (may be empty: regions without vertices
+      still make the frame drop people without points, as the toolkit does).
+  """
   present = frame.present.copy()
-  if frame.num_people and present.any():
-    points = shapely.points(frame.points.reshape(-1, 2)).reshape(present.shape)
-    for poly in regions:
-      if len(poly):
-        # Non-prepared contains, the predicate the toolkit evaluates point by point.
-        present &= ~shapely.contains(shapely.Polygon(poly), points)
+  if polygons.size and frame.num_people and present.any():
+    points = shapely.points(frame.points.reshape(-1, 2))
+    # Non-prepared contains, the predicate the toolkit evaluates point by point; every
+    # polygon against every point in one call.
+    inside = shapely.contains(polygons[:, None], points[None, :]).any(axis=0)
+    present &= ~inside.reshape(present.shape)
   frame = dataclasses.replace(frame, present=present)
   # Only frames with ignore regions drop people without points (the toolkit's rule).
   return frame.select(present.any(axis=1))
@@ -705,7 +714,11 @@ def _sequence_frames(gt: PosesSequence, pred: PosesSequence):
   for g, p in zip(gt.frames, pred.frames):
     if not g.labeled:
       continue
-    out.append((_remove_ignored(g, g.ignore_regions), _remove_ignored(p, g.ignore_regions)))
+    if g.ignore_regions:
+      polygons = _ignore_polygons(g.ignore_regions)
+      out.append((_remove_ignored(g, polygons), _remove_ignored(p, polygons)))
+    else:
+      out.append((g, p))
   return out
 
 
