@@ -19,7 +19,6 @@ Run:  python benchmarks/bench_decode.py                 (about 20 s on 2 CPU cor
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 

@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
 from typing import Any
 
@@ -169,12 +168,12 @@ def evaluate_sequence(frames: list[tuple[posetrack.FramePoses, posetrack.FramePo
     sim = sims[t]
     num_gt_both += gt_valid[t].sum(axis=0)
     num_pred_both += pred_valid[t].sum(axis=0)
-    score = sim if kit_matching else alignment[gt_ids[t][:, None], pred_ids[t][None, :]] * sim
-    cost = np.ascontiguousarray(np.moveaxis(-score, 2, 0))   # [15, G, P], maximising score
     # A joint without any positive similarity has no TP at any alpha, whatever is matched.
     joints = np.flatnonzero(sim.max(axis=(0, 1)) > 0).tolist()
     if not joints:
       continue
+    score = sim if kit_matching else alignment[gt_ids[t][:, None], pred_ids[t][None, :]] * sim
+    cost = np.ascontiguousarray(np.moveaxis(-score, 2, 0))   # [15, G, P], maximising score
     rows, cols = zip(*[assignment.linear_sum_assignment(cost[j]) for j in joints])
     joint = np.repeat(joints, [len(r) for r in rows])
     rows, cols = np.concatenate(rows), np.concatenate(cols)
@@ -223,9 +222,8 @@ def combine(per_sequence: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
   return out
 
 
-def labelled_frames(data: Any) -> list[bool] | None:
-  """``posetrack.file_labelled_flags``: the kit's frame flags of a decoded ground-truth file."""
-  return posetrack.file_labelled_flags(data)
+# The kit's frame flags of a decoded ground-truth file (``images[].is_labeled``).
+labelled_frames = posetrack.file_labelled_flags
 
 
 def read_labelled_frames(path: str | os.PathLike) -> list[bool] | None:

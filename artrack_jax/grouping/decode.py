@@ -167,7 +167,8 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
   def add(persons, j, cands):
     """Gives candidates ``cands`` of joint type ``j`` to ``persons`` (distinct)."""
     chosen[persons, j] = cands
-    tag_sum[persons] += tag[j, cands]
+    if use_ke:
+      tag_sum[persons] += tag[j, cands]
     if use_sie:
       sie_sum[persons] += sie[j, cands]
     count[persons] += 1
@@ -178,9 +179,10 @@ def group_candidates(candidates: Mapping[str, np.ndarray], config,
       continue
     new = cand
     if n > 0:
-      ref_tag = tag_sum[:n] / count[:n, None]
+      ref_tag = tag_sum[:n] / count[:n, None] if use_ke else None
       ref_center = sie_sum[:n] / count[:n, None] if use_sie else None
-      dist, accept = _distances(tag[j, cand], sie[j, cand] if use_sie else None, ref_tag,
+      dist, accept = _distances(tag[j, cand] if use_ke else None,
+                                sie[j, cand] if use_sie else None, ref_tag,
                                 ref_center, use_ke, use_sie, tag_threshold, sie_threshold)
       # More candidates than people: padding columns are "start a new person".
       cost = np.full((cand.size, max(n, cand.size)), _HUGE_COST)
