@@ -21,6 +21,45 @@ def test_pgg_row_without_its_stage1_row_is_refused(tmp_path):
     ablations.Ablations(str(tmp_path), [0], tiny=True, rows=['ke_pgg'])
 
 
+def test_paired_verdict_reads_the_difference_interval():
+  assert ablations.paired_verdict(0.1, 2.0) == 'reproduced'
+  assert ablations.paired_verdict(-2.0, -0.1) == 'contradicted'
+  assert ablations.paired_verdict(-0.1, 2.0) == 'not separated'
+  assert ablations.paired_verdict(0.0, 2.0) == 'not separated'
+
+
+def _summary(low, high):
+  row = lambda name, value: {'table': 'table3', 'row': name, 'metric': 'ap', 'label':
+                             ablations.LABELS[name], 'value': value, 'low': value - 3,
+                             'high': value + 3, 'per_seed': [value], 'paper': 70.0}
+  return {'seeds': [0], 'stage1_steps': 10, 'num_sequences': 3, 'samples': 100,
+          'level': 0.95, 'rows': {'table3/sie': row('sie', 30.0),
+                                  'table3/sie_pgg': row('sie_pgg', 32.0)},
+          'orderings': [{'table': 'table3', 'better': 'sie_pgg', 'worse': 'sie',
+                         'verdict': 'not separated', 'difference': 2.0,
+                         'difference_low': low, 'difference_high': high}]}
+
+
+def test_markdown_gives_both_verdicts():
+  text = ablations.format_markdown(_summary(1.5, 2.9))
+  assert '| 3 | SIE+PGG > SIE | +2.0 | +1.5 .. +2.9 | not separated | reproduced |' in text
+  text = ablations.format_markdown(_summary(-2.9, -1.5))
+  assert text.count('| contradicted |') == 1
+
+
+def test_rewrite_table_from_json(tmp_path):
+  (tmp_path / 'table.json').write_text(json.dumps(_summary(-0.5, 0.5)))
+  assert ablations.main(['--workdir', str(tmp_path), '--rewrite-table']) == 0
+  assert '| not separated | not separated |' in (tmp_path / 'table.md').read_text()
+  broken = _summary(0, 1)
+  del broken['orderings']
+  (tmp_path / 'table.json').write_text(json.dumps(broken))
+  with pytest.raises(SystemExit, match="table.json has no field 'orderings'"):
+    ablations.main(['--workdir', str(tmp_path), '--rewrite-table'])
+  with pytest.raises(SystemExit, match='does not exist'):
+    ablations.main(['--workdir', str(tmp_path / 'none'), '--rewrite-table'])
+
+
 def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
   rows = ['ke_sie_aux', 'ke_sie_aux_pgg']
   run = ablations.Ablations(str(tmp_path), [0], tiny=True, rows=rows)
@@ -51,6 +90,9 @@ def test_tiny_run_trains_evaluates_and_resumes(tmp_path):
   verdicts = {(o['better'], o['worse']): o['verdict'] for o in summary['orderings']}
   assert ('ke_sie_aux_pgg', 'ke_sie_aux') in verdicts and ('he_tie', 'oks') in verdicts
   assert set(verdicts.values()) <= {'reproduced', 'contradicted', 'not separated'}
+  for o in summary['orderings']:
+    assert o['paired_verdict'] == ablations.paired_verdict(o['difference_low'],
+                                                           o['difference_high'])
   for name in ('table.md', 'table.json', 'ablations.png'):
     assert (tmp_path / name).stat().st_size > 0
   table_md = (tmp_path / 'table.md').read_text()
