@@ -1,6 +1,7 @@
 """Which tracked poses and joints reach the prediction files."""
 import ml_collections
 import numpy as np
+import pytest
 
 from artrack_jax.tracking import online
 from artrack_jax.tracking.similarity import PoseObservation
@@ -34,3 +35,23 @@ def test_zero_thresholds_keep_every_found_joint():
   config = ml_collections.ConfigDict({'min_pose_score': 0.0, 'min_joint_score': 0.0})
   (person,) = online.predicted_people([_observation(0.0, scores)], [3], config)
   np.testing.assert_array_equal(person.keypoints[:, 2], (scores > 0).astype(np.float32))
+
+
+def test_per_joint_type_thresholds_replace_the_single_one():
+  scores = np.full(15, 0.5)
+  thresholds = np.where(np.arange(15) < 5, 0.4, 0.6)     # joints 0-4 kept, the rest cut
+  config = ml_collections.ConfigDict({'min_pose_score': 0.0, 'min_joint_score': 0.9,
+                                      'min_joint_scores': tuple(thresholds)})
+  (person,) = online.predicted_people([_observation(0.5, scores)], [1], config)
+  np.testing.assert_array_equal(person.keypoints[:, 2], (np.arange(15) < 5).astype(np.float32))
+  # An empty tuple falls back to min_joint_score.
+  config.min_joint_scores = ()
+  assert online.joint_thresholds(config, 15) == 0.9
+
+
+def test_per_joint_type_thresholds_of_the_wrong_length_are_refused():
+  config = ml_collections.ConfigDict({'min_pose_score': 0.0, 'min_joint_score': 0.0,
+                                      'min_joint_scores': (0.5, 0.5)})
+  with pytest.raises(ValueError, match=r'config.track.min_joint_scores = \(0.5, 0.5\): '
+                                       r'expected one number per joint type \(15 numbers\)'):
+    online.predicted_people([_observation(0.5, np.full(15, 0.5))], [1], config)

@@ -126,6 +126,7 @@ def get_config() -> ml_collections.ConfigDict:
   tr.max_missed = 0
   tr.min_pose_score = 0.0        # poses/joints below these scores are tracked but not written
   tr.min_joint_score = 0.0       # (each written joint is a MOTA hypothesis)
+  tr.min_joint_scores = ()       # one per joint type (skeleton order) instead; () = the above
   tr.reid_window = 30
 
   c.distributed = False         # jax.distributed.initialize() on multi-host

@@ -9,6 +9,12 @@ each pair, so the thresholds can be picked on a split other than the one reporte
       --max-sequences 20 --out runs/sweep --no-score-filter   # predictions with thresholds 0
   python -m artrack_jax.evaluation.score_sweep --gt runs/sweep/gt --pred runs/sweep/pred/he_tie \
       --pose 0,0.1,0.2,0.3 --joint 0,0.1,0.2,0.3,0.4
+
+With ``--per-joint`` it also picks one joint threshold per joint type
+(`track.min_joint_scores`): PoseTrack matches every joint type on its own, so a type's MOTA
+depends only on its own threshold (and the pose threshold), and the best threshold of each
+type, taken separately, gives the best total. Its total is evaluated again with those
+thresholds together and printed beside the best single threshold.
 """
 from __future__ import annotations
 
@@ -23,9 +29,10 @@ from artrack_jax.evaluation import posetrack
 
 
 def filter_sequence(seq: posetrack.PosesSequence, min_pose_score: float,
-                    min_joint_score: float) -> posetrack.PosesSequence:
+                    min_joint_score) -> posetrack.PosesSequence:
   """A copy of predictions without people whose mean joint score is under `min_pose_score`
-  and without joints scored under `min_joint_score`; people left with no joint are dropped."""
+  and without joints scored under `min_joint_score` (a number, or one per joint type);
+  people left with no joint are dropped."""
   frames = []
   for frame in seq.frames:
     present = frame.present & (frame.scores >= min_joint_score)
@@ -55,6 +62,38 @@ def sweep(gt_dir: str, pred_dir: str, pose_thresholds, joint_thresholds) -> list
   return rows
 
 
+def per_joint_sweep(gt_dir: str, pred_dir: str, pose_thresholds, joint_thresholds) -> dict:
+  """The best joint threshold of each joint type for each pose threshold, by that type's MOTA.
+
+  Returns {'rows': one entry per pose threshold with 'min_joint_scores' (one per joint type,
+  in `posetrack.JOINT_NAMES` order) and the totals measured with them together ('ap', 'mota',
+  'precision', 'recall'), 'best': the entry of the highest MOTA, 'joint_names'}.
+  """
+  gts, preds = posetrack.load_directories(gt_dir, pred_dir)
+  return choose_per_joint(gts, preds, pose_thresholds, joint_thresholds)
+
+
+def choose_per_joint(gts, preds, pose_thresholds, joint_thresholds) -> dict:
+  """`per_joint_sweep` on sequences in memory (ground truth and predictions, paired)."""
+  names = posetrack.JOINT_NAMES
+  rows = []
+  for pose in pose_thresholds:
+    per_joint = np.array([
+        [posetrack.evaluate_sequences(gts, [filter_sequence(p, pose, joint) for p in preds],
+                                      ap=False)['mota'][name] for name in names]
+        for joint in joint_thresholds])                     # [thresholds, joint types]
+    chosen = np.asarray(joint_thresholds, np.float64)[np.nanargmax(
+        np.where(np.isnan(per_joint), -np.inf, per_joint), axis=0)]
+    result = posetrack.evaluate_sequences(
+        gts, [filter_sequence(p, pose, chosen) for p in preds])
+    rows.append({'min_pose_score': pose, 'min_joint_scores': [float(v) for v in chosen],
+                 'ap': result['ap']['Total'], 'mota': result['mota']['Total'],
+                 'precision': result['precision']['Total'],
+                 'recall': result['recall']['Total'],
+                 'mota_per_joint': {n: result['mota'][n] for n in names}})
+  return {'rows': rows, 'best': max(rows, key=lambda r: r['mota']), 'joint_names': list(names)}
+
+
 def _floats(text: str) -> list[float]:
   return [float(v) for v in text.split(',') if v]
 
@@ -65,6 +104,9 @@ def main(argv=None) -> int:
   parser.add_argument('--pred', required=True, help='predictions written with thresholds 0')
   parser.add_argument('--pose', type=_floats, default=[0.0, 0.1, 0.2, 0.3])
   parser.add_argument('--joint', type=_floats, default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5])
+  parser.add_argument('--per-joint', action='store_true',
+                      help='also choose one joint threshold per joint type '
+                           '(track.min_joint_scores)')
   args = parser.parse_args(argv)
   try:
     rows = sweep(args.gt, args.pred, args.pose, args.joint)
@@ -78,6 +120,18 @@ def main(argv=None) -> int:
   best = max(rows, key=lambda r: r['mota'])
   print(f'best MOTA {best["mota"]:.1f} at min_pose_score={best["min_pose_score"]}, '
         f'min_joint_score={best["min_joint_score"]} (AP {best["ap"]:.1f})')
+  if args.per_joint:
+    per = per_joint_sweep(args.gt, args.pred, args.pose, args.joint)
+    print('\nper joint type: min_pose_score, chosen min_joint_scores '
+          f'({", ".join(per["joint_names"])}), AP, MOTA, Prec, Rec')
+    for r in per['rows']:
+      scores = ','.join(f'{v:g}' for v in r['min_joint_scores'])
+      print(f'{r["min_pose_score"]:.2f}  ({scores})  {r["ap"]:5.1f}  {r["mota"]:5.1f}  '
+            f'{r["precision"]:5.1f}  {r["recall"]:4.1f}')
+    b = per['best']
+    print(f'best MOTA {b["mota"]:.1f} (single threshold: {best["mota"]:.1f}) at '
+          f'--config.track.min_pose_score={b["min_pose_score"]:g} '
+          f'--config.track.min_joint_scores="({",".join(f"{v:g}" for v in b["min_joint_scores"])},)"')
   return 0
 
 

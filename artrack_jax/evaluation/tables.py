@@ -637,7 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help='skip the Table 3 decoding ablations')
   parser.add_argument('--no-score-filter', action='store_true',
                       help='write every tracked pose and joint (track.min_pose_score and '
-                           'min_joint_score set to 0), the input of tracking.score_sweep')
+                           'min_joint_score set to 0, min_joint_scores to ()), the input of '
+                           'evaluation.score_sweep')
   return parser
 
 
@@ -649,6 +650,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_score_filter:
       config.track.min_pose_score = 0.0
       config.track.min_joint_score = 0.0
+      if 'min_joint_scores' in config.track:
+        config.track.min_joint_scores = ()
     split_names = lambda text: [s.strip() for s in text.split(',') if s.strip()]
     similarities = None if args.similarity == 'all' else split_names(args.similarity)
     pgg_similarities = {'default': None, 'none': ()}.get(args.pgg_similarity)

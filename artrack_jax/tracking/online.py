@@ -24,14 +24,36 @@ InferFn = Callable[[np.ndarray], 'list[PoseObservation] | FrameObservations']
 
 
 def observation_to_person(obs: PoseObservation, track_id: int,
-                          min_joint_score: float = 0.0) -> types.Person:
+                          min_joint_score: float | np.ndarray = 0.0) -> types.Person:
   """A tracked observation as a prediction ``Person`` (v = 1 on found joints).
 
-  Joints scored below ``min_joint_score`` are left out of the prediction.
+  Joints scored below ``min_joint_score`` (a number, or one per joint type) are left out of
+  the prediction.
   """
   keypoints = np.asarray(obs.keypoints, np.float32).copy()
   keypoints[keypoints[:, 2] < min_joint_score, 2] = 0.0
   return decode_lib.pose_to_person(dict(keypoints=keypoints, score=obs.score), track_id)
+
+
+def joint_thresholds(track_config, num_joints: int | None = None) -> float | np.ndarray:
+  """``track.min_joint_scores`` as a [J] array when given, else ``track.min_joint_score``.
+
+  Raises:
+    ValueError: ``min_joint_scores`` does not hold one number per joint type.
+  """
+  per_type = tuple(track_config.get('min_joint_scores', ()) or ())
+  if not per_type:
+    return float(track_config.min_joint_score)
+  try:
+    values = np.asarray(per_type, np.float64)
+  except (TypeError, ValueError):
+    values = None
+  if values is None or values.ndim != 1 or (num_joints is not None
+                                            and len(values) != num_joints):
+    raise ValueError(f'config.track.min_joint_scores = {per_type!r}: expected one number per '
+                     f'joint type ({num_joints if num_joints is not None else "J"} numbers), or '
+                     '() to use track.min_joint_score for all')
+  return values
 
 
 def predicted_people(observations: list[PoseObservation], track_ids, track_config
@@ -39,12 +61,14 @@ def predicted_people(observations: list[PoseObservation], track_ids, track_confi
   """The tracked poses of a frame that go into the output file.
 
   The tracker sees every decoded pose, but poses scored below ``track.min_pose_score`` and joints
-  below ``track.min_joint_score`` are not written: every written joint is a hypothesis for
-  PoseTrack's MOTA, where an unconfident joint can only add a false positive. (AP, which ranks
-  joints by score, loses little from the cut.)
+  below ``track.min_joint_score`` (or ``track.min_joint_scores[j]`` for joint type j, when
+  given) are not written: every written joint is a hypothesis for PoseTrack's MOTA, where an
+  unconfident joint can only add a false positive. (AP, which ranks joints by score, loses
+  little from the cut.)
   """
   min_pose = float(track_config.min_pose_score)
-  min_joint = float(track_config.min_joint_score)
+  min_joint = joint_thresholds(track_config,
+                               len(observations[0].keypoints) if observations else None)
   return [observation_to_person(o, int(t), min_joint)
           for o, t in zip(observations, track_ids) if float(o.score) >= min_pose]
 
@@ -76,6 +100,7 @@ def track_video(frames: Iterable[np.ndarray | tuple[int, np.ndarray]], infer_fn:
     labelled, image id = frame index).
   """
   skeleton = skeletons_lib.get(config.data.skeleton)
+  joint_thresholds(config.track, skeleton.num_joints)   # a bad setting fails before any work
   tracker = Tracker(config.track, skeleton)
   out = []
   for index, item in enumerate(frames):
