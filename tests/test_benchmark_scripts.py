@@ -43,3 +43,46 @@ def test_ke_collapse_windows_and_report(tmp_path, monkeypatch, capsys):
   assert (tmp_path / 'k.png').stat().st_size > 0
   with pytest.raises(SystemExit, match='not a KE training workdir'):
     ke_collapse.windows([{'step': 1, 'train/det': 0.1}], 10)
+
+
+def test_mota_breakdown_sorts_false_positives_and_misses(monkeypatch):
+  monkeypatch.syspath_prepend(BENCHMARKS)
+  import mota_breakdown  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from artrack_jax import skeletons  # pylint: disable=import-outside-toplevel
+  from artrack_jax.evaluation import posetrack  # pylint: disable=import-outside-toplevel
+  names = skeletons.POSETRACK.names
+  rng = np.random.default_rng(0)
+  gt_points = rng.uniform(0, 100, (1, 15, 2))
+  gt_points[0, names.index('right_knee')] = (20.0, 80.0)   # knees 40 px apart
+  gt_points[0, names.index('left_knee')] = (60.0, 80.0)
+  # Head box 10 x 10 / 0.6: head size 0.6 * diagonal = 10 * sqrt(2) ~ 14.1 px; radius 7.1 px.
+  box = np.array([[0.0, 0.0, 10.0 / 0.6, 10.0 / 0.6]])
+  gt = posetrack.FramePoses(points=gt_points, present=np.ones((1, 15), bool),
+                            track_ids=np.array([1]), head_boxes=box,
+                            scores=np.full((1, 15), -9999.0), labeled=True)
+  pred_points = gt_points.copy()
+  near, swapped, far = names.index('nose'), names.index('left_knee'), names.index('neck')
+  pred_points[0, near] += (10.0, 0.0)                   # 0.71 head sizes: near
+  pred_points[0, swapped] = gt_points[0, names.index('right_knee')]
+  pred_points[0, far] += (200.0, 0.0)
+  # A second hypothesis on the head top, exactly on it: a duplicate ("taken").
+  dup = np.zeros((1, 15, 2))
+  dup[0, names.index('head_top')] = gt_points[0, names.index('head_top')]
+  dup_present = np.zeros((1, 15), bool)
+  dup_present[0, names.index('head_top')] = True
+  pred = posetrack.FramePoses(
+      points=np.concatenate([pred_points, dup]),
+      present=np.concatenate([np.ones((1, 15), bool), dup_present]),
+      track_ids=np.array([1, 2]), head_boxes=np.full((2, 4), np.nan),
+      scores=np.full((2, 15), 0.9))
+  counts = mota_breakdown.frame_counts(gt, pred)
+  total = counts.sum(0)
+  assert total[0] == 15 and total[1] == 12                       # GT, hits
+  np.testing.assert_array_equal(counts[near, 2:10], [1, 0, 0, 0, 0, 1, 0, 1])
+  np.testing.assert_array_equal(counts[swapped, 2:10], [0, 0, 1, 0, 0, 0, 1, 0])
+  np.testing.assert_array_equal(counts[far, 2:10], [0, 0, 0, 0, 1, 0, 1, 0])
+  np.testing.assert_array_equal(counts[names.index('head_top'), 1:10],
+                                [1, 0, 1, 0, 0, 0, 0, 0, 0])
+  text = mota_breakdown.format_breakdown(counts)
+  assert 'swap' in text and text.splitlines()[-2].startswith('Total')
