@@ -265,13 +265,15 @@ def test_cli_forwards_flags(setup, tmp_path, monkeypatch):
   # --no-score-filter zeroes the output thresholds a config sets.
   monkeypatch.setattr(evaluate_lib, 'evaluate_tracking',
                       lambda config, *a, **kw: calls.append(dict(config.track)))
-  for flags, expected in (([], (0.3, 0.5)), (['--no-score-filter'], (0.0, 0.0))):
+  for flags, expected in (([], (0.3, 0.5, 15)), (['--no-score-filter'], (0.0, 0.0, 0))):
     config = configs_util.load_config(config_path)
     config.track.min_pose_score, config.track.min_joint_score = 0.3, 0.5
+    config.track.min_joint_scores = (0.6,) * 15
     path = tmp_path / 'thresholds.json'
     path.write_text(config.to_json())
     evaluate_lib.main(['--workdir', 'w', '--config', str(path), '--out', str(tmp_path)] + flags)
-    assert (calls[-1]['min_pose_score'], calls[-1]['min_joint_score']) == expected
+    assert (calls[-1]['min_pose_score'], calls[-1]['min_joint_score'],
+            len(calls[-1]['min_joint_scores'])) == expected
 
 
 def test_eval_track_mode_writes_and_prints_hota(setup, tmp_path, capsys):
