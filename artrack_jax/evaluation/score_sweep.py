@@ -12,9 +12,9 @@ each pair, so the thresholds can be picked on a split other than the one reporte
 
 With ``--per-joint`` it also picks one joint threshold per joint type
 (`track.min_joint_scores`): PoseTrack matches every joint type on its own, so a type's MOTA
-depends only on its own threshold (and the pose threshold), and the best threshold of each
-type, taken separately, gives the best total. Its total is evaluated again with those
-thresholds together and printed beside the best single threshold.
+depends (nearly: see `choose_per_joint`) only on its own threshold and the pose threshold,
+and the best threshold of each type, taken separately, gives the best total. Its total is
+evaluated again with those thresholds together and printed beside the best single threshold.
 """
 from __future__ import annotations
 
@@ -49,8 +49,13 @@ def filter_sequence(seq: posetrack.PosesSequence, min_pose_score: float,
 
 
 def sweep(gt_dir: str, pred_dir: str, pose_thresholds, joint_thresholds) -> list[dict]:
-  """AP and MOTA totals for every (pose, joint) threshold pair."""
+  """AP and MOTA totals (and each joint type's MOTA) for every (pose, joint) threshold pair."""
   gts, preds = posetrack.load_directories(gt_dir, pred_dir)
+  return evaluate_thresholds(gts, preds, pose_thresholds, joint_thresholds)
+
+
+def evaluate_thresholds(gts, preds, pose_thresholds, joint_thresholds) -> list[dict]:
+  """`sweep` on sequences in memory (ground truth and predictions, paired)."""
   rows = []
   for pose, joint in itertools.product(pose_thresholds, joint_thresholds):
     filtered = [filter_sequence(p, pose, joint) for p in preds]
@@ -58,40 +63,37 @@ def sweep(gt_dir: str, pred_dir: str, pose_thresholds, joint_thresholds) -> list
     rows.append({'min_pose_score': pose, 'min_joint_score': joint,
                  'ap': result['ap']['Total'], 'mota': result['mota']['Total'],
                  'precision': result['precision']['Total'],
-                 'recall': result['recall']['Total']})
+                 'recall': result['recall']['Total'],
+                 'mota_per_joint': [result['mota'][n] for n in posetrack.JOINT_NAMES]})
   return rows
 
 
-def per_joint_sweep(gt_dir: str, pred_dir: str, pose_thresholds, joint_thresholds) -> dict:
-  """The best joint threshold of each joint type for each pose threshold, by that type's MOTA.
+def choose_per_joint(gts, preds, rows: list[dict]) -> dict:
+  """The best joint threshold of each joint type for each pose threshold of `rows`.
+
+  A joint type's MOTA depends only on its own threshold (PoseTrack matches each type on its
+  own; the one coupling is a frame left with no written pose at all, which the toolkit scores
+  for every type), so each type takes the threshold of its best MOTA among `rows`
+  (`evaluate_thresholds` of the same sequences), and the thresholds together are evaluated
+  again.
 
   Returns {'rows': one entry per pose threshold with 'min_joint_scores' (one per joint type,
-  in `posetrack.JOINT_NAMES` order) and the totals measured with them together ('ap', 'mota',
+  in `posetrack.JOINT_NAMES` order) and the totals measured with them ('ap', 'mota',
   'precision', 'recall'), 'best': the entry of the highest MOTA, 'joint_names'}.
   """
-  gts, preds = posetrack.load_directories(gt_dir, pred_dir)
-  return choose_per_joint(gts, preds, pose_thresholds, joint_thresholds)
-
-
-def choose_per_joint(gts, preds, pose_thresholds, joint_thresholds) -> dict:
-  """`per_joint_sweep` on sequences in memory (ground truth and predictions, paired)."""
-  names = posetrack.JOINT_NAMES
-  rows = []
-  for pose in pose_thresholds:
-    per_joint = np.array([
-        [posetrack.evaluate_sequences(gts, [filter_sequence(p, pose, joint) for p in preds],
-                                      ap=False)['mota'][name] for name in names]
-        for joint in joint_thresholds])                     # [thresholds, joint types]
-    chosen = np.asarray(joint_thresholds, np.float64)[np.nanargmax(
-        np.where(np.isnan(per_joint), -np.inf, per_joint), axis=0)]
-    result = posetrack.evaluate_sequences(
-        gts, [filter_sequence(p, pose, chosen) for p in preds])
-    rows.append({'min_pose_score': pose, 'min_joint_scores': [float(v) for v in chosen],
-                 'ap': result['ap']['Total'], 'mota': result['mota']['Total'],
-                 'precision': result['precision']['Total'],
-                 'recall': result['recall']['Total'],
-                 'mota_per_joint': {n: result['mota'][n] for n in names}})
-  return {'rows': rows, 'best': max(rows, key=lambda r: r['mota']), 'joint_names': list(names)}
+  out = []
+  for pose in dict.fromkeys(r['min_pose_score'] for r in rows):
+    of_pose = [r for r in rows if r['min_pose_score'] == pose]
+    per_joint = np.array([r['mota_per_joint'] for r in of_pose], np.float64)   # [T, J]
+    best = np.argmax(np.where(np.isnan(per_joint), -np.inf, per_joint), axis=0)
+    chosen = np.array([of_pose[t]['min_joint_score'] for t in best], np.float64)
+    result = posetrack.evaluate_sequences(gts, [filter_sequence(p, pose, chosen) for p in preds])
+    out.append({'min_pose_score': pose, 'min_joint_scores': [float(v) for v in chosen],
+                'ap': result['ap']['Total'], 'mota': result['mota']['Total'],
+                'precision': result['precision']['Total'],
+                'recall': result['recall']['Total']})
+  return {'rows': out, 'best': max(out, key=lambda r: r['mota']),
+          'joint_names': list(posetrack.JOINT_NAMES)}
 
 
 def _floats(text: str) -> list[float]:
@@ -109,7 +111,8 @@ def main(argv=None) -> int:
                            '(track.min_joint_scores)')
   args = parser.parse_args(argv)
   try:
-    rows = sweep(args.gt, args.pred, args.pose, args.joint)
+    gts, preds = posetrack.load_directories(args.gt, args.pred)
+    rows = evaluate_thresholds(gts, preds, args.pose, args.joint)
   except (posetrack.EvaluationInputError, FileNotFoundError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1
@@ -121,7 +124,7 @@ def main(argv=None) -> int:
   print(f'best MOTA {best["mota"]:.1f} at min_pose_score={best["min_pose_score"]}, '
         f'min_joint_score={best["min_joint_score"]} (AP {best["ap"]:.1f})')
   if args.per_joint:
-    per = per_joint_sweep(args.gt, args.pred, args.pose, args.joint)
+    per = choose_per_joint(gts, preds, rows)
     print('\nper joint type: min_pose_score, chosen min_joint_scores '
           f'({", ".join(per["joint_names"])}), AP, MOTA, Prec, Rec')
     for r in per['rows']:
