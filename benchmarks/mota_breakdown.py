@@ -73,9 +73,9 @@ def frame_counts(gt: posetrack.FramePoses, pred: posetrack.FramePoses) -> np.nda
     out[j, 1] = len(rows)
     free_pred = np.setdiff1d(np.arange(num_pred), rows)
     free_gt = np.setdiff1d(np.arange(num_gt), cols)
-    nearest = d[free_pred].min(axis=1) if len(free_pred) else np.zeros(0)
-    nearest_free = (d[np.ix_(free_pred, free_gt)].min(axis=1) if len(free_gt)
-                    else np.full(len(free_pred), np.inf))
+    free = d[np.ix_(free_pred, free_gt)]                              # unpaired x unpaired
+    nearest = d[free_pred].min(axis=1, initial=np.inf)
+    nearest_free = free.min(axis=1, initial=np.inf)
     near = nearest_free <= 2 * RADIUS                   # free GT joints are beyond RADIUS
     taken = ~near & (nearest <= RADIUS)
     to_mirror = mirror_dist[:, :, j][pred.present[:, j]][free_pred]     # [free, G]
@@ -84,14 +84,12 @@ def frame_counts(gt: posetrack.FramePoses, pred: posetrack.FramePoses) -> np.nda
     mid = ~near & ~taken & ~swap & (nearest <= 4 * RADIUS)
     out[j, 2:6] = near.sum(), taken.sum(), swap.sum(), mid.sum()
     out[j, 6] = len(free_pred) - out[j, 2:6].sum()
-    near_gt = (d[np.ix_(free_pred, free_gt)].min(axis=0) if len(free_pred)
-               else np.full(len(free_gt), np.inf))
+    near_gt = free.min(axis=0, initial=np.inf)
     out[j, 7] = np.sum(near_gt <= 2 * RADIUS)
     out[j, 8] = len(free_gt) - out[j, 7]
     # Near pairs that could both be turned into a hit (one-to-one).
-    if len(free_pred) and len(free_gt):
-      sub = d[np.ix_(free_pred, free_gt)]
-      c = np.where(sub <= 2 * RADIUS, sub, 1e6)
+    if free.size:
+      c = np.where(free <= 2 * RADIUS, free, 1e6)
       r, k = linear_sum_assignment(c)
       out[j, 9] = np.sum(c[r, k] <= 2 * RADIUS)
   return out
