@@ -97,15 +97,21 @@ def load_config(name_or_path: str | os.PathLike = 'default',
     _update(config, saved)
   else:
     config = load_config_module(path).get_config()
+  return apply_overrides(config, overrides, path.name)
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict | None,
+                    name: str = 'config') -> ml_collections.ConfigDict:
+  """Sets ``{'dotted.key': value}`` in ``config`` (in place; returned); every key must exist."""
   for key, value in (overrides or {}).items():
     node = config
     for part in key.split('.')[:-1]:
       if part not in node:
-        raise KeyError(f'{path.name}: override {key!r}: no field {part!r}')
+        raise KeyError(f'{name}: override {key!r}: no field {part!r}')
       node = node[part]
     leaf = key.split('.')[-1]
     if leaf not in node:
-      raise KeyError(f'{path.name}: override {key!r}: no field {leaf!r}')
+      raise KeyError(f'{name}: override {key!r}: no field {leaf!r}')
     node[leaf] = value
   return config
 

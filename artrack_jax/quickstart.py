@@ -18,9 +18,15 @@ skipped, training resumes from its latest checkpoint):
   7. report    results.md (tables), plots/ (training curves, per-joint bars), timings.json
 
 `--tiny` runs the same steps at test size (64-px data, a few steps) in a couple of minutes.
+`--set STAGE:KEY=VALUE` (repeatable) changes one field of a stage's config, as `train.py`'s
+`--config.KEY=VALUE` does, e.g. a longer stage 1 on a faster machine:
+
+  python -m artrack_jax.quickstart --workdir runs/long \
+      --set spatial:train.num_steps=24000 --set spatial:optim.decay_step=18000
 """
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -55,6 +61,49 @@ flags.DEFINE_string('workdir', 'runs/quickstart', 'Everything the job writes goe
 flags.DEFINE_list('steps', list(STEPS), f'Steps to run, a subset of {",".join(STEPS)}.')
 flags.DEFINE_bool('tiny', False, 'Test size: 64-px data, a few training steps.')
 flags.DEFINE_bool('force', False, 'Redo evaluation/render/report steps whose outputs exist.')
+flags.DEFINE_multi_string('set', [], 'STAGE:KEY=VALUE: one field of a stage\'s config '
+                          '(STAGE: spatial, pgg or temporal), e.g. spatial:train.num_steps=24000.')
+STAGES = ('spatial', 'pgg', 'temporal')
+
+
+def parse_settings(items: list[str]) -> dict[str, dict[str, str]]:
+  """``['spatial:train.num_steps=24000', ...]`` -> ``{'spatial': {'train.num_steps': '24000'}}``.
+
+  Values stay strings here; ``Job.config`` converts each to its field's type.
+  """
+  out: dict[str, dict[str, str]] = {}
+  for item in items:
+    stage, sep, rest = item.partition(':')
+    key, eq, value = rest.partition('=')
+    if not sep or not eq or not key:
+      raise ValueError(f'--set {item!r}: expected STAGE:KEY=VALUE, e.g. spatial:train.num_steps=24000')
+    if stage not in STAGES:
+      raise ValueError(f'--set {item!r}: unknown stage {stage!r}; choose from {", ".join(STAGES)}')
+    out.setdefault(stage, {})[key] = value
+  return out
+
+
+def _typed(key: str, text: str, current):
+  """``text`` as a value of ``current``'s type (the ``--config.key=value`` conversions)."""
+  if isinstance(current, bool):
+    if text.lower() not in ('true', 'false', '1', '0'):
+      raise ValueError(f'--set {key}={text}: expected true or false')
+    return text.lower() in ('true', '1')
+  if isinstance(current, (int, float)):
+    try:
+      return type(current)(text)
+    except ValueError:
+      kind = 'an integer' if isinstance(current, int) else 'a number'
+      raise ValueError(f'--set {key}={text}: expected {kind}') from None
+  if isinstance(current, str):
+    return text
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    raise ValueError(f'--set {key}={text}: not a Python literal (e.g. (1, 2) or None)') from None
+  if isinstance(current, (tuple, list)) and isinstance(value, (tuple, list)):
+    return type(current)(value)
+  return value
 
 
 def _banner(text: str) -> None:
@@ -64,17 +113,36 @@ def _banner(text: str) -> None:
 class Job:
   """The main job's steps, sharing one workdir layout."""
 
-  def __init__(self, workdir: str, tiny: bool = False, force: bool = False):
+  def __init__(self, workdir: str, tiny: bool = False, force: bool = False,
+               settings: dict[str, dict[str, str]] | None = None):
     self.workdir = os.path.abspath(workdir)
     self.tiny = tiny
+    self.settings = settings or {}
     self.force = force
     self.tfds_dir = os.path.join(self.workdir, 'tfds')
     self.files_dir = os.path.join(self.workdir, 'synthetic')   # val split in the file formats
     self.eval_dir = os.path.join(self.workdir, 'eval')
     self.timings_path = os.path.join(self.workdir, 'timings.json')
     os.makedirs(self.workdir, exist_ok=True)
+    self._check_settings()
 
   # -- configuration -------------------------------------------------------------------------
+
+  def _check_settings(self) -> None:
+    """Keeps ``--set`` in ``settings.json``; a workdir resumed with other ones is an error."""
+    path = os.path.join(self.workdir, 'settings.json')
+    if os.path.isfile(path):
+      with open(path, encoding='utf-8') as f:
+        try:
+          saved = json.load(f)
+        except json.JSONDecodeError as e:
+          raise ValueError(f'{path}: not valid JSON ({e})') from e
+      if saved != self.settings:
+        raise ValueError(f'{path}: this workdir was run with --set {saved}, not {self.settings}; '
+                         'give the same --set to resume it, or use another --workdir')
+    elif self.settings:
+      with open(path, 'w', encoding='utf-8') as f:
+        json.dump(self.settings, f, indent=1)
 
   def stage_workdir(self, stage: str) -> str:
     return os.path.join(self.workdir, stage)
@@ -82,7 +150,8 @@ class Job:
   def config(self, stage: str, overrides: dict | None = None):
     """The config of a stage, pointed at this job's data and previous stage.
 
-    ``overrides`` (``{'dotted.key': value}``) are applied last (the ablations' switches).
+    ``overrides`` (``{'dotted.key': value}``, the ablations' switches) are applied first, the
+    job's ``--set`` fields (strings, converted to each field's type) last.
     """
     name = {'spatial': 'quickstart', 'pgg': 'quickstart_pgg',
             'temporal': 'quickstart_temporal'}[stage]
@@ -94,7 +163,15 @@ class Job:
     config = configs_util.load_config(name, {**settings, **(overrides or {})})
     if self.tiny:
       configs_util.load_config_module('tiny').shrink_quickstart(config)
-    return config
+    user = {}
+    for key, text in self.settings.get(stage, {}).items():
+      node = config
+      for part in key.split('.'):
+        if not hasattr(node, 'keys') or part not in node:
+          raise KeyError(f'--set {stage}:{key}: {name} has no field {key!r}')
+        node = node[part]
+      user[key] = _typed(f'{stage}:{key}', text, node)
+    return configs_util.apply_overrides(config, user, name)
 
   # -- timings -------------------------------------------------------------------------------
 
@@ -260,7 +337,11 @@ def main(argv) -> None:
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.INFO)
-  Job(FLAGS.workdir, tiny=FLAGS.tiny, force=FLAGS.force).run(FLAGS.steps)
+  try:
+    settings = parse_settings(FLAGS.set)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from None
+  Job(FLAGS.workdir, tiny=FLAGS.tiny, force=FLAGS.force, settings=settings).run(FLAGS.steps)
 
 
 if __name__ == '__main__':
