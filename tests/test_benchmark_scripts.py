@@ -86,3 +86,24 @@ def test_mota_breakdown_sorts_false_positives_and_misses(monkeypatch):
                                 [1, 0, 1, 0, 0, 0, 0, 0, 0])
   text = mota_breakdown.format_breakdown(counts)
   assert 'swap' in text and text.splitlines()[-2].startswith('Total')
+
+
+def test_left_right_probe_counts_a_mirrored_reading_as_a_swap(monkeypatch):
+  monkeypatch.syspath_prepend(BENCHMARKS)
+  import left_right_probe  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from artrack_jax import skeletons  # pylint: disable=import-outside-toplevel
+  names = skeletons.POSETRACK.names
+  l, r = names.index('left_wrist'), names.index('right_wrist')
+  kp = np.zeros((len(names), 3), np.float32)
+  kp[l], kp[r] = (10, 5, 2), (4, 5, 2)
+  heat = np.zeros((16, 16, len(names)), np.float32)
+  heat[5, 10, l], heat[5, 4, r] = 0.9, 0.8          # each channel peaks at its own joint
+  counts = left_right_probe.swap_counts(heat, kp, names, min_separation=2.0)
+  assert counts['wrist'] == (0, 1) and counts['elbow'] == (0, 0)   # unlabelled pair skipped
+  heat[5, 4, l], heat[5, 10, r] = 1.0, 1.0          # now the mirrored reading is higher
+  assert left_right_probe.swap_counts(heat, kp, names, 2.0)['wrist'] == (1, 1)
+  kp[r] = (9, 5, 2)                                 # one output pixel apart: not compared
+  assert left_right_probe.swap_counts(heat, kp, names, 2.0)['wrist'] == (0, 0)
+  image, keypoints = left_right_probe.render_person(np.random.default_rng(0), 1.0, 64)
+  assert image.shape == (64, 64, 3) and (keypoints[:, 2] > 0).sum() >= 2
