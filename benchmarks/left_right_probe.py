@@ -43,15 +43,19 @@ PAIRS = (('shoulder', 'left_shoulder', 'right_shoulder'), ('elbow', 'left_elbow'
 GAITS = ('stand', 'walk', 'run')
 
 
-def render_person(rng: np.random.Generator, yaw: float, image_size: int):
-  """One person at ``yaw`` on a random background: (uint8 image, [J, 3] keypoints (x, y, v))."""
+def render_person(rng: np.random.Generator, yaw: float, image_size: int,
+                  height: tuple[float, float] = (0.45, 0.75)):
+  """One person at ``yaw`` on a random background: (uint8 image, [J, 3] keypoints (x, y, v)).
+
+  ``height``: the range of the standing height, as a fraction of ``image_size``.
+  """
   scene = synthetic.make_scene(rng, image_size, crowd=False, poles=0)
   camera = synthetic.make_camera(rng, 1, image_size)
   background = camera.view(scene, 0, image_size)
   stride, knee, arm, elbow, lean, _, _ = synthetic._GAITS[GAITS[int(rng.integers(len(GAITS)))]]
   pose = synthetic.Pose(yaw=yaw, phase=float(rng.uniform(0, 2 * np.pi)), stride=stride,
                         knee=knee, arm_swing=arm, elbow=elbow, lean=lean)
-  height = float(rng.uniform(0.45, 0.75)) * image_size
+  height = float(rng.uniform(*height)) * image_size
   pelvis = (image_size * rng.uniform(0.4, 0.6), image_size * rng.uniform(0.5, 0.6))
   view = synthetic.person_view(0, synthetic.random_body(rng), pose, pelvis, height, depth=0.5)
   image, people = synthetic.render_frame(background, [view], rng=rng)
@@ -98,6 +102,8 @@ def main(argv=None) -> None:
   parser.add_argument('--per-bin', type=int, default=40, help='people per yaw bin')
   parser.add_argument('--min-separation', type=float, default=2.0,
                       help='output pixels between the two joints of a compared pair')
+  parser.add_argument('--height', default='0.45,0.75',
+                      help='range of the standing height, fraction of the frame size')
   parser.add_argument('--no-flip', action='store_true', help='without the flip test')
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--json', default='', help='also write the table here')
@@ -112,6 +118,9 @@ def main(argv=None) -> None:
   names = skeletons.POSETRACK.names
   image_size = int(config.data.image_size)
   rng = np.random.default_rng(args.seed)
+  height = tuple(float(v) for v in args.height.split(','))
+  if len(height) != 2 or not 0 < height[0] <= height[1] <= 1:
+    parser.error(f'--height {args.height!r}: two fractions 0 < low <= high <= 1')
   width = 2 * math.pi / args.bins
   rows, start = [], time.perf_counter()
   for b in range(args.bins):
@@ -119,7 +128,7 @@ def main(argv=None) -> None:
     totals = {pair: [0, 0] for pair, _, _ in PAIRS}
     for _ in range(args.per_bin):
       yaw = centre + rng.uniform(-width / 2, width / 2)
-      image, keypoints = render_person(rng, yaw, image_size)
+      image, keypoints = render_person(rng, yaw, image_size, height)
       maps = predictor.batch_maps(predictor._frame_input(image, 1.0))['raw']['heatmaps'][0]
       stride = image_size / maps.shape[0]
       kp = keypoints.copy()
@@ -136,7 +145,7 @@ def main(argv=None) -> None:
   seconds = time.perf_counter() - start
 
   print(f'{workdir}: {"no flip test" if args.no_flip else "flip test"}, {args.per_bin} people '
-        f'per bin, seed {args.seed}, pairs closer than {args.min_separation} output px skipped')
+        f'per bin, heights {height[0]}-{height[1]} of the frame, seed {args.seed}, pairs closer than {args.min_separation} output px skipped')
   print(machine.host_description())
   print(f'{seconds:.0f} s for {args.bins * args.per_bin} frames')
   header = ['yaw (deg)', '|cos yaw|', 'swapped', 'pairs'] + [p for p, _, _ in PAIRS]
@@ -156,7 +165,7 @@ def main(argv=None) -> None:
   if args.json:
     with open(args.json, 'w', encoding='utf-8') as f:
       json.dump({'workdir': workdir, 'flip_test': not args.no_flip, 'seed': args.seed,
-                 'per_bin': args.per_bin, 'min_separation': args.min_separation,
+                 'per_bin': args.per_bin, 'height': height, 'min_separation': args.min_separation,
                  'machine': machine.machine_info(), 'rows': rows}, f, indent=1)
 
 
