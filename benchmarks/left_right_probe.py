@@ -37,9 +37,11 @@ from artrack_jax import reference
 from artrack_jax import skeletons
 from artrack_jax.data import synthetic
 
-PAIRS = (('shoulder', 'left_shoulder', 'right_shoulder'), ('elbow', 'left_elbow', 'right_elbow'),
-         ('wrist', 'left_wrist', 'right_wrist'), ('hip', 'left_hip', 'right_hip'),
-         ('knee', 'left_knee', 'right_knee'), ('ankle', 'left_ankle', 'right_ankle'))
+# (label, left joint, right joint) of each of the skeleton's mirrored pairs.
+PAIRS = tuple(
+    (left.removeprefix('left_'), left, right)
+    for left, right in (sorted((skeletons.POSETRACK.names[a], skeletons.POSETRACK.names[b]))
+                        for a, b in skeletons.POSETRACK.flip_pairs))
 GAITS = ('stand', 'walk', 'run')
 
 
@@ -145,7 +147,8 @@ def main(argv=None) -> None:
   seconds = time.perf_counter() - start
 
   print(f'{workdir}: {"no flip test" if args.no_flip else "flip test"}, {args.per_bin} people '
-        f'per bin, heights {height[0]}-{height[1]} of the frame, seed {args.seed}, pairs closer than {args.min_separation} output px skipped')
+        f'per bin, heights {height[0]}-{height[1]} of the frame, seed {args.seed}, pairs closer '
+        f'than {args.min_separation} output px skipped')
   print(machine.host_description())
   print(f'{seconds:.0f} s for {args.bins * args.per_bin} frames')
   header = ['yaw (deg)', '|cos yaw|', 'swapped', 'pairs'] + [p for p, _, _ in PAIRS]
