@@ -5,7 +5,7 @@
 Steps (each prints its progress; an interrupted run started again resumes: finished steps are
 skipped, training resumes from its latest checkpoint):
 
-  1. data      build the synthetic benchmark (TFDS `synthetic_posetrack/small_128`), write the
+  1. data      build the synthetic benchmark (TFDS `synthetic_posetrack/small_256`), write the
                val split in the PoseTrack/COCO file formats and print its statistics, with the
                MOTA of IoU/OKS trackers run on the ground-truth poses
   2. spatial   stage 1: SpatialNet (configs/quickstart.py)

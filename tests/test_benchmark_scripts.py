@@ -107,3 +107,47 @@ def test_left_right_probe_counts_a_mirrored_reading_as_a_swap(monkeypatch):
   assert left_right_probe.swap_counts(heat, kp, names, 2.0)['wrist'] == (0, 0)
   image, keypoints = left_right_probe.render_person(np.random.default_rng(0), 1.0, 64)
   assert image.shape == (64, 64, 3) and (keypoints[:, 2] > 0).sum() >= 2
+
+
+def test_ap_error_oracles_correct_each_kind_of_error_once(monkeypatch):
+  monkeypatch.syspath_prepend(BENCHMARKS)
+  import ap_error_oracles  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from artrack_jax import skeletons  # pylint: disable=import-outside-toplevel
+  from artrack_jax.evaluation import posetrack  # pylint: disable=import-outside-toplevel
+  names = skeletons.POSETRACK.names
+  rng = np.random.default_rng(1)
+  gt_points = rng.uniform(0, 100, (1, 15, 2))
+  rk, lk, nose = names.index('right_knee'), names.index('left_knee'), names.index('nose')
+  gt_points[0, rk], gt_points[0, lk] = (20.0, 80.0), (60.0, 80.0)
+  box = np.array([[0.0, 0.0, 10.0 / 0.6, 10.0 / 0.6]])      # head size 14.1 px, radius 7.1
+  gt = posetrack.FramePoses(points=gt_points, present=np.ones((1, 15), bool),
+                            track_ids=np.array([1]), head_boxes=box,
+                            scores=np.full((1, 15), -9999.0), labeled=True)
+  person = gt_points[0].copy()
+  person[[rk, lk]] = person[[lk, rk]]                        # knees swapped
+  person[nose] += (10.0, 0.0)                                # 0.71 head sizes: jitter
+  duplicate = gt_points[0] + 40.0                            # a second pose, 5 joints on the
+  duplicate[:5] = gt_points[0, :5]                           # person
+  false_pose = gt_points[0] + 500.0
+  pred = posetrack.FramePoses(
+      points=np.stack([person, duplicate, false_pose]), present=np.ones((3, 15), bool),
+      track_ids=np.arange(3), head_boxes=np.full((3, 4), np.nan),
+      scores=np.stack([np.full(15, 0.5), np.full(15, 0.9), np.full(15, 0.95)]))
+  gts = [posetrack.PosesSequence('s', [gt])]
+  preds = [posetrack.PosesSequence('s', [pred])]
+  chosen, kept, hits_any = ap_error_oracles.pairing(gt, pred)
+  assert chosen.tolist() == [0, 0, 0] and kept.tolist() == [True, False, False]
+  assert hits_any.tolist() == [True, True, False]
+  totals, counts = [], []
+  for step in ap_error_oracles.STEPS:
+    preds, n = ap_error_oracles.correct(gts, preds, step)
+    counts.append(n)
+    totals.append(posetrack.evaluate_sequences(gts, preds, mota=False)['ap']['Total'])
+  assert counts[:5] == [0, 1, 1, 1, 1]                       # as predicted .. duplicates
+  assert all(b >= a for a, b in zip(totals, totals[1:])), totals
+  assert totals[0] < totals[3] < 100.0 and totals[-1] == 100.0
+  text = ap_error_oracles.format_rows([{'step': s, 'corrected': n, 'ap': {'Total': t, **{
+      c: t for c in posetrack.COLUMN_NAMES}}} for s, n, t in zip(ap_error_oracles.STEPS,
+                                                               counts, totals)])
+  assert text.count('\n') == len(ap_error_oracles.STEPS) + 1

@@ -328,6 +328,52 @@ def test_stray_peak_is_dropped_by_min_joints_and_duplicate_by_pose_nms():
   assert len(kept) == 1 and np.abs(kept[0]['keypoints'][:, :2] - a[0]).max() <= 1.0
 
 
+def test_joint_nms_removes_the_joints_a_stronger_pose_holds_and_rescores():
+  # The stray head-top pose of the test above: refine fills it with the person's joints.
+  # Joint NMS leaves it only its own head top, and its score falls to that joint's share.
+  a = (np.round(_person((30, 40), 16)), 0.0)
+  maps = perfect_maps([a], 80, 80)
+  stray = (70, 8)
+  maps['heatmaps'][0, stray[1], stray[0], 14] = 0.9
+  maps['ke'][0, stray[1], stray[0], 14] = 0.4
+  maps['sie'][0, stray[1], stray[0]] = (70.0, 8.0)
+  plain = decode_lib.decode(maps, _config(use_sie=False), SK)[0]
+  poses = decode_lib.decode(maps, _config(use_sie=False, joint_nms=1.0), SK)[0]
+  assert len(poses) == 2
+  person, rest = poses
+  np.testing.assert_allclose(person['keypoints'], plain[0]['keypoints'])
+  assert np.abs(person['keypoints'][:, :2] - a[0]).max() <= 1.0
+  found = rest['keypoints'][:, 2] > 0
+  assert found.tolist() == [False] * 14 + [True]
+  np.testing.assert_allclose(rest['keypoints'][14, :2], stray, atol=0.5)
+  np.testing.assert_allclose(rest['score'], rest['keypoints'][14, 2] / J, rtol=1e-6)
+  # Written joint scores times the pose score: the stray head top ranks far below the person.
+  scored = decode_lib.decode(maps, _config(use_sie=False, joint_nms=1.0,
+                                           joint_score='heat_x_pose'), SK)[0]
+  for p, q in zip(scored, poses):
+    np.testing.assert_allclose(p['keypoints'][:, 2], q['keypoints'][:, 2] * q['score'],
+                               rtol=1e-6)
+    assert p['score'] == q['score']
+  assert scored[1]['keypoints'][14, 2] < 0.1 * scored[0]['keypoints'][:, 2].min()
+  with pytest.raises(ValueError, match="decode.joint_score must be 'heat'"):
+    decode_lib.decode(maps, _config(use_sie=False, joint_score='pose'), SK)
+
+
+def test_joint_nms_keeps_joints_of_people_apart_and_drops_empty_poses():
+  order = np.array([1, 0, 2])
+  kp = np.zeros((3, J, 3), np.float32)
+  kp[0, :, :2] = _person((20, 30), 12)
+  kp[1, :, :2] = _person((50, 30), 12)
+  kp[2, :, :2] = kp[1, :, :2] + 0.5                # a copy of pose 1 within the radius
+  kp[..., 2] = 0.8
+  kp[0, 3, 2] = 0.0                                 # pose 0 lacks a joint: nothing to compare
+  out = decode_lib.joint_nms(kp, order, 1.0)
+  np.testing.assert_array_equal(out[:2], kp[:2])
+  assert not out[2, :, 2].any() and not out[2, :, :2].any()
+  assert kp[2, :, 2].all()                          # the input is left as it was
+  np.testing.assert_array_equal(decode_lib.joint_nms(kp, order, 0.3)[2], kp[2])
+
+
 def test_pose_nms_keeps_people_who_share_no_joints():
   order = np.array([0, 1])
   kp = np.zeros((2, J, 3), np.float32)

@@ -113,6 +113,8 @@ def get_config() -> ml_collections.ConfigDict:
   dc.max_people = 30
   dc.pose_nms = 0.0             # > 0: drop poses with a higher-scored pose's OKS above it (not AE)
   dc.min_joints = 1             # drop poses that grouping gave fewer joints, before refine (not AE)
+  dc.joint_nms = 0.0            # > 0: drop joints a higher-scored pose holds within it, px (not AE)
+  dc.joint_score = 'heat'       # written joint score: 'heat' (AE) or 'heat_x_pose' (x pose score)
   dc.flip_test = True
   dc.scales = (1.0,)
 

@@ -1,0 +1,183 @@
+"""Where PoseTrack AP goes: the AP a prediction would score with each kind of error corrected.
+
+Reads PoseTrack ground truth and one prediction directory (the files `evaluation.tables` or
+`track` write; no JAX) and pairs each predicted pose with a ground-truth person as the AP
+evaluation does (`evaluation.posetrack.assign_predictions`: each prediction takes the person
+with the most of its joints within the PCKh@0.5 radius; each person keeps the first of the
+predictions that chose it). It then corrects one kind of error after the other, in this order,
+and prints the PoseTrack AP after each step, so each step's gain is what that error costs
+(the error kinds of Ronchi and Perona's COCO keypoint analysis, read with PoseTrack's radius):
+
+1. ``swap``: in a pose paired with a person, a left/right pair (shoulders, elbows, wrists, hips,
+   knees, ankles) is exchanged (positions and scores) when the exchange puts more of the two
+   joints within the radius of the person's joints: the left and right of a person confused;
+2. ``jitter``: a joint of a paired pose within 1 head size of the person's joint (twice the
+   radius) but beyond the radius is moved onto it: localisation errors;
+3. ``false poses``: poses with no joint within the radius of any person's joint are removed
+   (background, distractors);
+4. ``duplicates``: poses that chose a person who kept another pose are removed;
+5. ``ranking``: every joint within the radius of its person is scored above every other joint
+   (the scores' order, not the detections, limits AP: what is left is the misses).
+
+What remains below 100 after step 5 is the ground-truth joints no prediction reaches: missed
+detections. The steps are cumulative and the pairing is recomputed after each one. Ignore
+regions are applied as the evaluation applies them; frames are those the evaluation reads.
+
+Run:  python benchmarks/ap_error_oracles.py --gt runs/quickstart/gt \\
+          --pred runs/quickstart/pred_ap/ke_sie_aux_pgg [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+
+import numpy as np
+
+from artrack_jax import skeletons
+from artrack_jax.evaluation import posetrack
+
+RADIUS = posetrack.PCKH_THRESHOLD
+PERM = np.asarray(skeletons.POSETRACK.flip_permutation)
+PAIRS = [(j, int(PERM[j])) for j in range(posetrack.NUM_JOINTS) if PERM[j] > j]
+STEPS = ('as predicted', 'swap', 'jitter', 'false poses', 'duplicates', 'ranking')
+
+
+def pairing(gt: posetrack.FramePoses, pred: posetrack.FramePoses
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Per prediction: its chosen person [P], whether that person kept it [P], and whether any
+  of its joints lies within the radius of any person's joint [P] (the AP evaluation's rule)."""
+  dist = posetrack._normalised_distances(gt, pred)  # pylint: disable=protected-access
+  match = dist <= RADIUS
+  num_annotated = gt.present.sum(axis=1)
+  pck = match.sum(axis=2).astype(np.float64)
+  with np.errstate(divide='ignore', invalid='ignore'):
+    pck = np.where(num_annotated > 0, pck / num_annotated, pck)
+  rows = np.arange(pck.shape[0])
+  chosen = np.argmax(pck, axis=1)
+  kept = np.zeros_like(pck)
+  kept[rows, chosen] = pck[rows, chosen]
+  pred_of_gt = np.argmax(kept, axis=0)
+  pred_of_gt[np.max(kept, axis=0) == 0] = -1
+  is_kept = pred_of_gt[chosen] == rows
+  return chosen, is_kept, pck.max(axis=1) > 0
+
+
+def _distances_to(gt: posetrack.FramePoses, person: int, points: np.ndarray,
+                  present: np.ndarray) -> np.ndarray:
+  """[15] normalised distances of predicted joints to one person's joints (inf where absent)."""
+  one = dataclasses.replace(gt, points=gt.points[person:person + 1],
+                            present=gt.present[person:person + 1],
+                            head_boxes=gt.head_boxes[person:person + 1],
+                            track_ids=gt.track_ids[person:person + 1])
+  pred = posetrack.FramePoses(points=points[None], present=present[None],
+                              track_ids=np.zeros(1, np.int64), head_boxes=np.full((1, 4), np.nan),
+                              scores=np.zeros((1, posetrack.NUM_JOINTS)))
+  return posetrack._normalised_distances(one, pred)[0, 0]  # pylint: disable=protected-access
+
+
+def correct_frame(gt: posetrack.FramePoses, pred: posetrack.FramePoses, step: str
+                  ) -> tuple[posetrack.FramePoses, int]:
+  """``pred`` with the errors of one step corrected, and how many were corrected."""
+  if not gt.num_people or not pred.num_people or step == 'as predicted':
+    if step == 'false poses' and pred.num_people and not gt.num_people:
+      return pred.select(np.zeros(pred.num_people, bool)), pred.num_people
+    return pred, 0
+  chosen, is_kept, hits_any = pairing(gt, pred)
+  points, present, scores = pred.points.copy(), pred.present.copy(), pred.scores.copy()
+  count = 0
+  if step in ('swap', 'jitter', 'ranking'):
+    for i in np.flatnonzero(is_kept):
+      d = _distances_to(gt, chosen[i], points[i], present[i])
+      if step == 'swap':
+        for a, b in PAIRS:
+          swapped = _distances_to(gt, chosen[i], points[i][PERM], present[i][PERM])
+          if (swapped[[a, b]] <= RADIUS).sum() > (d[[a, b]] <= RADIUS).sum():
+            for arr in (points, present, scores):
+              arr[i, [a, b]] = arr[i, [b, a]]
+            d = _distances_to(gt, chosen[i], points[i], present[i])
+            count += 1
+      elif step == 'jitter':
+        near = (d > RADIUS) & (d <= 2 * RADIUS)
+        points[i, near] = gt.points[chosen[i], near]
+        count += int(near.sum())
+      else:
+        hit = d <= RADIUS
+        scores[i] = np.where(hit, scores[i] + 10.0, scores[i] - 10.0)
+        count += int(hit.sum())
+    if step == 'ranking':
+      # Joints of poses no person kept are false positives whatever their scores.
+      for i in np.flatnonzero(~is_kept):
+        scores[i] = scores[i] - 10.0
+    return dataclasses.replace(pred, points=points, present=present, scores=scores), count
+  if step == 'false poses':
+    return pred.select(hits_any), int((~hits_any).sum())
+  if step == 'duplicates':
+    drop = hits_any & ~is_kept
+    return pred.select(~drop), int(drop.sum())
+  raise ValueError(f'unknown step {step!r}')
+
+
+def correct(gts, preds, step: str) -> tuple[list, int]:
+  """Every prediction sequence with one step's errors corrected on its evaluated frames."""
+  out, total = [], 0
+  for g, p in zip(gts, preds):
+    frames = []
+    for gf, pf in zip(g.frames, p.frames):
+      if not gf.labeled:
+        frames.append(pf)
+        continue
+      if gf.ignore_regions:
+        polygons = posetrack._ignore_polygons(gf.ignore_regions)  # pylint: disable=protected-access
+        gf = posetrack._remove_ignored(gf, polygons)  # pylint: disable=protected-access
+        pf = posetrack._remove_ignored(pf, polygons)  # pylint: disable=protected-access
+      fixed, n = correct_frame(gf, pf, step)
+      frames.append(fixed)
+      total += n
+    out.append(dataclasses.replace(p, frames=frames))
+  return out, total
+
+
+def oracles(gt_dir: str, pred_dir: str) -> list[dict]:
+  """[{'step', 'corrected', 'ap': {column: value}}] for the steps in order (cumulative)."""
+  gts, preds = posetrack.load_directories(gt_dir, pred_dir)
+  rows = []
+  for step in STEPS:
+    preds, n = correct(gts, preds, step)
+    result = posetrack.evaluate_sequences(gts, preds, mota=False)
+    rows.append({'step': step, 'corrected': n, 'ap': result['ap'],
+                 'num_labeled_frames': result['num_labeled_frames']})
+  return rows
+
+
+def format_rows(rows: list[dict]) -> str:
+  cols = posetrack.COLUMN_NAMES
+  lines = ['| errors corrected (cumulative) | corrected | ' + ' | '.join(cols) + ' |',
+           '| --- | ---: | ' + ' | '.join('---:' for _ in cols) + ' |']
+  for r in rows:
+    lines.append(f'| {r["step"]} | {r["corrected"]} | '
+                 + ' | '.join(f'{r["ap"][c]:.1f}' for c in cols) + ' |')
+  return '\n'.join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--gt', required=True, help='ground-truth PoseTrack directory')
+  parser.add_argument('--pred', required=True, help='prediction directory (every pose written)')
+  parser.add_argument('--json', default='', help='also write the rows to this JSON file')
+  args = parser.parse_args(argv)
+  try:
+    rows = oracles(args.gt, args.pred)
+  except (posetrack.EvaluationInputError, FileNotFoundError) as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 1
+  print(format_rows(rows))
+  if args.json:
+    with open(args.json, 'w') as f:
+      json.dump({'gt': args.gt, 'pred': args.pred, 'rows': rows}, f, indent=1)
+  return 0
+
+
+if __name__ == '__main__':
+  sys.exit(main())
