@@ -337,3 +337,28 @@ def test_eval_py_names_the_missing_annotation_file(coco_dir, tmp_path, monkeypat
   assert exit_info.value.code == 2
   err = capsys.readouterr().err
   assert f'error: COCO annotation file {missing} does not exist' in err
+
+
+def test_evaluating_an_exported_model_writes_nothing_into_it(coco_dir, tmp_path):
+  """eval.py --workdir on the installed reference model must leave the package as it was."""
+  import tiny_networks  # pylint: disable=g-import-not-at-top
+  from artrack_jax import reference  # pylint: disable=g-import-not-at-top
+  root, data_dir, _, _ = coco_dir
+  config = _config(root, data_dir)
+  config.data.image_size = 32
+  config.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
+                           he_channels=8))
+  config.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4))
+  spatial, temporal = tiny_networks.random_variables(config)
+  trained = tmp_path / 'temporal'
+  tiny_networks.save_checkpoint(trained, config, temporal, spatial)
+  (trained / 'config.json').write_text(config.to_json_best_effort())
+  exported = tmp_path / 'exported'
+  reference.export(str(trained), str(exported), command='test')
+  before = sorted((p.relative_to(exported), p.stat().st_mtime_ns) for p in exported.rglob('*'))
+  from_export = keypoint_ap.evaluate(config, str(exported))
+  assert sorted((p.relative_to(exported), p.stat().st_mtime_ns)
+                for p in exported.rglob('*')) == before
+  from_checkpoint = keypoint_ap.evaluate(config, str(trained))
+  assert from_export['AP'] == pytest.approx(from_checkpoint['AP'], abs=1e-6)
+  assert (trained / 'metrics.jsonl').exists() and list((trained / 'eval').glob('results_*'))

@@ -317,17 +317,23 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   Writes the COCO results to `workdir/eval/results_<split>_<step>.json` and the metrics to
   `workdir/metrics.jsonl` under `eval/`. On COCO the annotation file is read (and a missing
-  one reported) before the network is restored.
+  one reported) before the network is restored. An exported model (a directory with
+  `provenance.json`, such as the installed reference model) is only read: nothing is written
+  into it.
   """
   split = config.data.eval_split
   ground_truth = load_coco_annotations(config, split) or 'records'   # before the long part
   networks = inference.Networks.restore(workdir, config, step)
   source = pipeline.data_source(config, split)
-  index = pipeline.build_index(source, os.path.join(workdir, f'index_{split}.npz'))
+  exported = os.path.isfile(os.path.join(workdir, 'provenance.json'))
+  index = pipeline.build_index(
+      source, None if exported else os.path.join(workdir, f'index_{split}.npz'))
   metrics = evaluate_model(
       predictor_for(networks, config), config, source, index=index, split=split,
       max_batches=int(config.train.eval_batches), ground_truth=ground_truth,
-      results_path=os.path.join(workdir, 'eval', f'results_{split}_{networks.step}.json'))
-  with metrics_writer_lib.MetricsWriter(workdir) as writer:
-    writer.write_scalars(networks.step, {f'eval/{k}': v for k, v in metrics.items()})
+      results_path=None if exported else os.path.join(
+          workdir, 'eval', f'results_{split}_{networks.step}.json'))
+  if not exported:
+    with metrics_writer_lib.MetricsWriter(workdir) as writer:
+      writer.write_scalars(networks.step, {f'eval/{k}': v for k, v in metrics.items()})
   return metrics
