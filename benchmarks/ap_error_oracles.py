@@ -2,7 +2,7 @@
 
 Reads PoseTrack ground truth and one prediction directory (the files `evaluation.tables` or
 `track` write; no JAX) and pairs each predicted pose with a ground-truth person as the AP
-evaluation does (`evaluation.posetrack.assign_predictions`: each prediction takes the person
+evaluation does (`evaluation.posetrack.pair_poses`: each prediction takes the person
 with the most of its joints within the PCKh@0.5 radius; each person keeps the first of the
 predictions that chose it). It then corrects one kind of error after the other, in this order,
 and prints the PoseTrack AP after each step, so each step's gain is what that error costs
@@ -48,19 +48,7 @@ def pairing(gt: posetrack.FramePoses, pred: posetrack.FramePoses
             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Per prediction: its chosen person [P], whether that person kept it [P], and whether any
   of its joints lies within the radius of any person's joint [P] (the AP evaluation's rule)."""
-  dist = posetrack._normalised_distances(gt, pred)  # pylint: disable=protected-access
-  match = dist <= RADIUS
-  num_annotated = gt.present.sum(axis=1)
-  pck = match.sum(axis=2).astype(np.float64)
-  with np.errstate(divide='ignore', invalid='ignore'):
-    pck = np.where(num_annotated > 0, pck / num_annotated, pck)
-  rows = np.arange(pck.shape[0])
-  chosen = np.argmax(pck, axis=1)
-  kept = np.zeros_like(pck)
-  kept[rows, chosen] = pck[rows, chosen]
-  pred_of_gt = np.argmax(kept, axis=0)
-  pred_of_gt[np.max(kept, axis=0) == 0] = -1
-  is_kept = pred_of_gt[chosen] == rows
+  _, _, pck, chosen, is_kept = posetrack.pair_poses(gt, pred)
   return chosen, is_kept, pck.max(axis=1) > 0
 
 

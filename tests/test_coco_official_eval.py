@@ -131,6 +131,16 @@ def _config(root, data_dir):
   return config
 
 
+def _network_config(root, data_dir):
+  """`_config` with a network small enough to restore and run in a test."""
+  config = _config(root, data_dir)
+  config.data.image_size = 32
+  config.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
+                           he_channels=8))
+  config.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4))
+  return config
+
+
 class OraclePredictor:
   """The file's people of each image (in record order), mapped into the network's output
   maps through the batch's letterbox and back exactly as `FramePredictor.predict_batch` does.
@@ -238,11 +248,7 @@ def test_validation_of_a_network_scores_against_the_file(coco_dir, tmp_path, cap
   """train_lib's `make_evaluate_fn(config, workdir)` on COCO: the real predictor, the file."""
   import tiny_networks  # pylint: disable=g-import-not-at-top
   root, data_dir, path, _ = coco_dir
-  config = _config(root, data_dir)
-  config.data.image_size = 32
-  config.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
-                           he_channels=8))
-  config.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4))
+  config = _network_config(root, data_dir)
   variables, _ = tiny_networks.random_variables(config)
   evaluate_fn = keypoint_ap.make_evaluate_fn(config, str(tmp_path))
   metrics = evaluate_fn(variables, 7)
@@ -344,11 +350,7 @@ def test_evaluating_an_exported_model_writes_nothing_into_it(coco_dir, tmp_path)
   import tiny_networks  # pylint: disable=g-import-not-at-top
   from artrack_jax import reference  # pylint: disable=g-import-not-at-top
   root, data_dir, _, _ = coco_dir
-  config = _config(root, data_dir)
-  config.data.image_size = 32
-  config.model.update(dict(stacks=1, features=8, increase=4, depth=1, he_dim=8, roi_size=3,
-                           he_channels=8))
-  config.decode.update(dict(det_threshold=-1e9, max_people=3, top_k=4))
+  config = _network_config(root, data_dir)
   spatial, temporal = tiny_networks.random_variables(config)
   trained = tmp_path / 'temporal'
   tiny_networks.save_checkpoint(trained, config, temporal, spatial)

@@ -501,6 +501,22 @@ def assign_predictions(gt: FramePoses, pred: FramePoses) -> tuple[np.ndarray, np
     labels: [P, 15] bool, true positives (joint of a kept prediction within threshold).
     match_dist: [P, G, 15] float64 normalised distance where <= threshold, NaN elsewhere.
   """
+  dist, match, pck, chosen, is_kept = pair_poses(gt, pred)
+  labels = match[np.arange(pck.shape[0]), chosen, :] & is_kept[:, None]
+  return labels, np.where(match, dist, np.nan)
+
+
+def pair_poses(gt: FramePoses, pred: FramePoses):
+  """The toolkit's pairing of predicted poses with ground-truth people for AP.
+
+  Each prediction chooses the person with the largest share of that person's annotated joints
+  within the PCKh threshold (first maximum); each person keeps the first best of the
+  predictions that chose it.
+
+  Returns:
+    dist [P, G, 15] (``_normalised_distances``), match [P, G, 15] (dist <= threshold),
+    pck [P, G] (shares), chosen [P] (person index), is_kept [P] (bool).
+  """
   dist = _normalised_distances(gt, pred)
   match = dist <= PCKH_THRESHOLD
   num_annotated = gt.present.sum(axis=1)
@@ -516,8 +532,7 @@ def assign_predictions(gt: FramePoses, pred: FramePoses) -> tuple[np.ndarray, np
   pred_of_gt = np.argmax(kept, axis=0)
   pred_of_gt[np.max(kept, axis=0) == 0] = -1
   is_kept = pred_of_gt[chosen] == rows
-  labels = match[rows, chosen, :] & is_kept[:, None]
-  return labels, np.where(match, dist, np.nan)
+  return dist, match, pck, chosen, is_kept
 
 
 def _pairs_by_joint(gt: FramePoses, pred: FramePoses, match_dist: np.ndarray
