@@ -6,11 +6,11 @@ A 1-stack hourglass (64 features, 3 levels, stem widths 32 / 64) on
 `synthetic_posetrack/small_256` (100 training clips of 24 frames at 256 px, generated on first
 use; people at the paper's scale relative to the output stride), trained on 128-px crops (80%
 centred on a random person), batch 4, 4400 steps of Adam at 2e-3 then 2e-4 from step 3300. In
-the main job (python -m artrack_jax.quickstart) this stage took 13 min on the 2-core CPU with
-no other training running (6.2-7 steps/s) and reached val/AP 0.35 on the first 80 validation
-frames with the detection threshold 0.05 it was trained with (`val/AP` in
-workdir/metrics.jsonl), and on the whole val split (720 frames, this file's decoding):
-COCO-style AP 0.395 and PoseTrack AP 36.3 (README, Results). The previous setting (AE's stem
+the main job (python -m artrack_jax.quickstart) this stage took 6.6 min on an idle 2-core Intel
+Xeon (12.2 min on a 2-core AMD EPYC) and reached val/AP 0.38 on the first 80 validation frames
+(`val/AP` in workdir/metrics.jsonl), and on the whole val split (720 frames, this file's
+decoding): COCO-style AP 0.402 and PoseTrack AP 45.2 (README, Results; 0.395 and 36.3 with the
+decoding before joint NMS, on the AMD EPYC's networks). The previous setting (AE's stem
 widths 64 / 128, 3200 steps, decay at 2400) reached val/AP 0.25 and PoseTrack AP 35.0.
 
 The 128-px set's experiments (`small_128`, people at a PCKh radius under one output pixel),
