@@ -472,9 +472,8 @@ def joint_nms(keypoints: np.ndarray, order: np.ndarray, radius: float) -> np.nda
 
   Refinement fills each pose's missing joints from the whole map, so a weak pose often takes
   the very peak another person's joint sits on; PoseTrack's per-joint AP and MOTA count every
-  such copy as a false positive (on the quick start's training clips about one written joint
-  in six was one). Going down ``order``, a joint of type j within ``radius`` of a joint of
-  type j of an earlier pose is removed (score 0, x = y = 0).
+  such copy as a false positive. Going down ``order``, a joint of type j within ``radius`` of
+  a joint of type j of an earlier pose is removed (score 0, x = y = 0).
 
   Args:
     keypoints: [P, J, 3] (x, y, score), output pixels; score 0 where a joint was not found.
@@ -485,15 +484,11 @@ def joint_nms(keypoints: np.ndarray, order: np.ndarray, radius: float) -> np.nda
     A copy of ``keypoints`` with the duplicate joints removed.
   """
   out = keypoints.copy()
-  r2 = radius * radius
-  held = np.zeros((0,) + keypoints.shape[1:], keypoints.dtype)
-  for p in order:
-    found = out[p, :, 2] > 0
-    if held.shape[0]:
-      d2 = ((held[:, :, :2] - out[p, None, :, :2]) ** 2).sum(-1)             # [H, J]
-      taken = ((d2 <= r2) & (held[:, :, 2] > 0)).any(axis=0) & found
-      out[p, taken] = 0.0
-    held = np.concatenate([held, out[p][None]], axis=0)
+  for i, p in enumerate(order[1:], start=1):
+    held = out[order[:i]]                                                    # [i, J, 3]
+    d2 = ((held[:, :, :2] - out[p, None, :, :2]) ** 2).sum(-1)               # [i, J]
+    taken = ((d2 <= radius * radius) & (held[:, :, 2] > 0)).any(axis=0) & (out[p, :, 2] > 0)
+    out[p, taken] = 0.0
   return out
 
 
