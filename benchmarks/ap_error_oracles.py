@@ -52,19 +52,6 @@ def pairing(gt: posetrack.FramePoses, pred: posetrack.FramePoses
   return chosen, is_kept, pck.max(axis=1) > 0
 
 
-def _distances_to(gt: posetrack.FramePoses, person: int, points: np.ndarray,
-                  present: np.ndarray) -> np.ndarray:
-  """[15] normalised distances of predicted joints to one person's joints (inf where absent)."""
-  one = dataclasses.replace(gt, points=gt.points[person:person + 1],
-                            present=gt.present[person:person + 1],
-                            head_boxes=gt.head_boxes[person:person + 1],
-                            track_ids=gt.track_ids[person:person + 1])
-  pred = posetrack.FramePoses(points=points[None], present=present[None],
-                              track_ids=np.zeros(1, np.int64), head_boxes=np.full((1, 4), np.nan),
-                              scores=np.zeros((1, posetrack.NUM_JOINTS)))
-  return posetrack._normalised_distances(one, pred)[0, 0]  # pylint: disable=protected-access
-
-
 def correct_frame(gt: posetrack.FramePoses, pred: posetrack.FramePoses, step: str
                   ) -> tuple[posetrack.FramePoses, int]:
   """``pred`` with the errors of one step corrected, and how many were corrected."""
@@ -72,39 +59,43 @@ def correct_frame(gt: posetrack.FramePoses, pred: posetrack.FramePoses, step: st
     if step == 'false poses' and pred.num_people and not gt.num_people:
       return pred.select(np.zeros(pred.num_people, bool)), pred.num_people
     return pred, 0
-  chosen, is_kept, hits_any = pairing(gt, pred)
-  points, present, scores = pred.points.copy(), pred.present.copy(), pred.scores.copy()
-  count = 0
-  if step in ('swap', 'jitter', 'ranking'):
-    for i in np.flatnonzero(is_kept):
-      d = _distances_to(gt, chosen[i], points[i], present[i])
-      if step == 'swap':
-        for a, b in PAIRS:
-          swapped = _distances_to(gt, chosen[i], points[i][PERM], present[i][PERM])
-          if (swapped[[a, b]] <= RADIUS).sum() > (d[[a, b]] <= RADIUS).sum():
-            for arr in (points, present, scores):
-              arr[i, [a, b]] = arr[i, [b, a]]
-            d = _distances_to(gt, chosen[i], points[i], present[i])
-            count += 1
-      elif step == 'jitter':
-        near = (d > RADIUS) & (d <= 2 * RADIUS)
-        points[i, near] = gt.points[chosen[i], near]
-        count += int(near.sum())
-      else:
-        hit = d <= RADIUS
-        scores[i] = np.where(hit, scores[i] + 10.0, scores[i] - 10.0)
-        count += int(hit.sum())
-    if step == 'ranking':
-      # Joints of poses no person kept are false positives whatever their scores.
-      for i in np.flatnonzero(~is_kept):
-        scores[i] = scores[i] - 10.0
-    return dataclasses.replace(pred, points=points, present=present, scores=scores), count
+  dist, _, pck, chosen, is_kept = posetrack.pair_poses(gt, pred)
   if step == 'false poses':
+    hits_any = pck.max(axis=1) > 0
     return pred.select(hits_any), int((~hits_any).sum())
   if step == 'duplicates':
-    drop = hits_any & ~is_kept
+    drop = (pck.max(axis=1) > 0) & ~is_kept
     return pred.select(~drop), int(drop.sum())
-  raise ValueError(f'unknown step {step!r}')
+  if step not in ('swap', 'jitter', 'ranking'):
+    raise ValueError(f'unknown step {step!r}')
+  kept = np.flatnonzero(is_kept)
+  d = dist[kept, chosen[kept]]                  # [K, 15]: each kept pose to its person
+  points, present, scores = pred.points.copy(), pred.present.copy(), pred.scores.copy()
+  count = 0
+  if step == 'swap':
+    # Joint a of the mirrored pose is the prediction's joint PERM[a]; pairs are disjoint, so
+    # each pair's exchange is decided on the distances as predicted.
+    mirrored = dataclasses.replace(pred, points=pred.points[:, PERM],
+                                   present=pred.present[:, PERM])
+    d_mirror = posetrack._normalised_distances(gt, mirrored)[kept, chosen[kept]]  # pylint: disable=protected-access
+    for k, i in enumerate(kept):
+      for a, b in PAIRS:
+        if (d_mirror[k, [a, b]] <= RADIUS).sum() > (d[k, [a, b]] <= RADIUS).sum():
+          for arr in (points, present, scores):
+            arr[i, [a, b]] = arr[i, [b, a]]
+          count += 1
+  elif step == 'jitter':
+    near = (d > RADIUS) & (d <= 2 * RADIUS)
+    for k, i in enumerate(kept):
+      points[i, near[k]] = gt.points[chosen[i], near[k]]
+    count = int(near.sum())
+  else:
+    hit = d <= RADIUS
+    # Joints of poses no person kept are false positives whatever their scores.
+    scores -= 10.0
+    scores[kept] += np.where(hit, 20.0, 0.0)
+    count = int(hit.sum())
+  return dataclasses.replace(pred, points=points, present=present, scores=scores), count
 
 
 def correct(gts, preds, step: str) -> tuple[list, int]:
