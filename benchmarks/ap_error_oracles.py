@@ -10,16 +10,23 @@ and prints the PoseTrack AP after each step, so each step's gain is what that er
 
 1. ``swap``: in a pose paired with a person, a left/right pair (shoulders, elbows, wrists, hips,
    knees, ankles) is exchanged (positions and scores) when the exchange puts more of the two
-   joints within the radius of the person's joints: the left and right of a person confused;
-2. ``jitter``: a joint of a paired pose within 1 head size of the person's joint (twice the
+   joints within the radius of the person's joints: the left and right of a person exchanged;
+2. ``inversion``: a joint of a paired pose beyond the radius of the person's joint, within
+   1 head size (twice the radius) of the person's mirrored joint and nearer to it than to its
+   own, is moved onto its own joint: the left/right confusion that no exchange repairs (both
+   channels of a pair on one joint; Ronchi and Perona's inversion);
+3. ``other person``: a joint of a paired pose beyond the radius of the person's joint and
+   within 1 head size of another person's joint of the same type or its mirror (nearer than
+   to its own) is moved onto its own joint: joints taken from someone else (their swap);
+4. ``jitter``: a joint of a paired pose within 1 head size of the person's joint (twice the
    radius) but beyond the radius is moved onto it: localisation errors;
-3. ``false poses``: poses with no joint within the radius of any person's joint are removed
+5. ``false poses``: poses with no joint within the radius of any person's joint are removed
    (background, distractors);
-4. ``duplicates``: poses that chose a person who kept another pose are removed;
-5. ``ranking``: every joint within the radius of its person is scored above every other joint
+6. ``duplicates``: poses that chose a person who kept another pose are removed;
+7. ``ranking``: every joint within the radius of its person is scored above every other joint
    (the scores' order, not the detections, limits AP: what is left is the misses).
 
-What remains below 100 after step 5 is the ground-truth joints no prediction reaches: missed
+What remains below 100 after step 7 is the ground-truth joints no prediction reaches: missed
 detections. The steps are cumulative and the pairing is recomputed after each one. Ignore
 regions are applied as the evaluation applies them; frames are those the evaluation reads.
 
@@ -41,7 +48,8 @@ from artrack_jax.evaluation import posetrack
 RADIUS = posetrack.PCKH_THRESHOLD
 PERM = np.asarray(skeletons.POSETRACK.flip_permutation)
 PAIRS = [(j, int(PERM[j])) for j in range(posetrack.NUM_JOINTS) if PERM[j] > j]
-STEPS = ('as predicted', 'swap', 'jitter', 'false poses', 'duplicates', 'ranking')
+STEPS = ('as predicted', 'swap', 'inversion', 'other person', 'jitter', 'false poses',
+         'duplicates', 'ranking')
 
 
 def pairing(gt: posetrack.FramePoses, pred: posetrack.FramePoses
@@ -66,7 +74,7 @@ def correct_frame(gt: posetrack.FramePoses, pred: posetrack.FramePoses, step: st
   if step == 'duplicates':
     drop = (pck.max(axis=1) > 0) & ~is_kept
     return pred.select(~drop), int(drop.sum())
-  if step not in ('swap', 'jitter', 'ranking'):
+  if step not in ('swap', 'inversion', 'other person', 'jitter', 'ranking'):
     raise ValueError(f'unknown step {step!r}')
   kept = np.flatnonzero(is_kept)
   d = dist[kept, chosen[kept]]                  # [K, 15]: each kept pose to its person
@@ -84,6 +92,24 @@ def correct_frame(gt: posetrack.FramePoses, pred: posetrack.FramePoses, step: st
           for arr in (points, present, scores):
             arr[i, [a, b]] = arr[i, [b, a]]
           count += 1
+  elif step in ('inversion', 'other person'):
+    # d_mirror[i, g, j]: prediction i's joint j to person g's mirrored joint PERM[j].
+    d_mirror = posetrack._normalised_distances(  # pylint: disable=protected-access
+        dataclasses.replace(gt, points=gt.points[:, PERM], present=gt.present[:, PERM]), pred)
+    own = np.isfinite(d) & (d > RADIUS)          # both annotated and predicted, a miss
+    mirror = d_mirror[kept, chosen[kept]]
+    inverted = own & (mirror <= 2 * RADIUS) & (mirror < d)
+    if step == 'inversion':
+      move = inverted
+    else:
+      others = np.ones((len(kept), gt.num_people), bool)
+      others[np.arange(len(kept)), chosen[kept]] = False
+      nearest = np.where(others[..., None], np.minimum(dist[kept], d_mirror[kept]),
+                         np.inf).min(axis=1)
+      move = own & ~inverted & (nearest <= 2 * RADIUS) & (nearest < d)
+    for k, i in enumerate(kept):
+      points[i, move[k]] = gt.points[chosen[i], move[k]]
+    count = int(move.sum())
   elif step == 'jitter':
     near = (d > RADIUS) & (d <= 2 * RADIUS)
     for k, i in enumerate(kept):

@@ -117,36 +117,43 @@ def test_ap_error_oracles_correct_each_kind_of_error_once(monkeypatch):
   from artrack_jax.evaluation import posetrack  # pylint: disable=import-outside-toplevel
   names = skeletons.POSETRACK.names
   rng = np.random.default_rng(1)
-  gt_points = rng.uniform(0, 100, (1, 15, 2))
+  one = rng.uniform(0, 100, (15, 2))
   rk, lk, nose = names.index('right_knee'), names.index('left_knee'), names.index('nose')
-  gt_points[0, rk], gt_points[0, lk] = (20.0, 80.0), (60.0, 80.0)
+  rw, lw, le = names.index('right_wrist'), names.index('left_wrist'), names.index('left_elbow')
+  one[rk], one[lk], one[rw], one[lw] = (20.0, 80.0), (60.0, 80.0), (30.0, 40.0), (70.0, 40.0)
+  gt_points = np.stack([one, one + (0.0, 300.0)])            # a second person far below
   box = np.array([[0.0, 0.0, 10.0 / 0.6, 10.0 / 0.6]])      # head size 14.1 px, radius 7.1
-  gt = posetrack.FramePoses(points=gt_points, present=np.ones((1, 15), bool),
-                            track_ids=np.array([1]), head_boxes=box,
-                            scores=np.full((1, 15), -9999.0), labeled=True)
-  person = gt_points[0].copy()
-  person[[rk, lk]] = person[[lk, rk]]                        # knees swapped
+  gt = posetrack.FramePoses(points=gt_points, present=np.ones((2, 15), bool),
+                            track_ids=np.array([1, 2]), head_boxes=np.concatenate(
+                                [box, box + (0.0, 300.0, 0.0, 300.0)]),
+                            scores=np.full((2, 15), -9999.0), labeled=True)
+  person = one.copy()
+  person[[rk, lk]] = person[[lk, rk]]                        # knees exchanged: swap
+  person[lw] = one[rw] + (1.0, 0.0)                          # both wrists on one: inversion
+  person[le] = gt_points[1, le]                              # the other person's elbow
   person[nose] += (10.0, 0.0)                                # 0.71 head sizes: jitter
-  duplicate = gt_points[0] + 40.0                            # a second pose, 5 joints on the
-  duplicate[:5] = gt_points[0, :5]                           # person
-  false_pose = gt_points[0] + 500.0
+  duplicate = one + 40.0                                     # a second pose, 5 joints on the
+  duplicate[:5] = one[:5]                                    # person
+  false_pose = one + 500.0
   pred = posetrack.FramePoses(
-      points=np.stack([person, duplicate, false_pose]), present=np.ones((3, 15), bool),
-      track_ids=np.arange(3), head_boxes=np.full((3, 4), np.nan),
-      scores=np.stack([np.full(15, 0.5), np.full(15, 0.9), np.full(15, 0.95)]))
+      points=np.stack([person, duplicate, false_pose, gt_points[1]]),
+      present=np.ones((4, 15), bool), track_ids=np.arange(4),
+      head_boxes=np.full((4, 4), np.nan),
+      scores=np.stack([np.full(15, s) for s in (0.5, 0.9, 0.95, 0.6)]))
   gts = [posetrack.PosesSequence('s', [gt])]
   preds = [posetrack.PosesSequence('s', [pred])]
   chosen, kept, hits_any = ap_error_oracles.pairing(gt, pred)
-  assert chosen.tolist() == [0, 0, 0] and kept.tolist() == [True, False, False]
-  assert hits_any.tolist() == [True, True, False]
+  assert chosen.tolist() == [0, 0, 0, 1] and kept.tolist() == [True, False, False, True]
+  assert hits_any.tolist() == [True, True, False, True]
   totals, counts = [], []
   for step in ap_error_oracles.STEPS:
     preds, n = ap_error_oracles.correct(gts, preds, step)
     counts.append(n)
     totals.append(posetrack.evaluate_sequences(gts, preds, mota=False)['ap']['Total'])
-  assert counts[:5] == [0, 1, 1, 1, 1]                       # as predicted .. duplicates
-  assert all(b >= a for a, b in zip(totals, totals[1:])), totals
-  assert totals[0] < totals[3] < 100.0 and totals[-1] == 100.0
+  # as predicted, swap, inversion, other person, jitter, false poses, duplicates
+  assert counts[:7] == [0, 1, 1, 1, 1, 1, 1]
+  assert all(b > a for a, b in zip(totals[:7], totals[1:7])), totals
+  assert totals[-1] == 100.0
   text = ap_error_oracles.format_rows([{'step': s, 'corrected': n, 'ap': {'Total': t, **{
       c: t for c in posetrack.COLUMN_NAMES}}} for s, n, t in zip(ap_error_oracles.STEPS,
                                                                counts, totals)])
