@@ -158,3 +158,28 @@ def test_ap_error_oracles_correct_each_kind_of_error_once(monkeypatch):
       c: t for c in posetrack.COLUMN_NAMES}}} for s, n, t in zip(ap_error_oracles.STEPS,
                                                                counts, totals)])
   assert text.count('\n') == len(ap_error_oracles.STEPS) + 1
+
+
+def test_facing_probe_reads_layers_and_scores_held_out_people(monkeypatch, tmp_path, capsys):
+  monkeypatch.syspath_prepend(BENCHMARKS)
+  import facing_probe  # pylint: disable=import-outside-toplevel
+  import json  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  labels = np.where(rng.uniform(size=300) < 0.5, 1.0, -1.0)
+  separable = np.c_[labels + 0.1 * rng.normal(size=300), rng.normal(size=(300, 5))]
+  assert facing_probe.ridge_accuracy(separable, labels) == 1.0
+  assert 0.3 < facing_probe.ridge_accuracy(rng.normal(size=(300, 6)), labels) < 0.7
+  fmap = np.arange(2 * 3 * 5, dtype=np.float32).reshape(1, 2, 3, 5)    # 12 x 8 input px
+  np.testing.assert_array_equal(facing_probe.at(fmap, np.array([7.9, 3.0]), 12),
+                                fmap[0, 0, 1])
+  outputs = facing_probe.module_outputs(
+      {'stem': {'__call__': (fmap,)}, 'head': {'__call__': (fmap[0],)}})
+  assert list(outputs) == ['stem']                    # 3-D outputs are not feature maps
+  out = tmp_path / 'facing.json'
+  facing_probe.main(['--people', '20', '--json', str(out)])
+  rows = json.loads(out.read_text())['rows']
+  assert [r['target'] for r in rows][:2] == ['facing at the torso',
+                                              'anatomical side at the shoulder']
+  assert all(0.0 <= r['best'] <= 1.0 and r['best'] >= r['head input'] for r in rows)
+  assert '| facing at the torso | 20 |' in capsys.readouterr().out
