@@ -235,7 +235,77 @@ def svf_loss(svf, joint_index, joint_valid, svf_target, person_valid=None):
   return per_stack.sum(), dict(sie_last_stack=per_stack[-1])
 
 
-def spatial_loss(outputs, batch, loss_config):
+def facing_target(joint_index, joint_valid, width: int, torso_joints):
+  """Which way each person faces, from the 2-D positions of four torso joints.
+
+  With ``d = (left_shoulder - right_shoulder) + (left_hip - right_hip)`` and the torso's up
+  vector ``u = mid-shoulders - mid-hips`` (image coordinates, y down), the target is
+  ``(d_y u_x - d_x u_y) / |u|^2`` clipped to [-1, 1]: for an upright person the horizontal
+  left-right spread over the torso length, positive when the person faces the camera (their
+  left on the image's right), negative when they face away, near 0 in profile. It needs only
+  the labelled keypoints, so any pose data set gives it.
+
+  Args:
+    joint_index, joint_valid: [B, P, J] flat output-pixel index and labels.
+    width: output map width (the index is ``y * width + x``).
+    torso_joints: indices (left_shoulder, right_shoulder, left_hip, right_hip).
+
+  Returns:
+    (target [B, P], valid [B, P] float: all four joints labelled and a non-zero torso).
+  """
+  xy = jnp.stack([joint_index % width, joint_index // width], axis=-1).astype(jnp.float32)
+  ls, rs, lh, rh = (xy[..., i, :] for i in torso_joints)              # [B, P, 2]
+  d = (ls - rs) + (lh - rh)
+  u = 0.5 * (ls + rs) - 0.5 * (lh + rh)
+  norm = (u ** 2).sum(axis=-1)
+  valid = jnp.all(joint_valid[..., jnp.asarray(torso_joints)], axis=-1) & (norm > 0)
+  target = jnp.clip(_safe_div(d[..., 1] * u[..., 0] - d[..., 0] * u[..., 1], norm), -1.0, 1.0)
+  return target, valid.astype(jnp.float32)
+
+
+def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=None):
+  """Facing loss (not in the paper): the facing map at every labelled joint regresses the
+  person's ``facing_target``.
+
+  Telling a left wrist from a right one needs two things at the wrist: on which side of its
+  partner it lies in the image, which the features there carry, and which way the person
+  faces, which a short-trained network knows only at the torso (benchmarks/facing_probe.py).
+  Supervising the facing at every joint puts it into the features the heatmap layers read.
+
+  Args:
+    facing: [S, B, h, w, 1].
+    joint_index, joint_valid: [B, P, J].
+    torso_joints: (left_shoulder, right_shoulder, left_hip, right_hip) indices.
+    person_valid: optional [B, P].
+
+  Returns:
+    (loss: sum over stacks of the batch mean of the per-image mean squared error over the
+    labelled joints of people with a facing target, metrics: ``facing_last_stack``).
+  """
+  _check_rank('facing', facing, 5, '[S, B, h, w, 1]')
+  target, person_ok = facing_target(joint_index, joint_valid, facing.shape[3], torso_joints)
+  valid = _masked_valid(joint_valid, person_valid) * person_ok[..., None]      # [B, P, J]
+
+  def one_stack(f):
+    pred = _at_joints(f, joint_index)[..., 0]                          # [B, P, J]
+    sq = (pred - target[..., None]) ** 2
+    return _safe_div((sq * valid).sum(axis=(1, 2)), valid.sum(axis=(1, 2))).mean()
+
+  per_stack = jax.vmap(one_stack)(facing)
+  return per_stack.sum(), dict(facing_last_stack=per_stack[-1])
+
+
+def torso_joints(skeleton) -> tuple[int, int, int, int]:
+  """(left_shoulder, right_shoulder, left_hip, right_hip) of a ``skeletons.Skeleton``."""
+  names = ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
+  missing = [n for n in names if n not in skeleton.names]
+  if missing:
+    raise ValueError(f'loss.facing_weight > 0 needs the joints {missing}, which skeleton '
+                     f'{skeleton.name!r} does not have')
+  return tuple(skeleton.index(n) for n in names)
+
+
+def spatial_loss(outputs, batch, loss_config, torso=None):
   """SpatialNet training loss (Sec. 3.4): weighted sum of Eq. 1-5 over all stacks.
 
   ``L = det_weight L_det + ke_weight L_KE + aux_weight L_aux + sie_weight L_SIE``
@@ -248,6 +318,8 @@ def spatial_loss(outputs, batch, loss_config):
       ``joint_index``, ``joint_valid``, ``svf_target``, ``order_keys``, ``order_valid``,
       ``person_valid``).
     loss_config: ``config.loss``.
+    torso: ``torso_joints(skeleton)``; needed when ``loss_config.facing_weight`` > 0, which
+      adds ``facing_weight * facing_loss`` (not in the paper; needs ``outputs['facing']``).
 
   Returns:
     (loss scalar, metrics dict of scalars: each term before weighting plus ``loss``).
@@ -273,6 +345,18 @@ def spatial_loss(outputs, batch, loss_config):
                       batch['svf_target'], person_valid)
     metrics.update(m, sie=sie)
     total = total + loss_config.sie_weight * sie
+  facing_weight = float(loss_config.get('facing_weight', 0.0))
+  if facing_weight > 0:
+    if 'facing' not in outputs:
+      raise ValueError('config.loss.facing_weight > 0 needs the facing map: set '
+                       'config.model.facing_head=True')
+    if torso is None:
+      raise ValueError('config.loss.facing_weight > 0: spatial_loss needs torso= '
+                       '(losses.torso_joints(skeleton))')
+    facing, m = facing_loss(outputs['facing'], batch['joint_index'], batch['joint_valid'],
+                            torso, person_valid)
+    metrics.update(m, facing=facing)
+    total = total + facing_weight * facing
   metrics['loss'] = total
   return total, metrics
 

@@ -40,6 +40,7 @@ from artrack_jax import checkpoints
 from artrack_jax import geometry
 from artrack_jax import losses
 from artrack_jax import metrics_writer as metrics_writer_lib
+from artrack_jax import skeletons
 from artrack_jax.data import pipeline
 from artrack_jax.evaluation import keypoint_ap
 from artrack_jax.grouping import pgg
@@ -204,6 +205,8 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
   model = spatialnet.from_config(config) if model is None else model
   use_pgg = config.stage == 'pgg'
   size = config.data.image_size
+  torso = (losses.torso_joints(skeletons.get(config.data.skeleton))
+           if config.loss.facing_weight > 0 else None)
 
   def init_variables(rng):
     images = jnp.zeros((1, size, size, 3), jnp.float32)
@@ -215,7 +218,7 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
     outputs, updates = model.apply(
         {'params': params, 'batch_stats': batch_stats}, batch['image'], train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
-    loss, metrics = losses.spatial_loss(outputs, batch, config.loss)
+    loss, metrics = losses.spatial_loss(outputs, batch, config.loss, torso=torso)
     metrics = dict(metrics)
     if use_pgg:
       # Sec. 3.2: pull/push (Eq. 2-3) on the PGG-refined KE and SIE of the last stack,

@@ -433,3 +433,73 @@ def test_gradients_finite_even_without_people(frame, outputs):
   g = jax.jit(jax.grad(lambda e: losses.triplet_loss(e, e, jnp.zeros((B, P)),
                                                        jnp.zeros((B, P)))[0]))(jnp.ones((B, P, E)))
   assert np.all(g == 0)
+
+
+# Facing loss (not in the paper): joints 0..3 play left/right shoulder, left/right hip.
+TORSO = (0, 1, 2, 3)
+
+
+def _torso_index(points, width=W):
+  """[P, 4, 2] (x, y) -> [1, P, 4] flat index."""
+  points = np.asarray(points)
+  return (points[..., 1] * width + points[..., 0])[None].astype(np.int32)
+
+
+def test_facing_target_signs():
+  #            left shoulder, right shoulder, left hip, right hip  (x, y), y down
+  people = [[(5, 1), (2, 1), (4, 5), (3, 5)],     # upright, facing the camera: left on the right
+            [(2, 1), (5, 1), (3, 5), (4, 5)],     # upright, facing away
+            [(3, 1), (3, 1), (3, 5), (3, 5)],     # profile: no spread
+            [(2, 5), (5, 5), (3, 1), (4, 1)]]     # upside down, facing the camera
+  index = _torso_index(people)
+  valid = np.ones_like(index, np.float32)
+  target, ok = jax.jit(losses.facing_target, static_argnums=(2, 3))(index, valid, W, TORSO)
+  # d = (3, 0) + (1, 0), |u| = 4: 4 * 4 / 16 = 1 for the upright person facing the camera.
+  np.testing.assert_allclose(target[0], [1.0, -1.0, 0.0, 1.0], atol=1e-6)
+  np.testing.assert_array_equal(ok[0], [1, 1, 1, 1])
+  valid[0, 1, 2] = 0.0                                # a hip unlabelled: no target
+  _, ok = losses.facing_target(index, valid, W, TORSO)
+  np.testing.assert_array_equal(ok[0], [1, 0, 1, 1])
+
+
+def test_facing_loss_matches_loop():
+  rng = np.random.default_rng(3)
+  people = [[(5, 0), (2, 0), (4, 4), (3, 4)], [(2, 2), (5, 2), (3, 6), (4, 6)]]
+  index = np.concatenate([_torso_index(people), np.array([[[9], [60]]], np.int32)], axis=-1)
+  valid = np.ones(index.shape, np.float32)
+  valid[0, 1, 4] = 0.0
+  facing = rng.normal(size=(S, 1, H, W, 1)).astype(np.float32)
+  loss, metrics = jax.jit(losses.facing_loss, static_argnums=3)(facing, index, valid, TORSO)
+  expected = 0.0
+  for s in range(S):
+    errors = [(facing[s, 0, index[0, p, j] // W, index[0, p, j] % W, 0] - t) ** 2
+              for p, t in enumerate((1.0, -1.0)) for j in range(5) if valid[0, p, j]]
+    expected += np.mean(errors)
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  np.testing.assert_allclose(metrics['facing_last_stack'], np.mean(errors), rtol=1e-5)
+  # The target itself gives zero.
+  perfect = np.zeros_like(facing)
+  for p, t in enumerate((1.0, -1.0)):
+    for j in range(5):
+      perfect[:, 0, index[0, p, j] // W, index[0, p, j] % W, 0] = t
+  assert float(losses.facing_loss(perfect, index, valid, TORSO)[0]) == 0.0
+
+
+def test_spatial_loss_facing_term(frame, outputs):
+  rng = np.random.default_rng(4)
+  with_facing = dict(outputs, facing=rng.normal(size=(S, B, H, W, 1)).astype(np.float32))
+  base, _ = losses.spatial_loss(outputs, frame, _loss_config())
+  loss, metrics = losses.spatial_loss(with_facing, frame, _loss_config(facing_weight=0.5),
+                                      torso=TORSO)
+  np.testing.assert_allclose(loss, base + 0.5 * metrics['facing'], rtol=1e-6)
+  assert metrics['facing'] > 0
+  with pytest.raises(ValueError, match='model.facing_head'):
+    losses.spatial_loss(outputs, frame, _loss_config(facing_weight=0.5), torso=TORSO)
+
+
+def test_torso_joints_of_skeletons():
+  from artrack_jax import skeletons
+  pt = skeletons.get('posetrack')
+  assert [pt.names[i] for i in losses.torso_joints(pt)] == [
+      'left_shoulder', 'right_shoulder', 'left_hip', 'right_hip']
+  assert len(losses.torso_joints(skeletons.get('coco'))) == 4

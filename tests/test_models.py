@@ -189,6 +189,25 @@ def test_from_config():
     spatialnet.from_config(config)
 
 
+def test_facing_head(images):
+  """The facing map (not in the paper) adds one 1x1 head per stack and an output; off, the
+  variables are those of the paper's network (so earlier checkpoints still load)."""
+  model = spatialnet.SpatialNet(num_joints=J, stacks=2, features=16, increase=8, depth=1,
+                                facing_head=True)
+  variables = jax.eval_shape(lambda: model.init(_key(0), images, train=False))
+  outputs = jax.eval_shape(lambda v: model.apply(v, images, train=False), variables)
+  assert outputs['facing'].shape == (2, B, h, w, 1)
+  backbone = variables['params']['backbone']
+  assert backbone['facing_0']['kernel'].shape == (1, 1, 16, 1) and 'facing_1' in backbone
+  plain = spatialnet.SpatialNet(num_joints=J, stacks=2, features=16, increase=8, depth=1)
+  plain_vars = jax.eval_shape(lambda: plain.init(_key(0), images, train=False))
+  assert set(backbone) - set(plain_vars['params']['backbone']) == {'facing_0', 'facing_1'}
+  config = configs_util.load_config('default')
+  assert spatialnet.from_config(config).facing_head is False
+  config.model.facing_head = True
+  assert spatialnet.from_config(config).facing_head is True
+
+
 def test_boxes_from_keypoints():
   rng = np.random.default_rng(0)
   kpts = rng.uniform(0, 16, size=(B, P, J, 3)).astype(np.float32)

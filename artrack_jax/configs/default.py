@@ -45,6 +45,7 @@ def get_config() -> ml_collections.ConfigDict:
   m.conv_weight_grad = 'auto'   # 'auto' (= 'xla', fastest measured), 'xla', 'matmul'
   m.roi_size = 7                # ROI-Align output size
   m.temporal_stacks = 1         # TemporalNet uses a 1-stack hourglass
+  m.facing_head = False         # facing map for loss.facing_weight (not in the paper)
 
   c.loss = l = ml_collections.ConfigDict()
   l.det_weight = 1.0
@@ -55,6 +56,8 @@ def get_config() -> ml_collections.ConfigDict:
   l.use_ke = True               # Table 3 ablation switches
   l.use_sie = True
   l.use_aux = True
+  l.facing_weight = 0.0         # > 0: facing loss at every joint (not in the paper; needs
+                                # model.facing_head)
   l.pgg_weight = 1e-3           # grouping loss on PGG outputs (stage 2/3)
   l.he_margin = 0.3             # Eq. 6
   l.he_weight = 1.0

@@ -249,9 +249,13 @@ class StackedHourglass(nn.Module):
     dtype: compute dtype.
     weight_grad: kernel-gradient implementation of the convolutions (see ``Conv``).
 
-  ``__call__(images [B, H, W, 3], train)`` returns ``(predictions, features)``:
+  ``__call__(images [B, H, W, 3], train)`` returns ``(predictions, features, facing)``:
   predictions float32 [S, B, H/4, W/4, head_channels] (every stack, for intermediate
-  supervision) and the stem's low-level features [B, H/4, W/4, features] (compute dtype).
+  supervision), the stem's low-level features [B, H/4, W/4, features] (compute dtype), and,
+  when ``facing_channels`` > 0, a 1x1 head on each hourglass's output (before the two feature
+  layers) float32 [S, B, H/4, W/4, facing_channels], else None. It reads the layer below the
+  heatmap heads so that those two layers can combine what it carries (which way the person
+  faces) with what they see locally (not in the paper; ``losses.facing_loss``).
   """
   head_channels: int
   stacks: int = 4
@@ -261,6 +265,7 @@ class StackedHourglass(nn.Module):
   stem_widths: Sequence[int] = (64, 128)
   dtype: Dtype = jnp.float32
   weight_grad: str = 'auto'
+  facing_channels: int = 0
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -268,10 +273,12 @@ class StackedHourglass(nn.Module):
     kw = dict(dtype=self.dtype, weight_grad=self.weight_grad)
     low_level = Stem(self.features, tuple(self.stem_widths), name='stem', **kw)(images, train)
     x = low_level
-    predictions = []
+    predictions, facing = [], []
     for s in range(self.stacks):
       y = Hourglass(self.depth, self.features, self.increase, name=f'hourglass_{s}', **kw)(
           x, train)
+      if self.facing_channels:
+        facing.append(Conv(self.facing_channels, 1, name=f'facing_{s}', **kw)(y))
       y = ConvBNReLU(self.features, name=f'feature_{s}_0', **kw)(y, train)
       y = ConvBNReLU(self.features, name=f'feature_{s}_1', **kw)(y, train)
       pred = Conv(self.head_channels, 1, name=f'head_{s}', **kw)(y)
@@ -280,7 +287,8 @@ class StackedHourglass(nn.Module):
         # Merge: predictions and features are mapped back to the trunk width and added.
         x = (x + Conv(self.features, 1, name=f'merge_predictions_{s}', **kw)(pred)
              + Conv(self.features, 1, name=f'merge_features_{s}', **kw)(y))
-    return jnp.stack(predictions).astype(jnp.float32), low_level
+    facing = jnp.stack(facing).astype(jnp.float32) if facing else None
+    return jnp.stack(predictions).astype(jnp.float32), low_level, facing
 
 
 def _check_input_size(shape: Sequence[int], depth: int):

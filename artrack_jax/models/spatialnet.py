@@ -36,6 +36,9 @@ class SpatialNet(nn.Module):
     dtype: compute dtype (float32, or bfloat16 on accelerators); outputs are float32.
     weight_grad: kernel-gradient implementation of the convolutions (``hourglass.Conv``:
       'auto' = XLA's convolution on every platform; 'matmul' = im2col).
+    facing_head: add the facing map (not in the paper; ``config.model.facing_head``): one
+      channel per stack read from the hourglass output, trained by ``losses.facing_loss``
+      and used only in training.
   """
   num_joints: int
   stacks: int = 4
@@ -45,6 +48,7 @@ class SpatialNet(nn.Module):
   stem_widths: tuple[int, int] = (64, 128)
   dtype: Any = jnp.float32
   weight_grad: str = 'auto'
+  facing_head: bool = False
 
   @nn.compact
   def __call__(self, images, train: bool):
@@ -57,21 +61,26 @@ class SpatialNet(nn.Module):
     Returns:
       dict with ``heatmaps`` [S, B, h, w, J], ``ke`` [S, B, h, w, J], ``svf`` [S, B, h, w, 2]
       (output pixels), ``aux`` [S, B, h, w, 6] (order AUX_TASKS), all float32, and
-      ``features`` [B, h, w, C] the stem's low-level features (shared with TemporalNet).
+      ``features`` [B, h, w, C] the stem's low-level features (shared with TemporalNet);
+      with ``facing_head`` also ``facing`` [S, B, h, w, 1].
     """
     j = self.num_joints
-    predictions, features = hourglass.StackedHourglass(
+    predictions, features, facing = hourglass.StackedHourglass(
         head_channels=2 * j + 2 + len(AUX_TASKS), stacks=self.stacks, features=self.features,
         increase=self.increase, depth=self.depth, stem_widths=tuple(self.stem_widths),
         dtype=self.dtype,
-        weight_grad=self.weight_grad, name='backbone')(images, train)
-    return dict(
+        weight_grad=self.weight_grad, facing_channels=1 if self.facing_head else 0,
+        name='backbone')(images, train)
+    outputs = dict(
         heatmaps=predictions[..., :j],
         ke=predictions[..., j:2 * j],
         svf=predictions[..., 2 * j:2 * j + 2],
         aux=predictions[..., 2 * j + 2:],
         features=features.astype(jnp.float32),
     )
+    if facing is not None:
+      outputs['facing'] = facing
+    return outputs
 
 
 def _dtype(name: str):
@@ -88,4 +97,4 @@ def from_config(config) -> SpatialNet:
   return SpatialNet(num_joints=skeletons.get(config.data.skeleton).num_joints,
                     stacks=m.stacks, features=m.features, increase=m.increase, depth=m.depth,
                     stem_widths=tuple(m.stem_widths), dtype=_dtype(m.dtype),
-                    weight_grad=m.conv_weight_grad)
+                    weight_grad=m.conv_weight_grad, facing_head=bool(m.facing_head))
