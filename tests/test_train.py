@@ -312,6 +312,26 @@ def test_resumed_run_continues_identically(resumed_and_uninterrupted):
   assert [r['train/loss'] for r in logged] == [reference[s] for s in (1, 2, 3, 4)]
 
 
+def test_facing_loss_trains_the_facing_head(spatial, tmp_path):
+  """config.model.facing_head + loss.facing_weight (not in the paper): the facing term is
+  logged and the facing kernels move."""
+  config, _, new_iterator, _ = spatial
+  config = config.copy_and_resolve_references()
+  config.train.num_steps = 2
+  config.train.eval_every = 0
+  config.model.facing_head = True
+  config.loss.facing_weight = 0.5
+  trainer = train_lib.create_trainer(config)
+  state = train_lib.train(config, str(tmp_path), trainer, new_iterator())
+  records = [r for r in metrics_writer.read_metrics(tmp_path) if 'train/facing' in r]
+  assert [r['step'] for r in records] == [1, 2]
+  assert all(np.isfinite(r['train/facing']) and r['train/facing'] > 0 for r in records)
+  initial = trainer.new_state()
+  moved = np.abs(np.asarray(state.params['backbone']['facing_0']['kernel'])
+                 - np.asarray(initial.params['backbone']['facing_0']['kernel'])).max()
+  assert moved > 0
+
+
 def test_load_trained_variables_and_pgg_initialisation(resumed_and_uninterrupted, spatial):
   _, uninterrupted, root = resumed_and_uninterrupted
   config, trainer, _, _ = spatial
