@@ -395,20 +395,20 @@ class FramePredictor:
         # One batch of 2B images: the originals, then their mirrors.
         images = np.concatenate([images, images[:, :, ::-1]], axis=0)
       out = self.networks.spatial_infer(images)
+      keys = _MAP_KEYS + (('facing',) if 'facing' in out else ())
       sets = {'raw': {k: np.asarray(v) for k, v in jax.device_get(
-          {k: out[k] for k in _MAP_KEYS}).items()}}
+          {k: out[k] for k in keys}).items()}}
       _add_time(seconds, 'spatialnet', start)
       for parts in self._pgg_parts:
         start = time.perf_counter()
         # Each image (and each mirror) is grouped on its own maps; the flip merge follows.
         ke, sie = jax.device_get(self.networks.pgg_refine(out, parts))
-        sets[parts] = dict(heatmaps=sets['raw']['heatmaps'], ke=np.asarray(ke),
-                           sie=np.asarray(sie))
+        sets[parts] = dict(sets['raw'], ke=np.asarray(ke), sie=np.asarray(sie))
         _add_time(seconds, pgg_stage(parts), start)
       for name, maps in sets.items():
-        merged = {k: maps[k][:b] for k in _MAP_KEYS}
+        merged = {k: maps[k][:b] for k in keys}
         if self.flip_test:
-          merged = decode_lib.merge_flip(merged, {k: maps[k][b:] for k in _MAP_KEYS},
+          merged = decode_lib.merge_flip(merged, {k: maps[k][b:] for k in keys},
                                          self.skeleton)
         per_scale.setdefault(name, []).append(merged)
       if scale == 1.0 and base is None:

@@ -386,3 +386,62 @@ def test_pose_nms_keeps_people_who_share_no_joints():
   kp[1, :, 2] = 0.0
   kp[1, :3, 2] = 0.8                                 # a pose with 3 joints, all on person 0
   np.testing.assert_array_equal(decode_lib.pose_nms(kp, order, 0.5, SK.oks_sigmas), [0])
+
+
+def _gauss(h, w, xy):
+  yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+  return np.exp(-((xx - xy[0]) ** 2 + (yy - xy[1]) ** 2) / SIGMA ** 2)
+
+
+def _one_person_maps(facing):
+  """One person facing the camera (the template's left joints on the image's right), a
+  facing map of constant ``facing``, and both wrist channels strongest on the right wrist."""
+  a = _person((32, 32), 20)
+  maps = perfect_maps([(a, 0.0)], 64, 64)
+  lw, rw = SK.index('left_wrist'), SK.index('right_wrist')
+  both = np.maximum(_gauss(64, 64, a[rw]), 0.6 * _gauss(64, 64, a[lw]))
+  maps['heatmaps'][0, ..., lw] = both
+  maps['heatmaps'][0, ..., rw] = both
+  maps['facing'] = np.full((1, 64, 64, 1), facing, np.float32)
+  return a, maps, lw, rw
+
+
+def test_orient_pairs_recovers_a_joint_taken_twice():
+  a, maps, lw, rw = _one_person_maps(1.0)
+  (plain,) = decode_lib.decode(maps, _config(min_joints=4), SK)[0]
+  # As decoded, both wrists are the right wrist: the left wrist is lost.
+  assert np.abs(plain['keypoints'][lw, :2] - a[rw]).max() <= 1.0
+  (oriented,) = decode_lib.decode(maps, _config(min_joints=4, facing_orient=True), SK)[0]
+  assert np.abs(oriented['keypoints'][lw, :2] - a[lw]).max() <= 1.0
+  assert np.abs(oriented['keypoints'][rw, :2] - a[rw]).max() <= 1.0
+  assert 0.55 < oriented['keypoints'][lw, 2] <= 0.6 + 1e-6     # the heat at its new pixel
+  others = [j for j in range(J) if j not in (lw, rw)]
+  np.testing.assert_allclose(oriented['keypoints'][others], plain['keypoints'][others])
+
+
+def test_orient_pairs_swaps_the_sides_of_someone_facing_away():
+  a, maps, lw, rw = _one_person_maps(-1.0)
+  (oriented,) = decode_lib.decode(maps, _config(min_joints=4, facing_orient=True), SK)[0]
+  kp = oriented['keypoints']
+  for left, right in (('left_shoulder', 'right_shoulder'), ('left_hip', 'right_hip'),
+                      ('left_knee', 'right_knee'), ('left_wrist', 'right_wrist')):
+    # Facing away, the person's left is on the image's left.
+    np.testing.assert_allclose(kp[SK.index(left), :2], a[SK.index(right)], atol=1.0)
+    np.testing.assert_allclose(kp[SK.index(right), :2], a[SK.index(left)], atol=1.0)
+  # Profile (|facing| below decode.facing_min): left as decoded.
+  _, maps, _, _ = _one_person_maps(-0.1)
+  (plain,) = decode_lib.decode(maps, _config(min_joints=4), SK)[0]
+  (profile,) = decode_lib.decode(maps, _config(min_joints=4, facing_orient=True), SK)[0]
+  np.testing.assert_array_equal(profile['keypoints'], plain['keypoints'])
+
+
+def test_orient_pairs_needs_a_facing_map_and_flip_keeps_it():
+  _, maps, _, _ = _one_person_maps(1.0)
+  del maps['facing']
+  with pytest.raises(ValueError, match='facing_orient.*facing'):
+    decode_lib.decode(maps, _config(min_joints=4, facing_orient=True), SK)
+  facing = np.random.default_rng(0).normal(size=(1, 8, 8, 1)).astype(np.float32)
+  base = dict(heatmaps=np.zeros((1, 8, 8, J), np.float32), facing=facing)
+  mirrored = dict(heatmaps=base['heatmaps'], facing=facing[:, :, ::-1])
+  merged = decode_lib.merge_flip(base, mirrored, SK)
+  np.testing.assert_allclose(merged['facing'], facing)    # not negated: facing is flip-invariant

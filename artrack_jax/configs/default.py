@@ -118,6 +118,10 @@ def get_config() -> ml_collections.ConfigDict:
   dc.min_joints = 1             # drop poses that grouping gave fewer joints, before refine (not AE)
   dc.joint_nms = 0.0            # > 0: drop joints a higher-scored pose holds within it, px (not AE)
   dc.joint_score = 'heat'       # written joint score: 'heat' (AE) or 'heat_x_pose' (x pose score)
+  dc.facing_orient = False      # orient left/right pairs by the facing map (not AE; needs
+                                # model.facing_head; grouping/decode.orient_pairs)
+  dc.facing_min = 0.3           # |facing| below this (profile): pairs left as decoded
+  dc.facing_pair_radius = 1.5   # a pair's joints this close (output px) are one joint
   dc.flip_test = True
   dc.scales = (1.0,)
 

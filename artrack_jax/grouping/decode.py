@@ -267,6 +267,128 @@ def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
   return dict(joints=joints, present=present, tags=tags, sies=sies)
 
 
+def _facing_maps(outputs: Mapping[str, np.ndarray], config, bhw) -> np.ndarray | None:
+  """``outputs['facing']`` as [B, h, w] when ``decode.facing_orient`` needs it, else None."""
+  if not bool(config.get('facing_orient', False)):
+    return None
+  if 'facing' not in outputs:
+    raise ValueError('decode: decode.facing_orient is True but outputs lack "facing" (a '
+                     'SpatialNet trained with model.facing_head and loss.facing_weight > 0)')
+  facing = np.asarray(outputs['facing'], np.float32)
+  if facing.ndim == 4 and facing.shape[-1] == 1:
+    facing = facing[..., 0]
+  if facing.shape != tuple(bhw):
+    raise ValueError(f'decode: outputs["facing"] must be [B, h, w(, 1)] = {tuple(bhw)}, '
+                     f'got {np.shape(outputs["facing"])}')
+  return facing
+
+
+def _left_right_pairs(skeleton: skeletons_lib.Skeleton) -> list[tuple[int, int]]:
+  """(left, right) joint indices of every flip pair, by the joints' names."""
+  pairs = []
+  for a, b in skeleton.flip_pairs:
+    pairs.append((a, b) if skeleton.names[a].startswith('left') else (b, a))
+  return pairs
+
+
+def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
+                 sie: np.ndarray, facing: np.ndarray, config,
+                 skeleton: skeletons_lib.Skeleton) -> dict[str, np.ndarray]:
+  """Gives each left/right pair of a person the sides its facing says (not in AE or the paper).
+
+  A network that does not know at a wrist which way its person faces puts both wrist channels
+  on one wrist, or swaps them (README, "Left and right"). With a facing map (positive where
+  the person faces the camera, ``losses.facing_loss``), read at the person's shoulders and
+  hips, and the torso's up vector ``u`` (mid-shoulders - mid-hips), a pair's left joint is the
+  one for which ``(d_y u_x - d_x u_y) * facing > 0`` with ``d = left - right``, as in
+  ``losses.facing_target``. Per person whose four torso joints are present and whose
+  ``|facing| >= decode.facing_min`` (profile views are left as decoded), per pair:
+
+  * both joints present and at most ``decode.facing_pair_radius`` output px apart (one joint
+    taken twice): the other joint is the highest pixel of the pair's two heatmaps (their
+    maximum) farther than that radius from it, inside the person's joint box grown by half
+    the torso length, whose SIE lies within ``decode.sie_threshold`` of the person's centre
+    (when SIE is used) and whose heat exceeds ``decode.det_threshold``; none: left as is;
+  * then the two positions get the sides the facing gives (when their spread across the
+    torso, ``|d_y u_x - d_x u_y| / |u|^2``, is at least 0.05; else left as decoded). A moved
+    joint takes the larger of the two channels' heat at its pixel as its score, and its tag
+    and SIE from there.
+
+  Args:
+    grouped: ``group_candidates`` / ``refine`` output (integer joint pixels).
+    heatmaps: [h, w, J]; ke: [h, w, J, L]; sie: [h, w, 2]; facing: [h, w].
+    config: ``config.decode``.
+    skeleton: the joint set (needs left/right shoulders and hips).
+
+  Returns:
+    ``grouped`` with the pairs oriented (new arrays).
+  """
+  joints = grouped['joints'].copy()
+  present = grouped['present'].copy()
+  tags, sies = grouped['tags'].copy(), grouped['sies'].copy()
+  names = ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
+  if facing is None or not all(n in skeleton.names for n in names):
+    raise ValueError('decode.facing_orient needs a facing map and a skeleton with left/right '
+                     f'shoulders and hips (skeleton {skeleton.name!r})')
+  ls, rs, lh, rh = (skeleton.index(n) for n in names)
+  h, w, _ = heatmaps.shape
+  facing_min = float(config.get('facing_min', 0.3))
+  radius = float(config.get('facing_pair_radius', 1.5))
+  use_sie = bool(config.use_sie)
+  sie_threshold = float(config.sie_threshold)
+  det_threshold = float(config.det_threshold)
+  yy, xx = np.mgrid[0:h, 0:w]
+  pairs = _left_right_pairs(skeleton)
+  for p in range(joints.shape[0]):
+    if not present[p, [ls, rs, lh, rh]].all():
+      continue
+    xy = joints[p, :, :2]
+    pix = np.clip(np.rint(xy[[ls, rs, lh, rh]]).astype(np.int64), 0, [w - 1, h - 1])
+    f = float(facing[pix[:, 1], pix[:, 0]].mean())
+    if abs(f) < facing_min:
+      continue
+    u = 0.5 * (xy[ls] + xy[rs]) - 0.5 * (xy[lh] + xy[rh])
+    norm = float(u @ u)
+    if norm <= 0:
+      continue
+    have = present[p]
+    lo = xy[have].min(0) - 0.5 * np.sqrt(norm)
+    hi = xy[have].max(0) + 0.5 * np.sqrt(norm)
+    inside = (xx >= lo[0]) & (xx <= hi[0]) & (yy >= lo[1]) & (yy <= hi[1])
+    if use_sie:
+      count = max(int(have.sum()), 1)
+      center = (sies[p] * have[:, None]).sum(0) / count
+      inside &= ((sie - center) ** 2).sum(-1) < sie_threshold ** 2
+    for left, right in pairs:
+      if not (present[p, left] and present[p, right]):
+        continue
+      a, b = xy[left].copy(), xy[right].copy()
+      moved = False
+      if float(((a - b) ** 2).sum()) <= radius ** 2:
+        heat = np.maximum(heatmaps[..., left], heatmaps[..., right])
+        ok = inside & (((xx - a[0]) ** 2 + (yy - a[1]) ** 2) > radius ** 2)
+        score = np.where(ok, heat, -np.inf)
+        best = int(score.argmax())
+        if not score.flat[best] > det_threshold:
+          continue
+        b = np.array([best % w, best // w], np.float32)
+        moved = True
+      d = a - b
+      side = float(d[1] * u[0] - d[0] * u[1]) / norm
+      if abs(side) < 0.05:
+        continue
+      if side * f < 0:
+        a, b = b, a
+      elif not moved:
+        continue
+      for j, q in ((left, a), (right, b)):
+        x, y = int(q[0]), int(q[1])
+        joints[p, j] = (x, y, max(heatmaps[y, x, left], heatmaps[y, x, right]))
+        tags[p, j] = ke[y, x, j]
+        sies[p, j] = sie[y, x]
+  return dict(joints=joints, present=present, tags=tags, sies=sies)
+
+
 def adjust(joints: np.ndarray, present: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
   """Shifts each integer joint location 0.25 px towards its higher neighbour, in x and in y.
 
@@ -407,13 +529,16 @@ def decode(outputs: Mapping[str, np.ndarray], config,
   top_k = min(top_k, heatmaps.shape[1] * heatmaps.shape[2])
   candidates = jax.device_get(detect_candidates(
       heatmaps, ke, sie, top_k=top_k, nms_kernel=int(config.nms_kernel)))
-  return [decode_image(candidates_i, heatmaps[i], ke[i], sie[i], config, skeleton)
+  facing = _facing_maps(outputs, config, heatmaps.shape[:3])
+  return [decode_image(candidates_i, heatmaps[i], ke[i], sie[i], config, skeleton,
+                       None if facing is None else facing[i])
           for i, candidates_i in enumerate(
               {k: v[i] for k, v in candidates.items()} for i in range(heatmaps.shape[0]))]
 
 
 def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
-                 sie: np.ndarray, config, skeleton: skeletons_lib.Skeleton) -> list[dict]:
+                 sie: np.ndarray, config, skeleton: skeletons_lib.Skeleton,
+                 facing: np.ndarray | None = None) -> list[dict]:
   """Host part of ``decode`` for one image: grouping, refine, adjust, pose dicts.
 
   Args:
@@ -421,6 +546,7 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
     heatmaps: [h, w, J]; ke: [h, w, J, L]; sie: [h, w, 2].
     config: ``config.decode``.
     skeleton: the joint set.
+    facing: [h, w] facing map, needed when ``config.facing_orient`` is on.
 
   Returns:
     The image's poses, as ``decode`` describes.
@@ -433,6 +559,8 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
     grouped = {k: v[keep] for k, v in grouped.items()}
   if bool(config.refine):
     grouped = refine(grouped, heatmaps, ke, sie, config)
+  if bool(config.get('facing_orient', False)):
+    grouped = orient_pairs(grouped, heatmaps, ke, sie, facing, config, skeleton)
   subpixel = str(config.subpixel)
   if subpixel == 'quarter':
     joints = adjust(grouped['joints'], grouped['present'], heatmaps)
@@ -561,6 +689,9 @@ def merge_flip(outputs: Mapping[str, np.ndarray], outputs_flipped: Mapping[str, 
     ke = _as_tag_maps(np.asarray(outputs['ke']))
     ke_f = _as_tag_maps(unflip(outputs_flipped['ke']))[:, :, :, perm]
     merged['ke'] = np.concatenate([ke, ke_f], axis=-1)
+  if 'facing' in outputs:
+    # Mirroring keeps which way a person faces: the map is mirrored back, not negated.
+    merged['facing'] = 0.5 * (np.asarray(outputs['facing']) + unflip(outputs_flipped['facing']))
   if 'sie' in outputs:
     sie_f = unflip(outputs_flipped['sie']).copy()
     sie_f[..., 0] = (w - 1) - sie_f[..., 0]
@@ -599,6 +730,8 @@ def merge_scales(outputs_per_scale: Sequence[Mapping[str, np.ndarray]],
   if all('ke' in o for o in outputs_per_scale):
     merged['ke'] = np.concatenate([resize(_as_tag_maps(np.asarray(o['ke'])))
                                    for o in outputs_per_scale], axis=-1)
+  if all('facing' in o for o in outputs_per_scale):
+    merged['facing'] = np.mean([resize(o['facing']) for o in outputs_per_scale], axis=0)
   if all('sie' in o for o in outputs_per_scale):
     sies = []
     for o in outputs_per_scale:
