@@ -183,3 +183,25 @@ def test_facing_probe_reads_layers_and_scores_held_out_people(monkeypatch, tmp_p
                                               'anatomical side at the shoulder']
   assert all(0.0 <= r['best'] <= 1.0 and r['best'] >= r['head input'] for r in rows)
   assert '| facing at the torso | 20 |' in capsys.readouterr().out
+
+
+def test_facing_head_probe_summary_and_refusal(monkeypatch):
+  monkeypatch.syspath_prepend(BENCHMARKS)
+  import facing_head_probe  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from artrack_jax import reference  # pylint: disable=import-outside-toplevel
+  cosines = np.array([1.0, -1.0, 0.9, -0.8, 0.5, 0.1, -0.1])
+  values = np.array([0.4, -0.2, -0.12, -0.06, 0.3, 0.02, 0.2])
+  result = facing_head_probe.summary(values, cosines)
+  front, between, profile = result['bands']
+  assert (front['people'], front['sign right']) == (4, 0.75)
+  assert (between['people'], between['sign right']) == (1, 1.0)
+  assert profile['people'] == 2 and np.isclose(profile['mean |facing|'], 0.11)
+  by_t = {t['facing_min']: t for t in result['thresholds']}
+  # 5 front/back people (|cos| >= 0.4); at 0.1: 0.4, -0.2, -0.12, 0.3 kept, -0.12 wrong.
+  assert by_t[0.1]['front or back covered'] == 0.8
+  assert by_t[0.1]['wrong among covered'] == 0.25
+  assert by_t[0.1]['profile covered'] == 0.5
+  assert by_t[0.3]['wrong among covered'] == 0.0
+  with pytest.raises(ValueError, match='facing_head is off'):
+    facing_head_probe.collect(reference.REFERENCE_DIR, 1, 0)
