@@ -433,6 +433,13 @@ def test_orient_pairs_swaps_the_sides_of_someone_facing_away():
   (plain,) = decode_lib.decode(maps, _config(min_joints=4), SK)[0]
   (profile,) = decode_lib.decode(maps, _config(min_joints=4, facing_orient=True), SK)[0]
   np.testing.assert_array_equal(profile['keypoints'], plain['keypoints'])
+  # A torso narrower than decode.facing_torso_spread (the template's spread is
+  # (0.5 + 0.3) / 0.55 = 1.45) is taken for a profile view and left as decoded too.
+  _, maps, _, _ = _one_person_maps(-1.0)
+  (narrow,) = decode_lib.decode(maps, _config(min_joints=4, facing_orient=True,
+                                              facing_torso_spread=2.0), SK)[0]
+  (plain,) = decode_lib.decode(maps, _config(min_joints=4), SK)[0]
+  np.testing.assert_array_equal(narrow['keypoints'], plain['keypoints'])
 
 
 def test_orient_pairs_needs_a_facing_map_and_flip_keeps_it():

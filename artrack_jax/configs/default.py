@@ -122,6 +122,7 @@ def get_config() -> ml_collections.ConfigDict:
                                 # model.facing_head; grouping/decode.orient_pairs)
   dc.facing_min = 0.3           # |facing| below this (profile): pairs left as decoded
   dc.facing_pair_radius = 1.5   # a pair's joints this close (output px) are one joint
+  dc.facing_torso_spread = 0.0  # torsos narrower than this (profile): pairs left as decoded
   dc.flip_test = True
   dc.scales = (1.0,)
 

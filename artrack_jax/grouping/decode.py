@@ -302,7 +302,10 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
   hips, and the torso's up vector ``u`` (mid-shoulders - mid-hips), a pair's left joint is the
   one for which ``(d_y u_x - d_x u_y) * facing > 0`` with ``d = left - right``, as in
   ``losses.facing_target``. Per person whose four torso joints are present and whose
-  ``|facing| >= decode.facing_min`` (profile views are left as decoded), per pair:
+  ``|facing| >= decode.facing_min`` and whose decoded torso is at least
+  ``decode.facing_torso_spread`` wide (``|D_y u_x - D_x u_y| / |u|^2`` with ``D`` the
+  shoulders' plus the hips' difference, about 0.7 seen from the front, near 0 in profile:
+  profile views are left as decoded), per pair:
 
   * both joints present and at most ``decode.facing_pair_radius`` output px apart (one joint
     taken twice): the other joint is the highest pixel of the pair's two heatmaps (their
@@ -334,6 +337,7 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
   h, w, _ = heatmaps.shape
   facing_min = float(config.get('facing_min', 0.3))
   radius = float(config.get('facing_pair_radius', 1.5))
+  torso_spread = float(config.get('facing_torso_spread', 0.0))
   use_sie = bool(config.use_sie)
   sie_threshold = float(config.sie_threshold)
   det_threshold = float(config.det_threshold)
@@ -350,6 +354,11 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
     u = 0.5 * (xy[ls] + xy[rs]) - 0.5 * (xy[lh] + xy[rh])
     norm = float(u @ u)
     if norm <= 0:
+      continue
+    # How wide the torso looks, whatever the labels: near 0 in profile, where the image order
+    # of a pair says nothing about its sides.
+    spread = (xy[ls] - xy[rs]) + (xy[lh] - xy[rh])
+    if abs(float(spread[1] * u[0] - spread[0] * u[1])) / norm < torso_spread:
       continue
     have = present[p]
     lo = xy[have].min(0) - 0.5 * np.sqrt(norm)
