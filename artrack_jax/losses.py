@@ -295,16 +295,6 @@ def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=Non
   return per_stack.sum(), dict(facing_last_stack=per_stack[-1])
 
 
-def torso_joints(skeleton) -> tuple[int, int, int, int]:
-  """(left_shoulder, right_shoulder, left_hip, right_hip) of a ``skeletons.Skeleton``."""
-  names = ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
-  missing = [n for n in names if n not in skeleton.names]
-  if missing:
-    raise ValueError(f'loss.facing_weight > 0 needs the joints {missing}, which skeleton '
-                     f'{skeleton.name!r} does not have')
-  return tuple(skeleton.index(n) for n in names)
-
-
 def spatial_loss(outputs, batch, loss_config, torso=None):
   """SpatialNet training loss (Sec. 3.4): weighted sum of Eq. 1-5 over all stacks.
 
@@ -318,8 +308,9 @@ def spatial_loss(outputs, batch, loss_config, torso=None):
       ``joint_index``, ``joint_valid``, ``svf_target``, ``order_keys``, ``order_valid``,
       ``person_valid``).
     loss_config: ``config.loss``.
-    torso: ``torso_joints(skeleton)``; needed when ``loss_config.facing_weight`` > 0, which
-      adds ``facing_weight * facing_loss`` (not in the paper; needs ``outputs['facing']``).
+    torso: ``skeletons.torso_joints(skeleton)``; needed when ``loss_config.facing_weight``
+      > 0, which adds ``facing_weight * facing_loss`` (not in the paper; needs
+      ``outputs['facing']``).
 
   Returns:
     (loss scalar, metrics dict of scalars: each term before weighting plus ``loss``).
@@ -352,7 +343,7 @@ def spatial_loss(outputs, batch, loss_config, torso=None):
                        'config.model.facing_head=True')
     if torso is None:
       raise ValueError('config.loss.facing_weight > 0: spatial_loss needs torso= '
-                       '(losses.torso_joints(skeleton))')
+                       '(skeletons.torso_joints(skeleton))')
     facing, m = facing_loss(outputs['facing'], batch['joint_index'], batch['joint_valid'],
                             torso, person_valid)
     metrics.update(m, facing=facing)

@@ -48,6 +48,17 @@ class Skeleton:
     return perm
 
 
+def torso_joints(skeleton: Skeleton) -> tuple[int, int, int, int]:
+  """(left_shoulder, right_shoulder, left_hip, right_hip) of ``skeleton``: the joints the
+  facing target (``losses.facing_target``) and ``decode.facing_orient`` read."""
+  names = ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
+  missing = [n for n in names if n not in skeleton.names]
+  if missing:
+    raise ValueError(f'the facing map needs the joints {missing}, which skeleton '
+                     f'{skeleton.name!r} does not have')
+  return tuple(skeleton.index(n) for n in names)
+
+
 def _pairs(names, pairs):
   return tuple((names.index(a), names.index(b)) for a, b in pairs)
 

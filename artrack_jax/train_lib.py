@@ -205,7 +205,7 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
   model = spatialnet.from_config(config) if model is None else model
   use_pgg = config.stage == 'pgg'
   size = config.data.image_size
-  torso = (losses.torso_joints(skeletons.get(config.data.skeleton))
+  torso = (skeletons.torso_joints(skeletons.get(config.data.skeleton))
            if config.loss.facing_weight > 0 else None)
 
   def init_variables(rng):

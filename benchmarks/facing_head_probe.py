@@ -52,7 +52,8 @@ def collect(workdir: str, people: int, seed: int) -> tuple[np.ndarray, np.ndarra
   for _ in range(people):
     yaw = rng.uniform(-math.pi, math.pi)
     image, keypoints = left_right_probe.render_person(rng, yaw, size)
-    m = np.asarray(facing_map(predictor._frame_input(image, 1.0)))[0, ..., 0]  # pylint: disable=protected-access
+    frame_input = predictor._frame_input(image, 1.0)  # pylint: disable=protected-access
+    m = np.asarray(facing_map(frame_input))[0, ..., 0]
     h, w = m.shape
     read = [m[int(np.clip(keypoints[j, 1] * h / size, 0, h - 1)),
               int(np.clip(keypoints[j, 0] * w / size, 0, w - 1))] for j in TORSO]
@@ -68,7 +69,8 @@ def summary(values: np.ndarray, cosines: np.ndarray) -> dict:
     sel = (np.abs(cosines) >= lo) & (np.abs(cosines) < hi)
     bands.append({'band': name, 'people': int(sel.sum()),
                   'sign right': float(right[sel].mean()) if sel.any() else float('nan'),
-                  'mean |facing|': float(np.abs(values[sel]).mean()) if sel.any() else float('nan')})
+                  'mean |facing|': (float(np.abs(values[sel]).mean()) if sel.any()
+                                    else float('nan'))})
   front = np.abs(cosines) >= 0.4
   thresholds = []
   for t in THRESHOLDS:

@@ -500,6 +500,11 @@ def test_spatial_loss_facing_term(frame, outputs):
 def test_torso_joints_of_skeletons():
   from artrack_jax import skeletons
   pt = skeletons.get('posetrack')
-  assert [pt.names[i] for i in losses.torso_joints(pt)] == [
+  assert [pt.names[i] for i in skeletons.torso_joints(pt)] == [
       'left_shoulder', 'right_shoulder', 'left_hip', 'right_hip']
-  assert len(losses.torso_joints(skeletons.get('coco'))) == 4
+  assert len(skeletons.torso_joints(skeletons.get('coco'))) == 4
+  legless = skeletons.Skeleton(name='legless', names=('left_shoulder', 'right_shoulder'),
+                               flip_pairs=((0, 1),), limbs=(), decode_order=(0, 1),
+                               head_top=None, neck=None, oks_sigmas=(0.1, 0.1))
+  with pytest.raises(ValueError, match="'left_hip', 'right_hip'.*legless"):
+    skeletons.torso_joints(legless)

@@ -329,11 +329,9 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
   joints = grouped['joints'].copy()
   present = grouped['present'].copy()
   tags, sies = grouped['tags'].copy(), grouped['sies'].copy()
-  names = ('left_shoulder', 'right_shoulder', 'left_hip', 'right_hip')
-  if facing is None or not all(n in skeleton.names for n in names):
-    raise ValueError('decode.facing_orient needs a facing map and a skeleton with left/right '
-                     f'shoulders and hips (skeleton {skeleton.name!r})')
-  ls, rs, lh, rh = (skeleton.index(n) for n in names)
+  if facing is None:
+    raise ValueError('decode.facing_orient needs a facing map')
+  ls, rs, lh, rh = skeletons_lib.torso_joints(skeleton)
   h, w, _ = heatmaps.shape
   facing_min = float(config.get('facing_min', 0.3))
   radius = float(config.get('facing_pair_radius', 1.5))
@@ -518,7 +516,8 @@ def decode(outputs: Mapping[str, np.ndarray], config,
   Args:
     outputs: ``heatmaps`` [B, h, w, J], ``ke`` [B, h, w, J] (or [B, h, w, J, L] after
       ``merge_flip`` / ``merge_scales``), ``sie`` [B, h, w, 2] (``geometry.instance_embedding`` of the SVF).
-      ``ke`` / ``sie`` may be absent when ``use_ke`` / ``use_sie`` is off.
+      ``ke`` / ``sie`` may be absent when ``use_ke`` / ``use_sie`` is off; ``facing``
+      [B, h, w(, 1)] is read only with ``decode.facing_orient`` (``orient_pairs``).
     config: ``config.decode``.
     skeleton: the joint set of the maps.
 
@@ -700,7 +699,8 @@ def merge_flip(outputs: Mapping[str, np.ndarray], outputs_flipped: Mapping[str, 
     merged['ke'] = np.concatenate([ke, ke_f], axis=-1)
   if 'facing' in outputs:
     # Mirroring keeps which way a person faces: the map is mirrored back, not negated.
-    merged['facing'] = 0.5 * (np.asarray(outputs['facing']) + unflip(outputs_flipped['facing']))
+    merged['facing'] = 0.5 * (np.asarray(outputs['facing'])
+                              + unflip(outputs_flipped['facing']))
   if 'sie' in outputs:
     sie_f = unflip(outputs_flipped['sie']).copy()
     sie_f[..., 0] = (w - 1) - sie_f[..., 0]
