@@ -38,7 +38,7 @@ class SpatialNet(nn.Module):
       'auto' = XLA's convolution on every platform; 'matmul' = im2col).
     facing_head: add the facing map (not in the paper; ``config.model.facing_head``): one
       channel per stack read from the hourglass output, trained by ``losses.facing_loss``
-      and used only in training.
+      and read at decoding only with ``decode.facing_orient``.
   """
   num_joints: int
   stacks: int = 4
