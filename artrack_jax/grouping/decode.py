@@ -291,6 +291,18 @@ def _left_right_pairs(skeleton: skeletons_lib.Skeleton) -> list[tuple[int, int]]
   return pairs
 
 
+def _person_region(xy, have, sies, torso_length, sie, xx, yy, sie_threshold):
+  """[h, w] pixels in the person's joint box grown by half ``torso_length`` whose SIE lies
+  within ``sie_threshold`` of the person's centre (no SIE gate when it is None)."""
+  lo = xy[have].min(0) - 0.5 * torso_length
+  hi = xy[have].max(0) + 0.5 * torso_length
+  inside = (xx >= lo[0]) & (xx <= hi[0]) & (yy >= lo[1]) & (yy <= hi[1])
+  if sie_threshold is not None:
+    center = (sies * have[:, None]).sum(0) / max(int(have.sum()), 1)
+    inside &= ((sie - center) ** 2).sum(-1) < sie_threshold ** 2
+  return inside
+
+
 def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
                  sie: np.ndarray, facing: np.ndarray, config,
                  skeleton: skeletons_lib.Skeleton) -> dict[str, np.ndarray]:
@@ -333,9 +345,9 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
     raise ValueError('decode.facing_orient needs a facing map')
   ls, rs, lh, rh = skeletons_lib.torso_joints(skeleton)
   h, w, _ = heatmaps.shape
-  facing_min = float(config.get('facing_min', 0.3))
-  radius = float(config.get('facing_pair_radius', 1.5))
-  torso_spread = float(config.get('facing_torso_spread', 0.0))
+  facing_min = float(config.facing_min)
+  radius = float(config.facing_pair_radius)
+  torso_spread = float(config.facing_torso_spread)
   use_sie = bool(config.use_sie)
   sie_threshold = float(config.sie_threshold)
   det_threshold = float(config.det_threshold)
@@ -358,20 +370,16 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
     spread = (xy[ls] - xy[rs]) + (xy[lh] - xy[rh])
     if abs(float(spread[1] * u[0] - spread[0] * u[1])) / norm < torso_spread:
       continue
-    have = present[p]
-    lo = xy[have].min(0) - 0.5 * np.sqrt(norm)
-    hi = xy[have].max(0) + 0.5 * np.sqrt(norm)
-    inside = (xx >= lo[0]) & (xx <= hi[0]) & (yy >= lo[1]) & (yy <= hi[1])
-    if use_sie:
-      count = max(int(have.sum()), 1)
-      center = (sies[p] * have[:, None]).sum(0) / count
-      inside &= ((sie - center) ** 2).sum(-1) < sie_threshold ** 2
+    inside = None    # where this person's second joints may lie; built when first needed
     for left, right in pairs:
       if not (present[p, left] and present[p, right]):
         continue
       a, b = xy[left].copy(), xy[right].copy()
       moved = False
       if float(((a - b) ** 2).sum()) <= radius ** 2:
+        if inside is None:
+          inside = _person_region(xy, present[p], sies[p], np.sqrt(norm), sie, xx, yy,
+                                  sie_threshold if use_sie else None)
         heat = np.maximum(heatmaps[..., left], heatmaps[..., right])
         ok = inside & (((xx - a[0]) ** 2 + (yy - a[1]) ** 2) > radius ** 2)
         score = np.where(ok, heat, -np.inf)
