@@ -101,7 +101,8 @@ def _l1_at_joints(field, joint_index, valid, target):
 # SpatialNet (Sec. 3.1).
 
 
-def heatmap_loss(heatmaps, target, loss_mask, foreground_weight: float = 0.0):
+def heatmap_loss(heatmaps, target, loss_mask, foreground_weight: float = 0.0,
+                 mirror_permutation=None):
   """Detection loss, Eq. 1: squared error to the ground-truth heatmaps.
 
   Eq. 1 sums over joints and pixels; here it is the mean over them (as in Associative
@@ -112,18 +113,34 @@ def heatmap_loss(heatmaps, target, loss_mask, foreground_weight: float = 0.0):
   by ``1 + foreground_weight * C*``: the few pixels near joints then count as much as the many
   background pixels, which a short training run needs (see configs/quickstart.py).
 
+  ``mirror_permutation`` (not in the paper; ``config.loss.det_fg_mirrored``): the skeleton's
+  left/right swap. With it the extra weight is ``foreground_weight * max(C*_j, C*_perm(j))``:
+  a left elbow's channel weighs its error at the right elbows as much as at the left ones.
+  Without it the weighted loss is lowest, for a network unsure which elbow is which, when both
+  channels fire near 1 at both elbows (the optimum for an even guess is 11/12 with weight 10),
+  and the error at the mirrored joint, the only signal that tells the sides apart, weighs 1/11
+  of the error at the joint itself.
+
   Args:
     heatmaps: [S, B, h, w, J] predictions of every stack.
     target: [B, h, w, J] ground truth C*.
     loss_mask: [B, h, w] 0 inside ignore regions.
     foreground_weight: extra weight of the pixels near joints (``config.loss.det_fg_weight``).
+    mirror_permutation: [J] left/right swap (``Skeleton.flip_permutation``) or None.
 
   Returns:
     (loss: sum over stacks of the batch mean, metrics: ``det_last_stack``).
   """
   _check_rank('heatmaps', heatmaps, 5, '[S, B, h, w, J]')
   sq = (heatmaps - target[None]) ** 2 * loss_mask[None, ..., None]
-  sq = sq * (1.0 + foreground_weight * target[None])   # weight 0: exactly Eq. 1
+  near = target
+  if mirror_permutation is not None:
+    perm = jnp.asarray(mirror_permutation)
+    if perm.shape != (target.shape[-1],):
+      raise ValueError(f'mirror_permutation has shape {perm.shape}; the heatmaps have '
+                       f'{target.shape[-1]} joints')
+    near = jnp.maximum(target, target[..., perm])
+  sq = sq * (1.0 + foreground_weight * near[None])   # weight 0: exactly Eq. 1
   per_stack = sq.mean(axis=(2, 3, 4)).mean(axis=1)                    # [S]
   return per_stack.sum(), dict(det_last_stack=per_stack[-1])
 
@@ -263,7 +280,8 @@ def facing_target(joint_index, joint_valid, width: int, torso_joints):
   return target, valid.astype(jnp.float32)
 
 
-def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=None):
+def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=None,
+                side_sign=None):
   """Facing loss (not in the paper): the facing map at every labelled joint regresses the
   person's ``facing_target``.
 
@@ -277,6 +295,9 @@ def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=Non
     joint_index, joint_valid: [B, P, J].
     torso_joints: (left_shoulder, right_shoulder, left_hip, right_hip) indices.
     person_valid: optional [B, P].
+    side_sign: optional [B, P]: -1 where the pipeline exchanged the person's left/right labels
+      (``targets.canonical_sides``), whose facing target is then the negative of the one the
+      exchanged labels give.
 
   Returns:
     (loss: sum over stacks of the batch mean of the per-image mean squared error over the
@@ -284,6 +305,8 @@ def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=Non
   """
   _check_rank('facing', facing, 5, '[S, B, h, w, 1]')
   target, person_ok = facing_target(joint_index, joint_valid, facing.shape[3], torso_joints)
+  if side_sign is not None:
+    target = target * side_sign
   valid = _masked_valid(joint_valid, person_valid) * person_ok[..., None]      # [B, P, J]
 
   def one_stack(f):
@@ -295,7 +318,7 @@ def facing_loss(facing, joint_index, joint_valid, torso_joints, person_valid=Non
   return per_stack.sum(), dict(facing_last_stack=per_stack[-1])
 
 
-def spatial_loss(outputs, batch, loss_config, torso=None):
+def spatial_loss(outputs, batch, loss_config, torso=None, flip_permutation=None):
   """SpatialNet training loss (Sec. 3.4): weighted sum of Eq. 1-5 over all stacks.
 
   ``L = det_weight L_det + ke_weight L_KE + aux_weight L_aux + sie_weight L_SIE``
@@ -311,13 +334,21 @@ def spatial_loss(outputs, batch, loss_config, torso=None):
     torso: ``skeletons.torso_joints(skeleton)``; needed when ``loss_config.facing_weight``
       > 0, which adds ``facing_weight * facing_loss`` (not in the paper; needs
       ``outputs['facing']``).
+    flip_permutation: ``Skeleton.flip_permutation``; needed when ``loss_config.det_fg_mirrored``
+      (the mirrored joints weigh as the joints in Eq. 1's foreground weight, ``heatmap_loss``).
 
   Returns:
     (loss scalar, metrics dict of scalars: each term before weighting plus ``loss``).
   """
   metrics = {}
+  mirror = None
+  if loss_config.get('det_fg_mirrored', False):
+    if flip_permutation is None:
+      raise ValueError('config.loss.det_fg_mirrored: spatial_loss needs flip_permutation= '
+                       '(Skeleton.flip_permutation)')
+    mirror = flip_permutation
   det, m = heatmap_loss(outputs['heatmaps'], batch['heatmaps'], batch['loss_mask'],
-                        float(loss_config.det_fg_weight))
+                        float(loss_config.det_fg_weight), mirror)
   metrics.update(m, det=det)
   total = loss_config.det_weight * det
   person_valid = batch['person_valid']
@@ -345,7 +376,7 @@ def spatial_loss(outputs, batch, loss_config, torso=None):
       raise ValueError('config.loss.facing_weight > 0: spatial_loss needs torso= '
                        '(skeletons.torso_joints(skeleton))')
     facing, m = facing_loss(outputs['facing'], batch['joint_index'], batch['joint_valid'],
-                            torso, person_valid)
+                            torso, person_valid, batch.get('side_sign'))
     metrics.update(m, facing=facing)
     total = total + facing_weight * facing
   metrics['loss'] = total

@@ -29,7 +29,7 @@ from artrack_jax import geometry
 from artrack_jax import skeletons as skeletons_lib
 
 # Person fields that the pipeline pads to ``max_people`` and that pair alignment permutes.
-PERSON_FIELDS = ('keypoints', 'track_id', 'bbox_head', 'bbox')
+PERSON_FIELDS = ('keypoints', 'track_id', 'bbox_head', 'bbox', 'side_sign')
 
 
 def _skeleton(skeleton: skeletons_lib.Skeleton | str) -> skeletons_lib.Skeleton:
@@ -102,6 +102,40 @@ def _gather_people(example: Mapping[str, Any], index: np.ndarray,
     valid = np.where(present, old_valid[take], False).astype(np.float32)
   out['person_valid'] = valid
   return out
+
+
+def canonical_sides(keypoints: np.ndarray, skeleton: skeletons_lib.Skeleton
+                    ) -> tuple[np.ndarray, np.ndarray]:
+  """Relabels the left/right pairs of people who face away (``data.canonical_sides``; not in
+  the paper).
+
+  A person faces away when the torso's left/right spread across its up vector (the sign of
+  ``losses.facing_target``, from the four labelled torso joints) is negative; that person's
+  pairs are exchanged, so that for everyone the "left" joints lie on the side where a person
+  facing the camera has them. The heatmap channels then follow the image (which side of the
+  body a joint is on), which a network learns quickly, instead of needing also which way the
+  person faces (README, "Left and right"); the facing map (``losses.facing_loss``, trained
+  with ``side_sign``) carries that, and ``decode.canonical_sides`` undoes the exchange per
+  decoded person.
+
+  Args:
+    keypoints: [n, J, 3] (x, y, v) image pixels, v > 0 labelled.
+    skeleton: needs left/right shoulders and hips.
+
+  Returns:
+    (keypoints with the pairs of people facing away exchanged [n, J, 3] float32,
+     side_sign [n] float32: -1 exchanged, +1 kept, also where a torso joint is unlabelled).
+  """
+  kp = np.asarray(keypoints, np.float32)
+  ls, rs, lh, rh = skeletons_lib.torso_joints(skeleton)
+  xy = kp[..., :2].astype(np.float64)
+  d = (xy[:, ls] - xy[:, rs]) + (xy[:, lh] - xy[:, rh])
+  u = 0.5 * (xy[:, ls] + xy[:, rs]) - 0.5 * (xy[:, lh] + xy[:, rh])
+  spread = d[:, 1] * u[:, 0] - d[:, 0] * u[:, 1]
+  labelled = np.all(kp[:, [ls, rs, lh, rh], 2] > 0, axis=-1)
+  away = labelled & (spread < 0)
+  out = np.where(away[:, None, None], kp[:, np.asarray(skeleton.flip_permutation)], kp)
+  return out.astype(np.float32), np.where(away, -1.0, 1.0).astype(np.float32)
 
 
 def pad_people(example: Mapping[str, Any], max_people: int) -> dict[str, Any]:

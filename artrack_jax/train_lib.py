@@ -207,6 +207,7 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
   size = config.data.image_size
   torso = (skeletons.torso_joints(skeletons.get(config.data.skeleton))
            if config.loss.facing_weight > 0 else None)
+  flip_permutation = skeletons.get(config.data.skeleton).flip_permutation
 
   def init_variables(rng):
     images = jnp.zeros((1, size, size, 3), jnp.float32)
@@ -218,7 +219,8 @@ def spatial_task(config: ml_collections.ConfigDict, model=None) -> Task:
     outputs, updates = model.apply(
         {'params': params, 'batch_stats': batch_stats}, batch['image'], train=True,
         mutable=['batch_stats'], rngs={'dropout': rng})
-    loss, metrics = losses.spatial_loss(outputs, batch, config.loss, torso=torso)
+    loss, metrics = losses.spatial_loss(outputs, batch, config.loss, torso=torso,
+                                         flip_permutation=flip_permutation)
     metrics = dict(metrics)
     if use_pgg:
       # Sec. 3.2: pull/push (Eq. 2-3) on the PGG-refined KE and SIE of the last stack,

@@ -442,6 +442,33 @@ def test_orient_pairs_swaps_the_sides_of_someone_facing_away():
   np.testing.assert_array_equal(narrow['keypoints'], plain['keypoints'])
 
 
+def test_canonical_sides_exchange_the_pairs_of_someone_facing_away():
+  # A network trained on image-side labels draws everyone as if facing the camera; its
+  # facing map says who does not.
+  a = _person((32, 32), 20)
+  maps = perfect_maps([(a, 0.0)], 64, 64)
+  config = _config(min_joints=4, canonical_sides=True)
+  maps['facing'] = np.full((1, 64, 64, 1), 0.8, np.float32)
+  (plain,) = decode_lib.decode(maps, _config(min_joints=4), SK)[0]
+  (front,) = decode_lib.decode(maps, config, SK)[0]
+  np.testing.assert_array_equal(front['keypoints'], plain['keypoints'])
+  maps['facing'][:] = -0.8
+  (away,) = decode_lib.decode(maps, config, SK)[0]
+  perm = SK.flip_permutation
+  np.testing.assert_array_equal(away['keypoints'], plain['keypoints'][perm])
+  np.testing.assert_allclose(away['score'], plain['score'])
+  # The facing is read at the torso: a negative map elsewhere does not count.
+  maps['facing'][:] = 0.8
+  for j in ('left_wrist', 'right_wrist', 'left_ankle', 'right_ankle', 'head_top'):
+    x, y = np.rint(a[SK.index(j)]).astype(int)
+    maps['facing'][0, y - 1:y + 2, x - 1:x + 2] = -5.0
+  (front,) = decode_lib.decode(maps, config, SK)[0]
+  np.testing.assert_array_equal(front['keypoints'], plain['keypoints'])
+  del maps['facing']
+  with pytest.raises(ValueError, match='canonical_sides.*facing'):
+    decode_lib.decode(maps, config, SK)
+
+
 def test_orient_pairs_needs_a_facing_map_and_flip_keeps_it():
   _, maps, _, _ = _one_person_maps(1.0)
   del maps['facing']

@@ -10,6 +10,7 @@ from artrack_jax import configs_util
 from artrack_jax import losses
 
 S, B, H, W, J, P, E = 2, 3, 8, 8, 4, 4, 6
+MIRROR = np.array([1, 0, 3, 2])   # joints 0/1 and 2/3 are left/right pairs
 
 
 def _loss_config(**overrides):
@@ -84,13 +85,16 @@ def _read(maps, index, channel):
   return maps[index // W, index % W, channel]
 
 
-def np_heatmap(pred, target, mask, foreground_weight=0.0):
+def np_heatmap(pred, target, mask, foreground_weight=0.0, mirror=None):
   total = 0.0
   for s in range(S):
     for b in range(B):
       acc = 0.0
       for i, j, c in itertools.product(range(H), range(W), range(J)):
-        weight = mask[b, i, j] * (1.0 + foreground_weight * target[b, i, j, c])
+        near = target[b, i, j, c]
+        if mirror is not None:
+          near = max(near, target[b, i, j, mirror[c]])
+        weight = mask[b, i, j] * (1.0 + foreground_weight * near)
         acc += weight * (pred[s, b, i, j, c] - target[b, i, j, c]) ** 2
       total += acc / (H * W * J) / B
   return total
@@ -205,6 +209,37 @@ def test_heatmap_loss_foreground_weight_matches_loop(frame, outputs):
   # Zero weight is Eq. 1 exactly.
   zero, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 0.0)
   np.testing.assert_array_equal(zero, plain)
+
+
+def test_heatmap_loss_mirrored_foreground_matches_loop(frame, outputs):
+  perm = MIRROR
+  loss, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 4.0, perm)
+  pred, target, mask = (np.asarray(a, np.float64) for a in (
+      outputs['heatmaps'], frame['heatmaps'], frame['loss_mask']))
+  np.testing.assert_allclose(loss, np_heatmap(pred, target, mask, 4.0, perm), rtol=1e-5)
+  unmirrored, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 4.0)
+  assert loss > unmirrored
+  # A channel firing on its mirrored joint costs as much as missing its own joint.
+  target = np.zeros((1, 4, 4, J), np.float32)
+  target[0, 1, 1, perm[0]] = 1.0
+  fired = np.zeros((1, 1, 4, 4, J), np.float32)
+  fired[0, 0, 1, 1, 0] = 1.0
+  one = np.ones((1, 4, 4), np.float32)
+  cost = lambda m: float(losses.heatmap_loss(fired, target, one, 10.0, m)[0]) * 16 * J
+  np.testing.assert_allclose([cost(None), cost(perm)], [1 + 11, 11 + 11], rtol=1e-5)
+  with pytest.raises(ValueError, match='mirror_permutation has shape'):
+    losses.heatmap_loss(fired, target, one, 10.0, perm[:-1])
+
+
+def test_spatial_loss_mirrored_foreground_needs_the_permutation(frame, outputs):
+  config = _loss_config(det_fg_weight=4.0, det_fg_mirrored=True)
+  with pytest.raises(ValueError, match='flip_permutation'):
+    losses.spatial_loss(outputs, frame, config)
+  perm = MIRROR
+  _, metrics = losses.spatial_loss(outputs, frame, config, flip_permutation=perm)
+  expected, _ = heatmap_loss(outputs['heatmaps'], frame['heatmaps'], frame['loss_mask'], 4.0,
+                             perm)
+  np.testing.assert_allclose(metrics['det'], expected, rtol=1e-6)
 
 
 def test_keypoint_embedding_loss_matches_loop(frame, outputs):
@@ -483,6 +518,21 @@ def test_facing_loss_matches_loop():
     for j in range(5):
       perfect[:, 0, index[0, p, j] // W, index[0, p, j] % W, 0] = t
   assert float(losses.facing_loss(perfect, index, valid, TORSO)[0]) == 0.0
+
+
+def test_facing_loss_side_sign_negates_the_target():
+  # Labels exchanged by targets.canonical_sides: the person facing away (second) now has a
+  # positive spread; side_sign -1 restores the negative target.
+  people = [[(5, 0), (2, 0), (4, 4), (3, 4)], [(5, 2), (2, 2), (4, 6), (3, 6)]]
+  index = _torso_index(people)
+  valid = np.ones(index.shape, np.float32)
+  perfect = np.zeros((1, 1, H, W, 1), np.float32)
+  for p, t in enumerate((1.0, -1.0)):
+    for j in range(4):
+      perfect[:, 0, index[0, p, j] // W, index[0, p, j] % W, 0] = t
+  sign = np.array([[1.0, -1.0]], np.float32)
+  assert float(losses.facing_loss(perfect, index, valid, TORSO, side_sign=sign)[0]) == 0.0
+  assert float(losses.facing_loss(perfect, index, valid, TORSO)[0]) > 0.5
 
 
 def test_spatial_loss_facing_term(frame, outputs):

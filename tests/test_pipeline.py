@@ -333,6 +333,29 @@ def test_training_crops_centred_on_people_and_whole_frames_in_evaluation(records
     pipeline.frame_dataset(records, _config(train_crop=48), 'train', index=index)
 
 
+def test_canonical_sides_relabel_training_frames_only(records, index):
+  # Every joint labelled, so that every person has a facing (random: about half face away).
+  records = [dict(r, keypoints=np.concatenate(
+      [r['keypoints'][..., :2], np.full(r['keypoints'].shape[:-1] + (1,), 2.0, np.float32)],
+      axis=-1)) for r in records]
+  config = _config(canonical_sides=True)
+  config.data.augment.update(rotation=0.0, scale_min=1.0, scale_max=1.0, flip=0.0,
+                             translation=0.0)
+  plain = _config()
+  plain.data.augment.update(config.data.augment)
+  batch = next(iter(pipeline.frame_dataset(records, config, 'train', seed=0, index=index)))
+  base = next(iter(pipeline.frame_dataset(records, plain, 'train', seed=0, index=index)))
+  assert 'side_sign' in batch and 'side_sign' not in base
+  sign = batch['side_sign']
+  assert set(np.unique(sign)) <= {-1.0, 0.0, 1.0} and (sign < 0).any() and (sign > 0).any()
+  perm = skeletons.POSETRACK.flip_permutation
+  expected = np.where(sign[..., None, None] < 0, base['keypoints'][:, :, perm],
+                      base['keypoints'])
+  np.testing.assert_array_equal(batch['keypoints'], expected)
+  val = next(iter(pipeline.frame_dataset(records, config, 'val', index=index)))
+  assert 'side_sign' not in val
+
+
 # -- Splits joined with '+' (config.data.train_split / eval_split). ---------------------------
 
 

@@ -195,3 +195,29 @@ def test_bad_input_names_the_field():
     targets.align_tracks(np.array([1, 1]), np.array([2]))
   with pytest.raises(ValueError, match="'ignore_mask'"):
     targets.encode_frame(_example(np.zeros((1, J, 3)), ignore=np.zeros((62, 64))), 16, SKEL)
+
+
+def test_canonical_sides_exchange_people_facing_away():
+  sk = skeletons.get('posetrack')
+  ls, rs, lh, rh = skeletons.torso_joints(sk)
+  lw, rw = sk.index('left_wrist'), sk.index('right_wrist')
+  kp = np.zeros((4, sk.num_joints, 3), np.float32)
+  for p, s in enumerate((1, -1, -1, 1)):   # facing the camera: left on the image's right
+    kp[p, ls], kp[p, rs] = (50 + 10 * s, 20, 2), (50 - 10 * s, 20, 2)
+    kp[p, lh], kp[p, rh] = (50 + 6 * s, 60, 1), (50 - 6 * s, 60, 2)
+    kp[p, lw] = (50 + 20 * s, 70, 2)
+  kp[2, lh] = 0.0                    # a torso joint unlabelled: no facing, labels kept
+  kp[3, :, 1] = 100 - kp[3, :, 1]    # upside down and mirrored in y: facing away
+  out, sign = targets.canonical_sides(kp, sk)
+  np.testing.assert_array_equal(sign, [1, -1, 1, -1])
+  np.testing.assert_array_equal(out[[0, 2]], kp[[0, 2]])
+  for p in (1, 3):
+    np.testing.assert_array_equal(out[p], kp[p, sk.flip_permutation])
+    assert out[p, lw, 2] == 0 and out[p, rw, 2] == 2     # the wrist moved to the other slot
+  # Afterwards everyone's left shoulder lies where a person facing the camera has it.
+  again, sign = targets.canonical_sides(out, sk)
+  np.testing.assert_array_equal(sign[[0, 1, 3]], [1, 1, 1])
+  # Padding keeps the sign with its person.
+  padded = targets.pad_people(dict(keypoints=out, side_sign=np.array([1, -1, 1, -1],
+                                                                      np.float32)), 6)
+  np.testing.assert_array_equal(padded['side_sign'], [1, -1, 1, -1, 0, 0])

@@ -24,6 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
   d.image_size = 512            # square network input (paper: 512)
   d.train_crop = 0              # > 0: train on crops of this size of the image_size square
   d.crop_on_person = 0.8        # with crops: the share of crops centred on a random person
+  d.canonical_sides = False     # train heatmaps on image-side labels: pairs of people facing
+                                # away exchanged (targets.canonical_sides; not in the paper)
   d.max_people = 16
   d.sigma = 2.0                 # Eq. 1
   d.max_frame_gap = 5           # TemporalNet pairs |t - t'| <= 5
@@ -50,6 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.loss = l = ml_collections.ConfigDict()
   l.det_weight = 1.0
   l.det_fg_weight = 0.0          # 0: Eq. 1; > 0 weighs pixels by 1 + w * C* (not in the paper)
+  l.det_fg_mirrored = False      # True: ... by 1 + w * max(C*, C* of the mirrored joint)
   l.ke_weight = 1e-3
   l.aux_weight = 1e-4
   l.sie_weight = 1e-4
@@ -123,6 +126,8 @@ def get_config() -> ml_collections.ConfigDict:
   dc.facing_min = 0.3           # |facing| below this (profile): pairs left as decoded
   dc.facing_pair_radius = 1.5   # a pair's joints this close (output px) are one joint
   dc.facing_torso_spread = 0.0  # torsos narrower than this (profile): pairs left as decoded
+  dc.canonical_sides = False    # networks trained with data.canonical_sides: exchange the pairs
+                                # of people whose facing map is negative (decode.canonical_to_anatomical)
   dc.flip_test = True
   dc.scales = (1.0,)
 

@@ -247,6 +247,7 @@ class _MakeExample:
         raise ValueError(f'config.data.{key} = {value} must be a multiple of '
                          f'{OUTPUT_STRIDE} (the output stride)')
     self.crop_on_person = float(data.crop_on_person)
+    self.canonical_sides = bool(data.get('canonical_sides', False))
     if self.crop > self.size:
       raise ValueError(f'config.data.train_crop = {self.crop} is larger than '
                        f'config.data.image_size = {self.size}')
@@ -282,6 +283,10 @@ class _MakeExample:
     except ValueError as e:
       raise ValueError(f'{where}: {e}') from e
     geo['track_id'] = np.asarray(record['track_id'], np.int32).reshape(-1)
+    if self.canonical_sides and params is not None:
+      # Training only: evaluation compares decoded (anatomical) sides with the labels.
+      geo['keypoints'], geo['side_sign'] = targets.canonical_sides(geo['keypoints'],
+                                                                   self.skeleton)
     if 'bbox' not in geo:
       geo['bbox'] = np.zeros((len(geo['track_id']), 4), np.float32)
     return geo

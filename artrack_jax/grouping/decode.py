@@ -268,11 +268,13 @@ def refine(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.ndarray,
 
 
 def _facing_maps(outputs: Mapping[str, np.ndarray], config, bhw) -> np.ndarray | None:
-  """``outputs['facing']`` as [B, h, w] when ``decode.facing_orient`` needs it, else None."""
-  if not bool(config.get('facing_orient', False)):
+  """``outputs['facing']`` as [B, h, w] when ``decode.facing_orient`` or
+  ``decode.canonical_sides`` needs it, else None."""
+  wanted = [k for k in ('facing_orient', 'canonical_sides') if bool(config.get(k, False))]
+  if not wanted:
     return None
   if 'facing' not in outputs:
-    raise ValueError('decode: decode.facing_orient is True but outputs lack "facing" (a '
+    raise ValueError(f'decode: decode.{wanted[0]} is True but outputs lack "facing" (a '
                      'SpatialNet trained with model.facing_head and loss.facing_weight > 0)')
   facing = np.asarray(outputs['facing'], np.float32)
   if facing.ndim == 4 and facing.shape[-1] == 1:
@@ -404,6 +406,43 @@ def orient_pairs(grouped: dict[str, np.ndarray], heatmaps: np.ndarray, ke: np.nd
   return dict(joints=joints, present=present, tags=tags, sies=sies)
 
 
+def canonical_to_anatomical(grouped: dict[str, np.ndarray], facing: np.ndarray,
+                            skeleton: skeletons_lib.Skeleton) -> dict[str, np.ndarray]:
+  """Anatomical sides for networks trained on image-side labels (``data.canonical_sides``).
+
+  Such a network's "left" channels fire where a person facing the camera has the left joints;
+  its facing map says which way the person faces. Per decoded person the map is read at the
+  present shoulders and hips (at every present joint when none is), and a negative mean
+  exchanges every left/right pair of that person (position, heat, tag and SIE together), as
+  ``targets.canonical_sides`` exchanged the labels in training.
+
+  Args:
+    grouped: ``joints`` [P, J, 3] (x, y, heat; output pixels), ``present``, ``tags``, ``sies``
+      of the decoded people.
+    facing: [h, w] facing map.
+    skeleton: the joint set (needs left/right shoulders and hips).
+
+  Returns:
+    ``grouped`` with the pairs of people facing away exchanged (new arrays).
+  """
+  if facing is None:
+    raise ValueError('decode.canonical_sides needs a facing map (model.facing_head)')
+  out = {k: np.array(v, copy=True) for k, v in grouped.items()}
+  joints, present = out['joints'], out['present']
+  h, w = facing.shape[:2]
+  torso = list(skeletons_lib.torso_joints(skeleton))
+  perm = np.asarray(skeleton.flip_permutation)
+  for p in range(joints.shape[0]):
+    read = [j for j in torso if present[p, j]] or list(np.flatnonzero(present[p]))
+    if not read:
+      continue
+    pix = np.clip(np.rint(joints[p, read, :2]).astype(np.int64), 0, [w - 1, h - 1])
+    if float(facing[pix[:, 1], pix[:, 0]].mean()) < 0:
+      for key in ('joints', 'present', 'tags', 'sies'):
+        out[key][p] = out[key][p, perm]
+  return out
+
+
 def adjust(joints: np.ndarray, present: np.ndarray, heatmaps: np.ndarray) -> np.ndarray:
   """Shifts each integer joint location 0.25 px towards its higher neighbour, in x and in y.
 
@@ -525,7 +564,8 @@ def decode(outputs: Mapping[str, np.ndarray], config,
     outputs: ``heatmaps`` [B, h, w, J], ``ke`` [B, h, w, J] (or [B, h, w, J, L] after
       ``merge_flip`` / ``merge_scales``), ``sie`` [B, h, w, 2] (``geometry.instance_embedding`` of the SVF).
       ``ke`` / ``sie`` may be absent when ``use_ke`` / ``use_sie`` is off; ``facing``
-      [B, h, w(, 1)] is read only with ``decode.facing_orient`` (``orient_pairs``).
+      [B, h, w(, 1)] is read only with ``decode.facing_orient`` (``orient_pairs``) or
+      ``decode.canonical_sides`` (``canonical_to_anatomical``).
     config: ``config.decode``.
     skeleton: the joint set of the maps.
 
@@ -562,7 +602,8 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
     heatmaps: [h, w, J]; ke: [h, w, J, L]; sie: [h, w, 2].
     config: ``config.decode``.
     skeleton: the joint set.
-    facing: [h, w] facing map, needed when ``config.facing_orient`` is on.
+    facing: [h, w] facing map, needed when ``config.facing_orient`` or
+      ``config.canonical_sides`` is on.
 
   Returns:
     The image's poses, as ``decode`` describes.
@@ -586,6 +627,10 @@ def decode_image(candidates: Mapping[str, np.ndarray], heatmaps: np.ndarray, ke:
   else:
     raise ValueError(f"decode.subpixel must be 'quarter' (AE's adjust) or 'gaussian', "
                      f'got {subpixel!r}')
+  if bool(config.get('canonical_sides', False)):
+    # After the sub-pixel step, which reads each joint's own channel at its peak.
+    grouped = canonical_to_anatomical(dict(grouped, joints=joints), facing, skeleton)
+    joints = grouped['joints']
   present = grouped['present']
   keypoints = np.where(present[..., None], joints, 0.0).astype(np.float32)     # [P, J, 3]
   count = np.maximum(present.sum(1), 1)[:, None]
